@@ -52,6 +52,18 @@ class Platform(Protocol):
         ...
 
 
+class ClockPlatform(Platform, Protocol):
+    """A platform that can also read the clocks KVM's PTP call reports (optional).
+
+    Handlers look for `clock_snapshot` with getattr; a platform without it simply has no
+    PTP service (KVM_FEATURES bit 1 clear, PTP -> NOT_SUPPORTED)."""
+
+    def clock_snapshot(self, index: int, physical: bool) -> tuple[int, int]:
+        """(wall-clock ns since the Unix epoch, the counter vCPU `index` reads), taken at one
+        instant; `physical` picks CNTPCT over CNTVCT (reference §4.5, KVM PTP)."""
+        ...
+
+
 # --- Effects: what a handler asks the machine to do after writing the answer -----------
 
 

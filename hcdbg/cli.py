@@ -1,0 +1,143 @@
+"""Command-line entry point: argument parsing, and the only place that exits with a status."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from enum import IntEnum
+from pathlib import Path
+
+from hcdbg import guests as G
+from hcdbg.errors import HcdbgError, UsageError
+
+
+class Exit(IntEnum):
+    """Exit statuses."""
+
+    OK = 0
+    STOPPED = 1  # the guest did not power off (fault, limit, forwarded call, ...)
+    USAGE = 2  # bad arguments or an unloadable guest
+    INTERRUPTED = 130
+
+
+def parse_int(text: str) -> int:
+    """An integer in C syntax (0x.., 0o.., 0b.., decimal; _ allowed)."""
+    try:
+        return int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number (decimal or 0x hex)") from None
+
+
+def parse_size(text: str) -> int:
+    """A memory size: bytes, or with a K/M/G suffix (QEMU's -m takes M by default)."""
+    t = text.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    try:
+        if t and t[-1] in scale:
+            return int(float(t[:-1]) * scale[t[-1]])
+        return int(t, 0) << 20  # a bare number means MiB, as with QEMU -m
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size (e.g. 128M, 1G)") from None
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    try:
+        major, minor = text.split(".")
+        return int(major), int(minor)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a version like 1.1") from None
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    m = p.add_argument_group("machine")
+    m.add_argument("--smp", type=int, metavar="N", help="number of vCPUs (default 1; a bundled guest may say otherwise)")
+    m.add_argument("--mem", type=parse_size, default=128 << 20, metavar="SIZE", help="RAM size (default 128M)")
+    m.add_argument("--conduit", choices=("hvc", "smc"), default="hvc",
+                   help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt)")
+    m.add_argument("--load", type=parse_int, metavar="ADDR", help="load address of a raw binary")
+    m.add_argument("--entry", type=parse_int, metavar="ADDR", help="entry point (default: from the image)")
+    m.add_argument("--quantum", type=int, default=20_000, metavar="N", help="instructions per vCPU slice (default 20000)")
+    m.add_argument("--catch", action="append", default=[], metavar="EXC",
+                   choices=("svc", "brk", "undef"), help="stop on this guest exception instead of delivering it")
+    m.add_argument("--max-insns", type=parse_int, metavar="N", help="stop after about N instructions (runaway guard)")
+    f = p.add_argument_group("firmware")
+    f.add_argument("--profile", choices=("kvm", "qemu", "tf-a"), default="kvm",
+                   help="whose answers the built-in handlers give (default kvm)")
+    f.add_argument("--psci-version", type=parse_version, default=(1, 1), metavar="V", help="0.2, 1.0, 1.1 (default) or 1.3")
+    f.add_argument("--smccc-version", type=parse_version, metavar="V", help="1.0, 1.1 or 1.2 (default: the profile's)")
+    f.add_argument("--seed", type=parse_int, metavar="S", help="make TRNG answers deterministic")
+    r = p.add_argument_group("forwarding ranges")
+    r.add_argument("--forward", action="append", default=[], metavar="RANGE", help="stop on calls in RANGE")
+    r.add_argument("--deny", action="append", default=[], metavar="RANGE", help="answer NOT_SUPPORTED to RANGE")
+    r.add_argument("--handle", action="append", default=[], metavar="RANGE", help="built-in handlers answer RANGE")
+    r.add_argument("--default", choices=("handle", "deny", "forward"), default="handle",
+                   help="action for calls no range matches (default handle, like KVM)")
+    r.add_argument("--answer", action="append", default=[], metavar="RULE",
+                   help="conditional answer, e.g. 'PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE'")
+    p.add_argument("--record", type=Path, metavar="FILE", help="append every call and its answer to FILE (JSON lines)")
+    p.add_argument("--no-color", action="store_true", help="plain text output")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hcdbg", description=(
+        "Debug the HVC/SMC firmware calls of an AArch64 guest. "
+        "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
+        "'hcdbg guests' lists the bundled guests."))
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
+                   f"(default {G.DEFAULT_GUEST})")
+    p.add_argument("--batch", action="store_true", help="run the -ex/-x commands without a prompt, then exit")
+    p.add_argument("-ex", dest="ex", action="append", default=[], metavar="CMD", help="run REPL command CMD")
+    p.add_argument("-x", dest="scripts", action="append", default=[], type=Path, metavar="FILE",
+                   help="run REPL commands from FILE")
+    _common(p)
+    return p
+
+
+def _trace_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hcdbg trace", description=(
+        "Run GUEST to the end without a prompt; print one line per call (to stderr, like strace) "
+        "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
+    p.add_argument("guest", help="ELF, arm64 Image or raw binary, or a bundled guest name")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
+    _common(p)
+    return p
+
+
+def _error(msg: str) -> None:
+    print(f"hcdbg: {msg}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run, and turn every outcome into an exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        if argv[:1] == ["guests"]:
+            return _list_guests()
+        if argv[:1] == ["trace"]:
+            from hcdbg.trace import trace
+            return trace(_trace_parser().parse_args(argv[1:]))
+        args = _parser().parse_args(argv)
+        from hcdbg.repl.app import run_repl
+        return run_repl(args)
+    except HcdbgError as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return Exit.USAGE if isinstance(exc, UsageError) else Exit.STOPPED
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
+
+
+def _list_guests() -> int:
+    guests = G.bundled()
+    width = max((len(g.name) for g in guests), default=0)
+    for g in guests:
+        extra = f" (runs on {g.smp} vCPUs)" if g.smp > 1 else ""
+        mark = " [default]" if g.name == G.DEFAULT_GUEST else ""
+        print(f"{g.name:<{width}}  {g.description}{extra}{mark}")
+    return Exit.OK

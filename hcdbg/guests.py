@@ -1,0 +1,36 @@
+"""The bundled teaching guests: names, one-line descriptions, their default settings."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hcdbg import GUESTS_DIR
+
+DEFAULT_GUEST = "psci-tour"
+
+
+@dataclass(frozen=True)
+class BundledGuest:
+    """A guest shipped with hcdbg (source and built ELF in guests/)."""
+
+    name: str
+    description: str
+    smp: int
+    path: Path
+
+
+def bundled() -> list[BundledGuest]:
+    """Every bundled guest, as guests/guests.json lists them."""
+    index = GUESTS_DIR / "guests.json"
+    if not index.exists():
+        return []
+    entries = json.loads(index.read_text())
+    return [BundledGuest(e["name"], e["description"], int(e.get("smp", 1)),
+                         GUESTS_DIR / f"{e['name']}.elf") for e in entries]
+
+
+def find(name: str) -> BundledGuest | None:
+    """The bundled guest called `name` (with or without .elf), or None."""
+    name = name.removesuffix(".elf")
+    return next((g for g in bundled() if g.name == name), None)

@@ -1,0 +1,73 @@
+"""FirmwareConfig: which implementation the built-in handlers imitate, and its knobs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hcdbg.errors import UsageError
+from hcdbg.smccc.ids import CONDUITS
+
+KVM = "kvm"
+QEMU = "qemu"
+TFA = "tf-a"
+PROFILES = (KVM, QEMU, TFA)
+
+#: PSCI versions a guest can be offered (DEN0022 §5.1 PSCI_VERSION; reference §2.1, §4.5).
+PSCI_VERSIONS = ((0, 2), (1, 0), (1, 1), (1, 3))
+#: SMCCC versions that may be configured (DEN0028 §7 SMCCC_VERSION; reference §1.6).
+SMCCC_VERSIONS = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+#: What SMCCC_VERSION answers by default: KVM 1.1, TF-A 1.5, QEMU TCG does not implement it
+#: (reference §1.6, §6 row 2).
+DEFAULT_SMCCC: dict[str, tuple[int, int] | None] = {KVM: (1, 1), TFA: (1, 5), QEMU: None}
+#: Values SMCCC_ARCH_FEATURES may give for a workaround (DEN0028 §7; reference §1.6):
+#: 0 call it, 1 not needed on this PE, -1 not implemented, -2 NOT_REQUIRED anywhere.
+WORKAROUND_VALUES = (-2, -1, 0, 1)
+
+
+def _version_text(v: tuple[int, int]) -> str:
+    return f"{v[0]}.{v[1]}"
+
+
+@dataclass(frozen=True)
+class FirmwareConfig:
+    """How the built-in handlers answer. Every default is what KVM gives a fresh VM."""
+
+    profile: str = KVM  # "kvm" | "qemu" | "tf-a": whose answers to give
+    psci_version: tuple[int, int] = (1, 1)  # 0.2, 1.0, 1.1 or 1.3
+    smccc_version: tuple[int, int] | None = None  # None: the profile's (kvm 1.1, tf-a 1.5, qemu none)
+    conduit: str = "hvc"  # the conduit the device tree advertises for PSCI
+    seed: int | None = None  # TRNG: None = os.urandom; int = a replayable stream
+    pv_time: bool = False  # KVM's PV time service (DEN0057) is present
+    pv_time_base: int | None = None  # IPA of vCPU 0's 64-byte stolen-time record (vCPU n: +64*n)
+    system_suspend: bool = False  # KVM_CAP_ARM_SYSTEM_SUSPEND enabled
+    workarounds: tuple[int, int, int] = (1, -2, 1)  # ARCH_FEATURES(WA1, WA2, WA3)
+    soc_id: tuple[int, int] | None = None  # (SoC version, SoC revision); None: no SOC_ID
+    check_entry: bool = True  # kvm: refuse unaligned CPU_ON/SYSTEM_SUSPEND entry points
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise UsageError(f"profile: must be one of {', '.join(PROFILES)}, not {self.profile!r}")
+        if self.psci_version not in PSCI_VERSIONS:
+            allowed = ", ".join(_version_text(v) for v in PSCI_VERSIONS)
+            raise UsageError(f"PSCI version: must be {allowed}")
+        if self.smccc_version is not None and self.smccc_version not in SMCCC_VERSIONS:
+            allowed = ", ".join(_version_text(v) for v in SMCCC_VERSIONS)
+            raise UsageError(f"SMCCC version: must be {allowed}")
+        if self.conduit not in CONDUITS:
+            raise UsageError(f"conduit: must be hvc or smc, not {self.conduit!r}")
+        if len(self.workarounds) != 3 or any(w not in WORKAROUND_VALUES for w in self.workarounds):
+            raise UsageError("workarounds: three values from -2, -1, 0, 1 (WA1, WA2, WA3)")
+        if self.soc_id is not None and (len(self.soc_id) != 2 or any(
+                not 0 <= v <= 0x7FFF_FFFF for v in self.soc_id)):
+            # DEN0028 §7 SMCCC_ARCH_SOC_ID: both results have bit 31 clear.
+            raise UsageError("soc_id: (version, revision), each 0..0x7fffffff")
+        if self.pv_time_base is not None and (self.pv_time_base < 0 or self.pv_time_base % 64):
+            raise UsageError("pv_time_base: a 64-byte aligned guest physical address")
+
+    @property
+    def smccc(self) -> tuple[int, int] | None:
+        """The SMCCC version SMCCC_VERSION reports, or None when it is not implemented.
+
+        A 1.0 callee has no SMCCC_VERSION (the call arrived in SMCCC 1.1): callers read its -1
+        as "1.0" (reference §1.6), so (1, 0) also gives None."""
+        version = self.smccc_version if self.smccc_version is not None else DEFAULT_SMCCC[self.profile]
+        return version if version is not None and version >= (1, 1) else None

@@ -1,0 +1,55 @@
+"""Env: what a handler reads about the firmware it belongs to, and how it writes answers."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from hcdbg.handlers.base import Answer, Call, Effect, Platform
+from hcdbg.handlers.config import FirmwareConfig
+from hcdbg.handlers.entropy import Entropy
+from hcdbg.smccc.ids import MASK32, MASK64
+
+#: Bit 30 of a function ID: the SMC64/HVC64 convention (DEN0028 §2.5).
+SMC64 = 0x4000_0000
+
+#: A built-in handler: (env, call, platform, dry_run) -> answer. Pure apart from `env.entropy`,
+#: which it may only advance when dry_run is False.
+Handler = Callable[["Env", Call, Platform, bool], Answer]
+
+
+@dataclass(frozen=True)
+class Env:
+    """The fixed facts of one Firmware, computed once so handlers stay cheap."""
+
+    config: FirmwareConfig
+    zero_fill: bool  # write x1..x3 = 0 with every result (KVM's smccc_set_retval, ref §1.5)
+    narrow: bool  # SMC32 IDs read w1..w3 only (KVM narrows, TF-A truncates; QEMU reads x1..x3)
+    psci_word: int  # PSCI_VERSION's answer
+    smccc_word: int | None  # SMCCC_VERSION's answer; None = not implemented
+    psci_features: Mapping[int, int]  # PSCI_FEATURES answers that are not -1
+    arch_features: Mapping[int, int]  # SMCCC_ARCH_FEATURES answers that are not -1
+    trng_ids: frozenset[int]  # TRNG_FEATURES answers 0 for these
+    entropy: Entropy
+
+    @property
+    def profile(self) -> str:
+        return self.config.profile
+
+    def result(self, x0: int, why: str, effect: Effect | None = None) -> Answer:
+        """A one-value result: x0, plus x1..x3 = 0 where the profile zeroes them."""
+        if self.zero_fill:
+            return Answer({0: x0 & MASK64, 1: 0, 2: 0, 3: 0}, effect, why)
+        return Answer({0: x0 & MASK64}, effect, why)
+
+    @staticmethod
+    def results(x0: int, x1: int, x2: int, x3: int, why: str) -> Answer:
+        """A four-value result (UUIDs, entropy, clocks): every profile writes x0..x3."""
+        return Answer({0: x0 & MASK64, 1: x1 & MASK64, 2: x2 & MASK64, 3: x3 & MASK64}, None, why)
+
+    def args(self, call: Call) -> tuple[int, int, int]:
+        """x1..x3 as this profile reads them: SMC32 IDs see only w1..w3 (DEN0028 §2.6) when
+        the profile narrows; QEMU uses the full registers (target/arm/tcg/psci.c)."""
+        r = call.regs
+        if self.narrow and not call.fid & SMC64:
+            return r[1] & MASK32, r[2] & MASK32, r[3] & MASK32
+        return r[1], r[2], r[3]

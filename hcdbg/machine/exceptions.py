@@ -1,0 +1,95 @@
+"""Architectural delivery of synchronous exceptions to the guest's own EL1 vector table.
+
+Unicorn hands every exception to the interrupt hook and skips QEMU's exception entry
+(reference unicorn-aarch64.md "Exceptions are not delivered"), so this module does what
+the Arm ARM (DDI 0487, D1.10 "Exception entry") says the PE does on a synchronous
+exception taken to EL1: ESR_EL1, ELR_EL1, SPSR_EL1, FAR_EL1 (aborts), PSTATE = EL1h with
+DAIF masked, the SP switch, and PC = VBAR_EL1 + offset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unicorn import arm64_const as A
+
+# ESR_ELx.EC values (DDI 0487 D17.2.37)
+EC_UNKNOWN = 0x00
+EC_SVC64 = 0x15
+EC_HVC64 = 0x16
+EC_SMC64 = 0x17
+EC_IABT_LOWER = 0x20
+EC_IABT_SAME = 0x21
+EC_DABT_LOWER = 0x24
+EC_DABT_SAME = 0x25
+EC_BRK = 0x3C
+ESR_IL = 1 << 25
+
+# Unicorn/QEMU intno values (reference: "intno 11 = HVC, 13 = SMC", others seen).
+INTNO_UDEF = 1
+INTNO_SVC = 2
+INTNO_PREFETCH_ABORT = 3
+INTNO_DATA_ABORT = 4
+INTNO_BKPT = 7
+INTNO_HVC = 11
+INTNO_SMC = 13
+
+EXCEPTION_NAMES = {
+    INTNO_UDEF: "undefined instruction",
+    INTNO_SVC: "SVC",
+    INTNO_PREFETCH_ABORT: "prefetch abort",
+    INTNO_DATA_ABORT: "data abort",
+    INTNO_BKPT: "BRK",
+}
+
+SPSR_EL1 = (4, 0, 3, 0, 0)  # CP_REG tuple (crn, crm, op0, op1, op2)
+HCR_EL2 = (1, 1, 3, 4, 0)
+PSTATE_DAIF = 0xF << 6
+PSTATE_EL1H = 0b0101
+
+
+@dataclass(frozen=True)
+class Syndrome:
+    """What the exception entry writes: class, ISS, the return address, the fault address."""
+
+    ec: int
+    iss: int
+    elr: int
+    far: int | None = None
+
+    @property
+    def esr(self) -> int:
+        return (self.ec << 26) | ESR_IL | (self.iss & 0x1FF_FFFF)
+
+
+def vector_offset(pstate: int) -> int:
+    """Offset into the vector table for a synchronous exception taken to EL1 (D1.10.2)."""
+    el = (pstate >> 2) & 3
+    if el == 0:
+        return 0x400  # lower EL, AArch64
+    return 0x200 if pstate & 1 else 0x000  # current EL with SP_ELx / SP_EL0
+
+
+def deliver(uc, syn: Syndrome, hcr_el2: int) -> int:
+    """Enter the guest's EL1 sync vector for `syn`; returns the new PC."""
+    pstate = uc.reg_read(A.UC_ARM64_REG_PSTATE)
+    vbar = uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
+    target = vbar + vector_offset(pstate)
+    uc.reg_write(A.UC_ARM64_REG_ESR_EL1, syn.esr)
+    uc.reg_write(A.UC_ARM64_REG_ELR_EL1, syn.elr)
+    if syn.far is not None:
+        uc.reg_write(A.UC_ARM64_REG_FAR_EL1, syn.far)
+    uc.reg_write(A.UC_ARM64_REG_CP_REG, SPSR_EL1 + (pstate,))
+    # Unicorn does not bank SP on a PSTATE write: move the live SP into its bank and load
+    # SP_EL1 ourselves, so the guest's ERET (QEMU's own helper) finds consistent banks.
+    uses_sp_el0 = ((pstate >> 2) & 3) == 0 or not pstate & 1
+    if uses_sp_el0:
+        uc.reg_write(A.UC_ARM64_REG_SP_EL0, uc.reg_read(A.UC_ARM64_REG_SP))
+        new_sp = uc.reg_read(A.UC_ARM64_REG_SP_EL1)
+    else:
+        new_sp = uc.reg_read(A.UC_ARM64_REG_SP)
+    uc.reg_write(A.UC_ARM64_REG_PSTATE, (pstate & ~0x3CF & 0xFFFF_FFFF) | PSTATE_DAIF | PSTATE_EL1H)
+    uc.reg_write(A.UC_ARM64_REG_SP, new_sp)
+    uc.reg_write(A.UC_ARM64_REG_PC, target)
+    # A CP_REG write rebuilds QEMU's cached hflags after the PSTATE change (reference).
+    uc.reg_write(A.UC_ARM64_REG_CP_REG, HCR_EL2 + (hcr_el2,))
+    return target

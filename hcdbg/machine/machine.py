@@ -1,0 +1,401 @@
+"""The virt-like machine: vCPUs over one RAM, a round-robin scheduler, traps and stops.
+
+The run loop never formats or prints. HVC/SMC traps are handed to `on_call` *inside* the
+interrupt hook, so a call the session answers (built-in or deny) costs no `emu_start`
+restart; only a call the session forwards, a breakpoint, a fault or a power event stops
+emulation (reference unicorn-aarch64.md: "intno 11 = HVC, 13 = SMC, PC already past").
+"""
+from __future__ import annotations
+
+import ctypes
+import mmap
+import threading
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UcError
+from unicorn import arm64_const as A
+from unicorn import unicorn_const as UCC
+
+from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.handlers.base import (CpuOff, CpuOn, CpuSuspend, Effect, PowerState, SystemOff,
+                                 SystemReset, SystemSuspend, Undefined)
+from hcdbg.machine import board as B
+from hcdbg.machine import exceptions as X
+from hcdbg.machine.fdt import build_dtb
+from hcdbg.machine.loader import Image
+from hcdbg.machine.uart import Pl011
+from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
+
+_UNTIL = 0xFFFF_FFFF_FFFF_FFFF  # never a valid PC: run until stopped or count is spent
+_WFI = 0xD503207F
+_HVC_MASK, _HVC_BITS = 0xFFE0001F, 0xD4000002
+_SMC_BITS = 0xD4000003
+
+
+class StopKind(Enum):
+    """Why `run`/`step` returned."""
+
+    CALL = "call"  # an HVC/SMC the session forwards: answer it, then resume
+    BREAKPOINT = "breakpoint"
+    STEP = "step"
+    EXCEPTION = "exception"  # a guest exception caught (no vectors, or the user asked)
+    FAULT = "fault"  # access to unmapped memory, fetch from nowhere: cannot continue
+    INTERRUPT = "interrupt"  # stop requested (Ctrl-C)
+    POWER_OFF = "power-off"
+    RESET = "reset"
+    HALTED = "halted"  # no vCPU is on
+    MAX_INSNS = "max-insns"
+
+
+@dataclass(frozen=True)
+class Trap:
+    """An HVC/SMC as the machine saw it: who, how, where, and x0..x17."""
+
+    vcpu: int
+    conduit: str  # "hvc" | "smc"
+    imm: int
+    pc: int  # address of the HVC/SMC instruction
+    regs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A stop event: the kind, the vCPU it concerns, its PC and a one-line reason."""
+
+    kind: StopKind
+    vcpu: int
+    pc: int
+    reason: str
+    trap: Trap | None = None
+
+    @property
+    def resumable(self) -> bool:
+        return self.kind not in (StopKind.FAULT, StopKind.POWER_OFF, StopKind.HALTED)
+
+
+#: The session's call handler: return True if it answered the call (the guest goes on),
+#: False to stop the run with a CALL stop (forwarded). It may call Machine.apply().
+CallHandler = Callable[[Vcpu, Trap], bool]
+
+
+@dataclass
+class _Pending:
+    stop: Stop | None = None
+    error: BaseException | None = None
+    skip_bp: int | None = None
+
+
+@dataclass
+class MachineConfig:
+    """How to build the board."""
+
+    smp: int = 1
+    ram_size: int = B.DEFAULT_RAM_SIZE
+    conduit: str = "hvc"
+    quantum: int = 20_000  # instructions per vCPU slice when several vCPUs are on
+    catch: set[str] = field(default_factory=set)  # exception names to stop on, not deliver
+    bootargs: str = ""
+
+
+class Machine:
+    """The board: shared RAM, UART, vCPUs, breakpoints, and run control."""
+
+    def __init__(self, image: Image, config: MachineConfig | None = None,
+                 uart_sink: Callable[[bytes], None] | None = None) -> None:
+        self.config = cfg = config or MachineConfig()
+        if not 1 <= cfg.smp <= B.MAX_VCPUS:
+            raise UsageError(f"--smp {cfg.smp}: must be 1..{B.MAX_VCPUS}")
+        if not B.MIN_RAM_SIZE <= cfg.ram_size <= B.MAX_RAM_SIZE or cfg.ram_size % 0x1000:
+            raise UsageError(f"--mem {cfg.ram_size >> 20}M: must be 16M..8G, a multiple of 4K")
+        self.image = image
+        self.uart = Pl011(uart_sink)
+        self._mmap = mmap.mmap(-1, cfg.ram_size)
+        self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
+        self.on_call: CallHandler = lambda _v, _t: False
+        devices = [(B.GIC_DIST_BASE, B.GIC_SIZE), (B.VIRTIO_BASE, B.VIRTIO_SIZE)]
+        self.vcpus = [Vcpu(i, B.mpidr_of(i), B.RAM_BASE, self.ram, self.uart, devices)
+                      for i in range(cfg.smp)]
+        self._pending = [_Pending() for _ in self.vcpus]
+        self._fault: list[tuple[int, int, int] | None] = [None] * cfg.smp
+        for v in self.vcpus:
+            v.uc.hook_add(UC_HOOK_INTR, self._on_intr, v.index)
+            v.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid, v.index)
+        self.breakpoints: dict[int, list[int]] = {}  # address -> hook handle per vCPU
+        self._running: Vcpu | None = None
+        self._interrupt = threading.Event()
+        self._next = 0
+        self.dtb_address = 0
+        self.insns_budget_used = 0
+        self._check_image()
+        self.reset()
+
+    # --- Platform protocol (what handlers may read) ---------------------------------
+    def mpidrs(self) -> tuple[int, ...]:
+        return tuple(v.mpidr for v in self.vcpus)
+
+    def power_state(self, index: int) -> PowerState:
+        return self.vcpus[index].state
+
+    # --- loading and reset --------------------------------------------------------------
+    def _check_image(self) -> None:
+        lo, hi = B.RAM_BASE, B.RAM_BASE + self.config.ram_size
+        for seg in self.image.segments:
+            if seg.address < lo or seg.address + seg.memsize > hi:
+                raise UsageError(
+                    f"{self.image.path}: segment {seg.address:#x}-{seg.address + seg.memsize:#x} "
+                    f"is outside RAM {lo:#x}-{hi:#x} (use --mem or relink the guest)")
+
+    def _place_dtb(self, size: int) -> int:
+        """Where QEMU's -kernel boot would put the DTB (reference: "How QEMU lays out memory")."""
+        ram_end = B.RAM_BASE + self.config.ram_size
+        if not self.image.is_linux and self.image.low - B.RAM_BASE >= size:
+            return B.RAM_BASE  # non-Linux images: DTB at the bottom of RAM
+        base = B.RAM_BASE + min(self.config.ram_size // 2, 128 << 20)
+        base = max(base, (self.image.high + (2 << 20) - 1) & ~((2 << 20) - 1))
+        if base + size > ram_end:
+            raise UsageError("no room for the device tree above the image: give more --mem")
+        return base
+
+    def reset(self) -> None:
+        """Fresh RAM with the image and DTB; vCPU 0 at the entry point, the others off."""
+        ctypes.memset(self.ram, 0, len(self.ram))
+        for seg in self.image.segments:
+            off = seg.address - B.RAM_BASE
+            self.ram[off:off + len(seg.data)] = seg.data
+        dtb = build_dtb(ram_size=self.config.ram_size, mpidrs=self.mpidrs(),
+                        conduit=self.config.conduit, bootargs=self.config.bootargs)
+        self.dtb_address = self._place_dtb(len(dtb))
+        off = self.dtb_address - B.RAM_BASE
+        self.ram[off:off + len(dtb)] = dtb
+        self.uart.reset()
+        for v, p in zip(self.vcpus, self._pending):
+            v.state = PowerState.OFF
+            p.stop = p.error = p.skip_bp = None
+        # arm64 boot protocol: x0 = DTB address, x1..x3 = 0.
+        self.vcpus[0].power_on(self.image.entry, self.dtb_address)
+        self._next = 0
+
+    # --- memory ------------------------------------------------------------------------
+    def read_memory(self, address: int, size: int, vcpu: int = 0) -> bytes:
+        """Bytes at a physical address (as the vCPU's MMU-off view sees them)."""
+        try:
+            return bytes(self.vcpus[vcpu].uc.mem_read(address, size))
+        except UcError:
+            raise UsageError(f"cannot access memory at {address:#x}: not mapped") from None
+        except OverflowError:
+            raise UsageError(f"address {address:#x} is out of range") from None
+
+    def write_memory(self, address: int, data: bytes, vcpu: int = 0) -> None:
+        """Write guest memory and drop any code translated from it."""
+        try:
+            self.vcpus[vcpu].uc.mem_write(address, data)
+        except UcError:
+            raise UsageError(f"cannot access memory at {address:#x}: not mapped") from None
+        for v in self.vcpus:
+            v.uc.ctl_remove_cache(address, address + len(data))
+
+    # --- breakpoints -----------------------------------------------------------------------
+    def add_breakpoint(self, address: int) -> None:
+        if address in self.breakpoints:
+            return
+        self.breakpoints[address] = [
+            v.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint, v.index, address, address)
+            for v in self.vcpus]
+
+    def remove_breakpoint(self, address: int) -> None:
+        for v, handle in zip(self.vcpus, self.breakpoints.pop(address, [])):
+            v.uc.hook_del(handle)
+
+    # --- effects of handled calls -----------------------------------------------------
+    def apply(self, effect: Effect, vcpu: Vcpu) -> None:
+        """Carry out what a handler asked for; called from inside the trap hook."""
+        if isinstance(effect, CpuOn):
+            self.vcpus[effect.target].power_on(effect.entry, effect.context_id)
+        elif isinstance(effect, CpuOff):
+            vcpu.state = PowerState.OFF
+            vcpu.uc.emu_stop()
+        elif isinstance(effect, CpuSuspend):
+            if effect.entry is not None:
+                vcpu.enter(effect.entry, effect.context_id)
+            vcpu.uc.emu_stop()  # a suspend is a yield point for the scheduler
+        elif isinstance(effect, SystemSuspend):
+            vcpu.enter(effect.entry, effect.context_id)
+            vcpu.uc.emu_stop()
+        elif isinstance(effect, SystemOff):
+            self._stop(vcpu, StopKind.POWER_OFF, f"guest powered off ({effect.kind})")
+        elif isinstance(effect, SystemReset):
+            self._stop(vcpu, StopKind.RESET, f"guest reset ({effect.kind})")
+        elif isinstance(effect, Undefined):
+            pc = vcpu.pc
+            self._exception(vcpu, X.INTNO_UDEF, X.Syndrome(X.EC_UNKNOWN, 0, pc - 4))
+
+    def apply_now(self, effect: Effect, vcpu: Vcpu) -> Stop | None:
+        """`apply` outside a run (answering a forwarded call): returns the stop it causes."""
+        self.apply(effect, vcpu)
+        p = self._pending[vcpu.index]
+        stop, p.stop = p.stop, None
+        return stop
+
+    # --- hooks (run inside emu_start; never raise into Unicorn) -----------------------
+    def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Trap | None = None) -> None:
+        p = self._pending[vcpu.index]
+        if p.stop is None:
+            p.stop = Stop(kind, vcpu.index, vcpu.pc, reason, trap)
+        vcpu.uc.emu_stop()
+
+    def _on_intr(self, uc, intno: int, index: int) -> None:
+        vcpu = self.vcpus[index]
+        try:
+            if intno == X.INTNO_HVC or intno == X.INTNO_SMC:
+                pc = uc.reg_read(A.UC_ARM64_REG_PC) - 4
+                word = int.from_bytes(uc.mem_read(pc, 4), "little")
+                trap = Trap(index, "hvc" if intno == X.INTNO_HVC else "smc",
+                            (word >> 5) & 0xFFFF, pc, vcpu.call_regs())
+                if not self.on_call(vcpu, trap):
+                    self._stop(vcpu, StopKind.CALL, f"{trap.conduit.upper()} call", trap)
+                return
+            pc = uc.reg_read(A.UC_ARM64_REG_PC)
+            if intno == X.INTNO_SVC:
+                word = vcpu.read_word(pc - 4) or 0
+                syn = X.Syndrome(X.EC_SVC64, (word >> 5) & 0xFFFF, pc)
+            elif intno == X.INTNO_BKPT:
+                word = vcpu.read_word(pc) or 0
+                syn = X.Syndrome(X.EC_BRK, (word >> 5) & 0xFFFF, pc)
+            elif intno == X.INTNO_UDEF:
+                syn = X.Syndrome(X.EC_UNKNOWN, 0, pc)
+            elif intno == X.INTNO_PREFETCH_ABORT:
+                # Unicorn hides the real syndrome; report a translation fault at the PC.
+                same = vcpu.el == 1
+                syn = X.Syndrome(X.EC_IABT_SAME if same else X.EC_IABT_LOWER, 0x04, pc, pc)
+            else:
+                self._stop(vcpu, StopKind.FAULT,
+                           f"{X.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}: "
+                           "hcdbg cannot recover its syndrome from Unicorn")
+                return
+            self._exception(vcpu, intno, syn)
+        except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
+            self._pending[index].error = exc
+            uc.emu_stop()
+
+    def _exception(self, vcpu: Vcpu, intno: int, syn: X.Syndrome) -> None:
+        name = X.EXCEPTION_NAMES.get(intno, f"exception {intno}")
+        vbar = vcpu.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
+        no_vectors = vbar == 0 or vcpu.read_word(vbar + 0x200) is None
+        if name in self.config.catch or no_vectors:
+            why = ("caught" if name in self.config.catch
+                   else f"the guest has no vector table (VBAR_EL1 = {vbar:#x})")
+            at = syn.elr - 4 if syn.ec in (X.EC_SVC64, X.EC_HVC64, X.EC_SMC64) else syn.elr
+            vcpu.pc = syn.elr
+            self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}): {why}")
+            return
+        X.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
+
+    def _on_mem_invalid(self, uc, access: int, address: int, size: int, value: int, index: int) -> bool:
+        self._fault[index] = (access, address, size)
+        return False
+
+    def _on_breakpoint(self, uc, address: int, size: int, index: int) -> None:
+        p = self._pending[index]
+        if p.skip_bp == address:
+            p.skip_bp = None
+            return
+        self._stop(self.vcpus[index], StopKind.BREAKPOINT, f"breakpoint at {address:#x}")
+
+    # --- run control -----------------------------------------------------------------------
+    def interrupt(self) -> None:
+        """Ask a run in progress (on another thread) to stop soon. Safe from any thread."""
+        self._interrupt.set()
+        running = self._running
+        if running is not None:
+            running.uc.emu_stop()
+
+    def _slice(self, vcpu: Vcpu, count: int) -> Stop | None:
+        """Run one vCPU for up to `count` instructions (0: until something stops it)."""
+        p = self._pending[vcpu.index]
+        pc = vcpu.pc
+        if pc in self.breakpoints:
+            p.skip_bp = pc  # resuming from a breakpoint executes its instruction first
+        self._running = vcpu
+        if self._interrupt.is_set():
+            self._running = None
+            return None
+        try:
+            vcpu.uc.emu_start(pc, _UNTIL, 0, count)
+        except UcError as exc:
+            return self._fault_stop(vcpu, exc)
+        finally:
+            self._running = None
+            p.skip_bp = None
+        if p.error is not None:
+            err, p.error = p.error, None
+            raise err
+        stop, p.stop = p.stop, None
+        return stop
+
+    def _fault_stop(self, vcpu: Vcpu, exc: UcError) -> Stop:
+        fault, self._fault[vcpu.index] = self._fault[vcpu.index], None
+        pc = vcpu.pc
+        what = {UCC.UC_ERR_FETCH_UNMAPPED: "instruction fetch from unmapped memory",
+                UCC.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
+                UCC.UC_ERR_WRITE_UNMAPPED: "write to unmapped memory",
+                UCC.UC_ERR_INSN_INVALID: "invalid instruction",
+                UCC.UC_ERR_EXCEPTION: "unhandled exception"}.get(exc.errno, str(exc))
+        where = f" at {fault[1]:#x}" if fault else ""
+        return Stop(StopKind.FAULT, vcpu.index, pc, f"{what}{where} (pc {pc:#x})")
+
+    def _runnable(self) -> list[Vcpu]:
+        return [v for v in self.vcpus if v.state is PowerState.ON]
+
+    def run(self, max_insns: int | None = None) -> Stop:
+        """Run every powered-on vCPU, round robin, until a stop event.
+
+        `max_insns` bounds the instructions executed by this call; a slice that ends early
+        (a stop, WFI, CPU_OFF) is charged in full, so the bound is conservative."""
+        self._interrupt.clear()
+        budget = max_insns
+        while True:
+            if self._interrupt.is_set():
+                v = self.vcpus[self._next % len(self.vcpus)]
+                return Stop(StopKind.INTERRUPT, v.index, v.pc, "interrupted")
+            on = self._runnable()
+            if not on:
+                return Stop(StopKind.HALTED, 0, self.vcpus[0].pc, "no vCPU is powered on")
+            vcpu = self._pick(on)
+            count = self.config.quantum if len(on) > 1 else 0
+            if budget is not None:
+                if budget <= 0:
+                    return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc,
+                                f"instruction limit reached ({max_insns})")
+                count = min(count or budget, budget)
+                budget -= count
+            stop = self._slice(vcpu, count)
+            if stop is not None:
+                if stop.kind is StopKind.RESET:
+                    self.reset()
+                return stop
+
+    def _pick(self, on: list[Vcpu]) -> Vcpu:
+        n = len(self.vcpus)
+        for k in range(n):
+            v = self.vcpus[(self._next + k) % n]
+            if v.state is PowerState.ON:
+                self._next = (v.index + 1) % n
+                return v
+        return on[0]
+
+    def step(self, index: int, count: int = 1) -> Stop:
+        """Execute `count` instructions on vCPU `index` only (the others stay put)."""
+        vcpu = self.vcpus[index]
+        if vcpu.state is not PowerState.ON:
+            raise HcdbgError(f"vCPU {index} is powered off")
+        self._interrupt.clear()
+        stop = self._slice(vcpu, count)
+        if stop is not None:
+            if stop.kind is StopKind.RESET:
+                self.reset()
+            return stop
+        if vcpu.state is not PowerState.ON:
+            return Stop(StopKind.STEP, index, vcpu.pc, f"vCPU {index} powered off")
+        return Stop(StopKind.STEP, index, vcpu.pc, "step")

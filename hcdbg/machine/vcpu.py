@@ -1,0 +1,131 @@
+"""One virtual CPU: a Unicorn instance over the shared RAM, reset like QEMU's -kernel boot."""
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING
+
+from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, Uc, UcError
+from unicorn import arm64_const as A
+from unicorn.arm64_const import UC_CPU_ARM64_A57
+
+from hcdbg.errors import UsageError
+from hcdbg.handlers.base import PowerState
+from hcdbg.machine import registers as R
+
+if TYPE_CHECKING:
+    from hcdbg.machine.uart import Pl011
+
+# SCR_EL3 = RW | HCE | NS and HCR_EL2.RW: HVC and SMC trap to the hook and a guest can turn
+# its MMU on (reference unicorn-aarch64.md "CPU state at start").
+SCR_EL3_VALUE = (1 << 10) | (1 << 8) | 1
+HCR_EL2_VALUE = 1 << 31
+PSTATE_EL1H_MASKED = 0x3C5  # EL1h, DAIF all masked
+SCTLR_MMU_CACHES = (1 << 0) | (1 << 2) | (1 << 12)  # M, C, I
+
+
+class Vcpu:
+    """A vCPU: its Unicorn instance, MPIDR and PSCI power state."""
+
+    def __init__(self, index: int, mpidr: int, ram_base: int, ram: ctypes.Array, uart: Pl011,
+                 devices: list[tuple[int, int]]) -> None:
+        self.index = index
+        self.mpidr = mpidr
+        self.state = PowerState.OFF
+        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.ctl_set_cpu_model(UC_CPU_ARM64_A57)
+        uc.mem_map_ptr(ram_base, len(ram), UC_PROT_ALL, ctypes.addressof(ram))
+        from hcdbg.machine.board import UART_BASE, UART_SIZE
+        uc.mmio_map(UART_BASE, UART_SIZE,
+                    lambda _uc, off, _size, _ud: uart.read(off), None,
+                    lambda _uc, off, _size, value, _ud: uart.write(off, value), None)
+        for base, size in devices:  # present but silent devices: read as zero, writes ignored
+            uc.mmio_map(base, size, lambda *_a: 0, None, lambda *_a: None, None)
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SCR_EL3 + (SCR_EL3_VALUE,))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.CNTHCTL_EL2 + (3,))
+        # A non-secure EL1 guest reads MPIDR_EL1 from VMPIDR_EL2 (bit 31 is RES1).
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.VMPIDR_EL2 + (0x8000_0000 | mpidr,))
+        uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
+        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"])
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        self.uc = uc
+        self._reset_context = uc.context_save()
+
+    # --- reset -------------------------------------------------------------------------
+    def power_on(self, entry: int, x0: int = 0) -> None:
+        """Architectural reset to `entry`: EL1h, DAIF masked, MMU off, GPRs zero, x0 set."""
+        uc = self.uc
+        uc.context_restore(self._reset_context)
+        uc.reg_write(A.UC_ARM64_REG_X0, x0)
+        uc.reg_write(A.UC_ARM64_REG_PC, entry)
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
+        uc.ctl_flush_tb()
+        self.state = PowerState.ON
+
+    def enter(self, entry: int, x0: int) -> None:
+        """Resume at `entry` with x0 from inside a hook (power-down suspend): EL1h, masked, MMU off."""
+        uc = self.uc
+        uc.reg_write(A.UC_ARM64_REG_X0, x0)
+        uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
+        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"])
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        uc.reg_write(A.UC_ARM64_REG_PC, entry)
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
+
+    # --- registers -----------------------------------------------------------------------
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_PC, value)
+
+    @property
+    def el(self) -> int:
+        return (self.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
+
+    def call_regs(self) -> tuple[int, ...]:
+        """x0..x17, the registers an SMCCC call may use."""
+        read = self.uc.reg_read
+        return tuple(read(r) for r in R.CALL_REGS)
+
+    def read(self, name: str) -> int:
+        """A register by (canonical) name; w<n> reads the low 32 bits of x<n>."""
+        canon = R.canonical(name)
+        if canon is None:
+            raise UsageError(f"unknown register '{name}'")
+        if canon[0] == "w":
+            return self.uc.reg_read(R.GPRS["x" + canon[1:]]) & 0xFFFF_FFFF
+        if canon in R.SYSREGS:
+            return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS[canon])
+        return self.uc.reg_read(R.REGS[canon])
+
+    def write(self, name: str, value: int) -> None:
+        """Write a register by name (w<n> zero-extends into x<n>, as the architecture does)."""
+        canon = R.canonical(name)
+        if canon is None:
+            raise UsageError(f"unknown register '{name}'")
+        if canon[0] == "w":
+            self.uc.reg_write(R.GPRS["x" + canon[1:]], value & 0xFFFF_FFFF)
+        elif canon in R.SYSREGS:
+            if canon in ("mpidr_el1", "currentel"):
+                raise UsageError(f"register '{canon}' is read-only")
+            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS[canon] + (value,))
+        else:
+            self.uc.reg_write(R.REGS[canon], value & 0xFFFF_FFFF_FFFF_FFFF)
+        if canon in ("pstate", "sctlr_el1"):
+            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
+
+    def write_call_result(self, regs: dict[int, int]) -> None:
+        """Write an answer: register index (0..17) -> 64-bit value."""
+        write = self.uc.reg_write
+        for n, value in regs.items():
+            write(R.CALL_REGS[n], value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def read_word(self, address: int) -> int | None:
+        """The 32-bit word at a (physical, MMU-off view) address, or None if unmapped."""
+        try:
+            return int.from_bytes(self.uc.mem_read(address, 4), "little")
+        except UcError:
+            return None

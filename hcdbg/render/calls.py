@@ -1,0 +1,70 @@
+"""One-line renderings of calls and their answers (trace lines, `calls` history)."""
+from __future__ import annotations
+
+from hcdbg.machine.machine import Trap
+from hcdbg.session.record import CallRecord
+from hcdbg.smccc import catalog
+from hcdbg.smccc.ids import s64
+from hcdbg.smccc.retcodes import retcode_name
+
+#: Results that are states, not return codes (DEN0022 §5.8 AFFINITY_INFO, §5.10 MIGRATE_INFO_TYPE).
+_STATE_NAMES = {
+    "PSCI_AFFINITY_INFO": {0: "ON", 1: "OFF", 2: "ON_PENDING"},
+    "PSCI_MIGRATE_INFO_TYPE": {0: "UP_MIGRATE_CAPABLE", 1: "UP_NOT_MIGRATE_CAPABLE", 2: "MP_OR_NO_TRUSTED_OS"},
+}
+_VERSIONS = {"PSCI_VERSION", "SMCCC_VERSION", "TRNG_VERSION"}
+
+
+def hexv(value: int) -> str:
+    """Hex the one way hcdbg writes it everywhere: 0x-prefixed, lower case, no padding."""
+    return f"{value:#x}"
+
+
+def call_text(trap: Trap) -> str:
+    """`PSCI_CPU_ON(target_cpu=0x1, entry_point=0x40080100, context_id=0x1001)`."""
+    fid = trap.regs[0] & 0xFFFF_FFFF
+    fn = catalog.lookup(fid)
+    if fn is None:
+        return f"UNKNOWN_{fid:08x}()"
+    mask = 0xFFFF_FFFF if fn.narrow_args else 0xFFFF_FFFF_FFFF_FFFF
+    args = ", ".join(f"{a.name}={hexv(trap.regs[i] & mask)}" for i, a in enumerate(fn.args, 1))
+    return f"{fn.name}({args})"
+
+
+def result_text(trap: Trap, answer: dict[int, int]) -> str:
+    """`0x10001 (1.1)`, `-4 ALREADY_ON`, `1 OFF`; extra result registers as x1=.."""
+    fid = trap.regs[0] & 0xFFFF_FFFF
+    fn = catalog.lookup(fid)
+    if 0 not in answer:
+        return "(x0 unchanged)"
+    x0 = answer[0]
+    name = fn.name if fn else ""
+    service = fn.service if fn else None
+    smc32 = not (fid >> 30 & 1)
+    signed = s64(x0)
+    code = retcode_name(service, x0, smc32=smc32)
+    if name in _STATE_NAMES and signed >= 0 and signed in _STATE_NAMES[name]:
+        text = f"{signed} {_STATE_NAMES[name][signed]}"
+    elif name in _VERSIONS and signed > 0:
+        text = f"{hexv(x0)} ({x0 >> 16}.{x0 & 0xFFFF})"
+    elif code is not None and (signed < 0 or (signed == 0 and not name.endswith("FEATURES"))):
+        text = f"{signed} {code}" if signed < 0 else f"0 {code}"
+    elif code is not None and smc32 and x0 >> 31 & 1 and x0 <= 0xFFFF_FFFF:
+        text = f"{hexv(x0)} {code}"
+    else:
+        text = hexv(x0)
+    extra = [f"x{n}={hexv(v)}" for n, v in sorted(answer.items()) if n and v]
+    return text + (" [" + " ".join(extra) + "]" if extra else "")
+
+
+def conduit_text(trap: Trap) -> str:
+    """`hvc#0`, `smc#1`."""
+    return f"{trap.conduit}#{trap.imm}"
+
+
+def record_line(rec: CallRecord) -> str:
+    """The strace-style line `hcdbg trace` prints for one call."""
+    t = rec.trap
+    tail = "" if rec.source == "handle" else f"  <{rec.source}>"
+    flag = "  [non-zero immediate: not SMCCC]" if t.imm else ""
+    return f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = {result_text(t, rec.answer)}{tail}{flag}"

@@ -1,0 +1,181 @@
+"""The command registry: one declaration gives a command its name, aliases, help and usage.
+
+A command is a function `(dbg, args)` decorated with `@command(parser, ...)`; the argparse
+parser is its one declaration of arguments, so `help`, usage errors and tab completion
+(the `complete` attribute of an argument: "register", "location", "range", ...) all come
+from it. Names with a space ("info registers") are subcommands of their first word.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from hcdbg.errors import UsageError
+
+if TYPE_CHECKING:
+    from hcdbg.repl.debugger import Debugger
+
+
+class ArgError(UsageError):
+    """The words of a command line do not fit its declaration: report with its usage."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises ArgError instead of printing and exiting."""
+
+    def __init__(self, prog: str, description: str, usage: str | None = None) -> None:
+        super().__init__(prog=prog, description=description, usage=usage, add_help=False,
+                         allow_abbrev=False)
+
+    def error(self, message: str) -> Any:  # noqa: D401 - argparse's hook
+        raise ArgError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise ArgError((message or "bad arguments").strip())
+
+    def arg(self, *names: str, complete: str | None = None, **kwargs: Any) -> argparse.Action:
+        """add_argument plus the kind of word tab completion offers for it."""
+        action = self.add_argument(*names, **kwargs)
+        action.complete = complete  # type: ignore[attr-defined]
+        return action
+
+
+Handler = Callable[["Debugger", argparse.Namespace], None]
+
+
+@dataclass
+class Command:
+    """A declared command."""
+
+    name: str  # full name, "info registers" for a subcommand
+    func: Handler
+    parser: Parser
+    aliases: tuple[str, ...]
+    category: str
+    repeat: bool  # Enter on an empty line runs it again (gdb: step, continue)
+    prefix_default: str | None = None  # "filter" alone runs "filter list"
+
+    @property
+    def summary(self) -> str:
+        return (self.parser.description or "").strip().splitlines()[0]
+
+    @property
+    def usage(self) -> str:
+        return " ".join(self.parser.format_usage().split())
+
+    def help_text(self) -> str:
+        text = self.parser.format_help().rstrip()
+        subs = subcommands(self.name)
+        if subs:
+            width = max(len(s.name) for s in subs)
+            text += "\n\nsubcommands:\n" + "\n".join(
+                f"  {s.name:<{width}}  {s.summary}" for s in subs)
+        if self.aliases:
+            text += "\n\naliases: " + ", ".join(self.aliases)
+        return text
+
+
+#: Every command by full name, in declaration order.
+REGISTRY: dict[str, Command] = {}
+#: Alias (one word, or "prefix word") -> full name.
+ALIASES: dict[str, str] = {}
+
+CATEGORIES = ("running", "calls", "ranges", "inspecting", "teaching", "session")
+
+
+def command(parser: Parser, *, aliases: Iterable[str] = (), category: str,
+            repeat: bool = False, prefix_default: str | None = None) -> Callable[[Handler], Handler]:
+    """Register `func` as the command `parser.prog`."""
+    assert category in CATEGORIES, category
+
+    def register(func: Handler) -> Handler:
+        name = parser.prog
+        REGISTRY[name] = Command(name, func, parser, tuple(aliases), category, repeat,
+                                 prefix_default)
+        for alias in aliases:
+            ALIASES[alias] = name
+        return func
+
+    return register
+
+
+def subcommands(prefix: str) -> list[Command]:
+    """The subcommands of a prefix command ("info" -> info breakpoints, ...)."""
+    return [c for c in REGISTRY.values() if c.name.startswith(prefix + " ")]
+
+
+def top_names() -> list[str]:
+    """Names and one-word aliases a line may start with."""
+    names = {n.split()[0] for n in REGISTRY}
+    names.update(a for a in ALIASES if " " not in a)
+    return sorted(names)
+
+
+def _pick(word: str, names: Iterable[str], aliases: dict[str, str], what: str) -> str | None:
+    """gdb's rule: an exact name or alias, else a unique prefix of a name."""
+    names = list(names)
+    if word in names:
+        return word
+    if word in aliases:
+        return aliases[word]
+    hits = [n for n in names if n.startswith(word)]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise UsageError(f'ambiguous {what} "{word}": {", ".join(sorted(hits))}')
+    return None
+
+
+def resolve(words: list[str]) -> tuple[Command, list[str]]:
+    """The command a line's words name, and the words left for its arguments."""
+    import difflib
+
+    first = words[0]
+    tops = sorted({n.split()[0] for n in REGISTRY})
+    one_word = {a: n for a, n in ALIASES.items() if " " not in a}
+    name = _pick(first, tops, one_word, "command")
+    if name is None:
+        close = difflib.get_close_matches(first, tops + list(one_word), n=1)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        raise UsageError(f'undefined command: "{first}"{hint}  Try "help".')
+    rest = words[1:]
+    if " " in name:  # a one-word alias of a subcommand ("regs")
+        return REGISTRY[name], rest
+    subs = subcommands(name)
+    if subs and rest:
+        sub_names = [s.name.split(" ", 1)[1] for s in subs]
+        sub_aliases = {a.split(" ", 1)[1]: n.split(" ", 1)[1] for a, n in ALIASES.items()
+                       if a.startswith(name + " ")}
+        sub = _pick(rest[0], sub_names, sub_aliases, f"{name} subcommand")
+        if sub is not None:
+            return REGISTRY[f"{name} {sub}"], rest[1:]
+    cmd = REGISTRY[name]
+    if subs and not rest and cmd.prefix_default:
+        return REGISTRY[f"{name} {cmd.prefix_default}"], rest
+    return cmd, rest
+
+
+def split(line: str) -> list[str]:
+    """A command line as words: shell-like quoting; gdb's `x/4xg ADDR` gives "x", "/4xg"."""
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise ArgError(f"cannot split the line: {exc}") from None
+    if words and "/" in words[0] and not words[0].startswith("/"):
+        head, _, fmt = words[0].partition("/")
+        words[:1] = [head, "/" + fmt]
+    return words
+
+
+def parse(cmd: Command, words: list[str]) -> argparse.Namespace:
+    """The command's arguments from words. Words after the name are never options unless
+    the parser declares some, so `reply -1` and `set $x0 = -2` read as values."""
+    has_options = any(a.option_strings for a in cmd.parser._actions)
+    return cmd.parser.parse_args(words if has_options else ["--", *words])
+
+
+def load_all() -> None:
+    """Import every command module (each registers its commands on import)."""
+    from hcdbg.repl.commands import calls, filter, inspect, run, teach  # noqa: F401

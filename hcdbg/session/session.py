@@ -1,0 +1,181 @@
+"""A debugging session: one machine, its firmware, its filter and answer rules, its history.
+
+This is the "bdb" of hcdbg: it runs the guest and returns stop events; it never prints.
+The decision for each HVC/SMC (answer rule, then filter: handle/deny/forward) is taken in
+the trap hook so answered calls cost no emulation restart.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from hcdbg.errors import HcdbgError, NotAtCall
+from hcdbg.handlers.base import Answer, Call, SystemOff, SystemReset
+from hcdbg.handlers.registry import Firmware, FirmwareConfig
+from hcdbg.machine.loader import Image
+from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind, Trap
+from hcdbg.machine.vcpu import Vcpu
+from hcdbg.policy.answers import AnswerRules
+from hcdbg.policy.filter import Action, Filter
+from hcdbg.session.record import CallRecord, Recorder
+
+
+class NoAnswer(HcdbgError):
+    """Resuming a forwarded call that nobody answered."""
+
+
+@dataclass
+class PendingCall:
+    """The forwarded call the session is stopped at, and the answer chosen so far."""
+
+    trap: Trap
+    answer: Answer | None = None
+    source: str = ""
+
+    @property
+    def call(self) -> Call:
+        t = self.trap
+        return Call(t.regs[0] & 0xFFFF_FFFF, t.regs, t.conduit, t.imm, t.vcpu)  # type: ignore[arg-type]
+
+
+class Session:
+    """Owns a run of one guest: start, continue, step, answer, reset."""
+
+    def __init__(self, image: Image, machine_config: MachineConfig | None = None,
+                 firmware_config: FirmwareConfig | None = None, *,
+                 uart_sink: Callable[[bytes], None] | None = None,
+                 recorder: Recorder | None = None) -> None:
+        self.machine = Machine(image, machine_config, uart_sink)
+        self.firmware = Firmware(firmware_config or FirmwareConfig())
+        self.filter = Filter()
+        self.rules = AnswerRules()
+        self.history: list[CallRecord] = []
+        self.recorder = recorder
+        #: Called with each record as it is made (trace prints it; the REPL may ignore it).
+        self.on_record: Callable[[CallRecord], None] | None = None
+        self.pending: PendingCall | None = None
+        self.last_stop: Stop | None = None
+        self.machine.on_call = self._on_call
+
+    # --- the hot path ----------------------------------------------------------------------
+    def _on_call(self, vcpu: Vcpu, trap: Trap) -> bool:
+        regs = trap.regs
+        fid = regs[0] & 0xFFFF_FFFF
+        call = Call(fid, regs, trap.conduit, trap.imm, trap.vcpu)  # type: ignore[arg-type]
+        rules = self.rules
+        matched = rules.match(call) if rules.entries() else None
+        if matched is not None:
+            answer, source = matched[1], f"rule {matched[0]}"
+        else:
+            action = self.filter.action_for(fid, trap.conduit)
+            if action is Action.FORWARD:
+                return False
+            if action is Action.DENY:
+                answer, source = self.firmware.deny(call), "deny"
+            else:
+                answer, source = self.firmware.answer(call, self.machine), "handle"
+        vcpu.write_call_result(answer.regs)
+        self._record(trap, source, answer)
+        if answer.effect is not None:
+            self.machine.apply(answer.effect, vcpu)
+        return True
+
+    def _record(self, trap: Trap, source: str, answer: Answer) -> None:
+        effect = type(answer.effect).__name__ if answer.effect is not None else None
+        rec = CallRecord(len(self.history) + 1, trap, source, answer.regs, answer.why, effect)
+        self.history.append(rec)
+        if self.recorder is not None:
+            self.recorder.write(rec)
+        if self.on_record is not None:
+            self.on_record(rec)
+
+    # --- answering a forwarded call -------------------------------------------------------
+    def _require_call(self) -> PendingCall:
+        if self.pending is None:
+            raise NotAtCall("not stopped at a call (reply/handle/deny need a forwarded call)")
+        return self.pending
+
+    def preview(self) -> Answer:
+        """What the built-in handler would answer the pending call, without doing it."""
+        p = self._require_call()
+        return self.firmware.answer(p.call, self.machine, dry_run=True)
+
+    def reply(self, regs: dict[int, int]) -> None:
+        """Answer the pending call by hand (registers not named keep their values)."""
+        p = self._require_call()
+        p.answer, p.source = Answer(dict(regs), None, "answered by hand"), "reply"
+
+    def handle(self) -> Answer:
+        """Answer the pending call as the built-in handler would (applied on resume)."""
+        p = self._require_call()
+        p.answer, p.source = self.preview(), "handle"
+        return p.answer
+
+    def deny(self) -> Answer:
+        """Answer the pending call NOT_SUPPORTED (as the profile denies)."""
+        p = self._require_call()
+        p.answer, p.source = self.firmware.deny(p.call), "deny"
+        return p.answer
+
+    def _deliver_pending(self) -> Stop | None:
+        """Write the chosen answer of the pending call; return a stop its effect causes."""
+        p = self.pending
+        if p is None:
+            return None
+        if p.answer is None:
+            raise NoAnswer("the call has no answer yet: reply VALUE, handle, or deny first")
+        vcpu = self.machine.vcpus[p.trap.vcpu]
+        answer = p.answer
+        if p.source == "handle":  # commit: the real call advances state (TRNG, rules...)
+            answer = self.firmware.answer(p.call, self.machine)
+        self.pending = None
+        vcpu.write_call_result(answer.regs)
+        self._record(p.trap, p.source, answer)
+        eff = answer.effect
+        if isinstance(eff, SystemOff):
+            return Stop(StopKind.POWER_OFF, vcpu.index, vcpu.pc, f"guest powered off ({eff.kind})")
+        if isinstance(eff, SystemReset):
+            self.machine.reset()
+            return Stop(StopKind.RESET, vcpu.index, self.machine.vcpus[0].pc, f"guest reset ({eff.kind})")
+        if eff is not None:
+            return self.machine.apply_now(eff, vcpu)
+        return None
+
+    # --- run control -------------------------------------------------------------------------
+    def _finish(self, stop: Stop) -> Stop:
+        if stop.kind is StopKind.CALL and stop.trap is not None:
+            self.pending = PendingCall(stop.trap)
+        self.last_stop = stop
+        return stop
+
+    def cont(self, max_insns: int | None = None) -> Stop:
+        """Resume (answering the pending call first) until the next stop event."""
+        self._check_resumable()
+        stop = self._deliver_pending()
+        if stop is None:
+            stop = self.machine.run(max_insns)
+        return self._finish(stop)
+
+    def step(self, vcpu: int, count: int = 1) -> Stop:
+        """Execute `count` instructions on one vCPU (answering the pending call first)."""
+        self._check_resumable()
+        stop = self._deliver_pending()
+        if stop is None:
+            stop = self.machine.step(vcpu, count)
+        return self._finish(stop)
+
+    def _check_resumable(self) -> None:
+        last = self.last_stop
+        if last is not None and not last.resumable:
+            raise HcdbgError(f"the guest cannot continue ({last.reason}); use 'run' to restart it")
+
+    def restart(self) -> None:
+        """Start the guest again from its image: fresh RAM, same breakpoints, filter and rules."""
+        self.machine.reset()
+        self.pending = None
+        self.last_stop = None
+        self.rules.reset_counts()
+
+    def interrupt(self) -> None:
+        """Stop a run in progress on another thread (Ctrl-C)."""
+        self.machine.interrupt()

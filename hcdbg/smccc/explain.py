@@ -1,0 +1,116 @@
+"""Plain-text teaching descriptions of a function ID, a function name or a service."""
+from __future__ import annotations
+
+from hcdbg.errors import UsageError
+from hcdbg.smccc.catalog import SERVICES, Service, all_functions, find, lookup, service_of, suggest
+from hcdbg.smccc.decode import arg_mask, decode, hex32
+from hcdbg.smccc.function import Function
+from hcdbg.smccc.ids import MASK32
+from hcdbg.smccc.retcodes import describe_code, parse_number
+
+
+def explain(fid_or_name: str | int) -> list[str]:
+    """Lines describing a function ID (int or number text), a function name ("CPU_ON" gives
+    both its IDs) or a service name ("psci"). Unknown IDs still get their fields explained;
+    unknown names raise UsageError suggesting the nearest names."""
+    if isinstance(fid_or_name, int):
+        return explain_id(fid_or_name)
+    text = fid_or_name.strip()
+    number = parse_number(text)
+    if number is not None:
+        if not 0 <= number <= MASK32:
+            raise UsageError(f"bad function ID {text!r}: function IDs are 32-bit (W0)")
+        return explain_id(number)
+    service = SERVICES.get(text.lower().replace("_", "-"))
+    if service is not None:
+        return explain_service(service)
+    functions = find(text)
+    if not functions:
+        close = suggest(text) or [s for s in SERVICES if s.startswith(text.lower()[:3])]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown function or service {text!r}: give a function ID "
+                         f"(0x84000003), a name (PSCI_CPU_ON) or a service (psci){hint}")
+    lines: list[str] = []
+    for function in functions:
+        if lines:
+            lines.append("")
+        lines.extend(explain_id(function.fid))
+    return lines
+
+
+def _field_lines(fid: int) -> list[str]:
+    f = decode(fid)
+    fast = "fast call (atomic)" if f.fast else "yielding call (pre-emptible)"
+    width = "SMC64/HVC64: 64-bit x registers" if f.smc64 else "SMC32/HVC32: 32-bit w registers"
+    if f.fast:
+        mbz = "must be zero in a fast call; since SMCCC 1.3 bit 16 is the SVE hint"
+        if f.sve_hint:
+            mbz += " (set: no SVE state above 128 bits need be preserved)"
+    else:
+        mbz = "not constrained in a yielding call"
+    return [
+        f"  bit 31      {int(f.fast):<7} {fast}",
+        f"  bit 30      {int(f.smc64):<7} {width}",
+        f"  bits 29:24  {f.oen:<7} owning entity: {f.owner}",
+        f"  bits 23:16  0x{f.mbz:02x}    {mbz}",
+        f"  bits 15:0   0x{f.number:04x}  function number",
+    ]
+
+
+def explain_id(fid: int) -> list[str]:
+    """Lines describing function ID `fid` (only W0 counts), known or not."""
+    fid &= MASK32
+    function = lookup(fid)
+    f = decode(fid)
+    service = service_of(fid)
+    title = f"{function.name} ({function.width})" if function else "not in hcdbg's catalog"
+    lines = [f"{hex32(fid)}: {title}, service {service}"]
+    lines.extend(_field_lines(fid))
+    if function is not None and not function.smccc:
+        lines.append("  note: a PSCI 0.1 ID chosen by KVM/QEMU before SMCCC existed; "
+                     "its fields mean nothing")
+    else:
+        lines.extend(f"  problem: {p}" for p in f.problems)
+    if service in SERVICES:
+        lines.append(f"service {service}: {SERVICES[service].description}")
+    if function is None:
+        lines.append("a callee that does not implement an ID answers NOT_SUPPORTED: x0 = -1 "
+                     "sign-extended, 0xffffffffffffffff (DEN0028B on; reference §1.5)")
+        return lines
+    lines.extend(_function_lines(function, fid))
+    return lines
+
+
+def _function_lines(function: Function, fid: int) -> list[str]:
+    lines = [
+        f"what it does: {function.summary}",
+        f"since {function.since}; spec {function.spec}",
+    ]
+    reg = "w" if arg_mask(fid) == MASK32 else "x"
+    if function.args:
+        lines.append("arguments:")
+        lines.extend(f"  {reg}{n} {arg.name}: {arg.meaning}"
+                     for n, arg in enumerate(function.args, 1))
+    else:
+        lines.append("arguments: none")
+    lines.append(f"result: {function.result}")
+    if function.returns:
+        lines.append("return codes:")
+        lines.extend(f"  {describe_code(function.service, name)}" for name in function.returns)
+    if function.kvm:
+        lines.append(f"KVM answers: {function.kvm}")
+    if function.qemu:
+        lines.append(f"QEMU (TCG) answers: {function.qemu}")
+    return lines
+
+
+def explain_service(service: Service) -> list[str]:
+    """Lines describing a service: its ranges and the functions the catalog knows in it."""
+    lines = [f"service {service.name}: {service.description}", "ranges:"]
+    lines.extend(f"  {hex32(base)}-{hex32(base + count - 1)} ({count:#x} IDs)"
+                 for base, count in service.ranges)
+    functions = [f for f in all_functions() if service.contains(f.fid)]
+    if functions:
+        lines.append("functions:")
+        lines.extend(f"  {hex32(f.fid)} {f.name} ({f.width}, {f.since})" for f in functions)
+    return lines
