@@ -10,7 +10,7 @@ class UsageError(HcdbgError):
     """The user gave a value hcdbg cannot accept (bad number, unknown name, ...)."""
 
 
-class LoadError(HcdbgError):
+class LoadError(UsageError):
     """A guest image could not be loaded."""
 
 

@@ -25,7 +25,7 @@ def feature_table(config: FirmwareConfig) -> dict[int, int]:
     themselves; KVM answers -1 for them."""
     if config.smccc is None:
         return {}
-    table = {fid: value for fid, value in zip(WORKAROUNDS, config.workarounds) if value != -1}
+    table = {fid: value for fid, value in zip(WORKAROUNDS, config.workarounds, strict=True) if value != -1}
     if config.soc_id is not None:
         table[SMCCC_ARCH_SOC_ID] = 0
     if config.pv_time and config.profile == KVM:

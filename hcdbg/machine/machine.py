@@ -213,6 +213,9 @@ class Machine:
         """Carry out what a handler asked for; called from inside the trap hook."""
         if isinstance(effect, CpuOn):
             self.vcpus[effect.target].power_on(effect.entry, effect.context_id)
+            # A slice may have been started unbounded (one vCPU on): end it so the
+            # scheduler starts time-slicing with the new vCPU.
+            vcpu.uc.emu_stop()
         elif isinstance(effect, CpuOff):
             vcpu.state = PowerState.OFF
             vcpu.uc.emu_stop()
@@ -321,6 +324,13 @@ class Machine:
         if self._interrupt.is_set():
             self._running = None
             return None
+        counted = count > 0
+        if counted != vcpu.counted:
+            # Unicorn instruments translated blocks for instruction counting only while a
+            # count is set; blocks cached by an uncounted run would never stop a counted
+            # one (seen here: a 20000-instruction slice that never ended). Retranslate.
+            vcpu.uc.ctl_flush_tb()
+            vcpu.counted = counted
         try:
             vcpu.uc.emu_start(pc, _UNTIL, 0, count)
         except UcError as exc:
@@ -363,12 +373,14 @@ class Machine:
             if not on:
                 return Stop(StopKind.HALTED, 0, self.vcpus[0].pc, "no vCPU is powered on")
             vcpu = self._pick(on)
-            count = self.config.quantum if len(on) > 1 else 0
+            # A lone vCPU runs unbounded unless there is a budget to keep; slices are
+            # cheap (an emu_start costs about as much as a few hundred instructions).
+            count = self.config.quantum if len(on) > 1 else (0 if budget is None else 16 * self.config.quantum)
             if budget is not None:
                 if budget <= 0:
                     return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc,
                                 f"instruction limit reached ({max_insns})")
-                count = min(count or budget, budget)
+                count = min(count, budget)
                 budget -= count
             stop = self._slice(vcpu, count)
             if stop is not None:

@@ -31,6 +31,7 @@ class Vcpu:
         self.index = index
         self.mpidr = mpidr
         self.state = PowerState.OFF
+        self.counted = False  # was the last slice run with an instruction count?
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
         uc.ctl_set_cpu_model(UC_CPU_ARM64_A57)
         uc.mem_map_ptr(ram_base, len(ram), UC_PROT_ALL, ctypes.addressof(ram))

@@ -123,7 +123,8 @@ def register_fragments(regs: dict[str, int], before: dict[str, int] | None,
     out: Fragments = []
     names = list(regs)
     for row in range(0, len(names), columns):
-        for col, name in enumerate(names[row:row + columns]):
+        cells = names[row:row + columns]
+        for col, name in enumerate(cells):
             value = regs[name]
             changed = before is not None and before.get(name) != value
             mark = "*" if changed else " "
@@ -132,7 +133,7 @@ def register_fragments(regs: dict[str, int], before: dict[str, int] | None,
                 text += f" {_PSTATE_MODES.get(value & 0xF, '')}".rstrip()
             out.append(("class:changed" if changed else "class:label", f"{mark}{name:>6} "))
             out.append(("class:changed" if changed else "class:value",
-                        f"{text:<18}" if col < columns - 1 else text))
+                        f"{text:<18}" if col < len(cells) - 1 else text))
         out.append(("", "\n"))
     return out
 

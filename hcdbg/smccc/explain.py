@@ -63,7 +63,12 @@ def explain_id(fid: int) -> list[str]:
     function = lookup(fid)
     f = decode(fid)
     service = service_of(fid)
-    title = f"{function.name} ({function.width})" if function else "not in hcdbg's catalog"
+    if function is None:
+        title = "not in hcdbg's catalog"
+    elif function.smccc:
+        title = f"{function.name} ({function.width})"
+    else:
+        title = function.name
     lines = [f"{hex32(fid)}: {title}, service {service}"]
     lines.extend(_field_lines(fid))
     if function is not None and not function.smccc:
@@ -96,7 +101,9 @@ def _function_lines(function: Function, fid: int) -> list[str]:
     lines.append(f"result: {function.result}")
     if function.returns:
         lines.append("return codes:")
-        lines.extend(f"  {describe_code(function.service, name)}" for name in function.returns)
+        view = function.smc64 if function.smccc else None
+        lines.extend(f"  {describe_code(function.service, name, view)}"
+                     for name in function.returns)
     if function.kvm:
         lines.append(f"KVM answers: {function.kvm}")
     if function.qemu:

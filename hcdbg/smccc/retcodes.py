@@ -109,11 +109,17 @@ def parse_value(text: str, service: str | None = None) -> int:
     return number & MASK64
 
 
-def describe_code(service: str | None, name: str) -> str:
-    """"INVALID_PARAMETERS = -2 (0xfffffffe / 0xfffffffffffffffe)" for teaching output."""
+def describe_code(service: str | None, name: str, smc64: bool | None = None) -> str:
+    """"INVALID_PARAMETERS = -2 (x0 0xfffffffffffffffe)" for teaching output: the register
+    view of a negative code is w0 for an SMC32 call, x0 for SMC64, both if `smc64` is None."""
     value = code_value(name, service)
     if value is None:
         return name
     if value >= 0:
         return f"{name} = {value}"
-    return f"{name} = {value} (w0 0x{value & MASK32:08x}, x0 0x{value & MASK64:016x})"
+    views = []
+    if smc64 is not True:
+        views.append(f"w0 0x{value & MASK32:08x}")
+    if smc64 is not False:
+        views.append(f"x0 0x{value & MASK64:016x}")
+    return f"{name} = {value} ({', '.join(views)})"

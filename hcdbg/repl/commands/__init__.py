@@ -172,8 +172,10 @@ def split(line: str) -> list[str]:
 def parse(cmd: Command, words: list[str]) -> argparse.Namespace:
     """The command's arguments from words. Words after the name are never options unless
     the parser declares some, so `reply -1` and `set $x0 = -2` read as values."""
-    has_options = any(a.option_strings for a in cmd.parser._actions)
-    return cmd.parser.parse_args(words if has_options else ["--", *words])
+    actions = cmd.parser._actions
+    if words and actions and not any(a.option_strings for a in actions):
+        words = ["--", *words]
+    return cmd.parser.parse_args(words)
 
 
 def load_all() -> None:

@@ -1,0 +1,206 @@
+"""Answering the call we are stopped at (reply, handle, deny), answer rules, call history."""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from hcdbg.errors import UsageError
+from hcdbg.handlers.base import Answer
+from hcdbg.policy.answers import GRAMMAR, parse_answer_rule
+from hcdbg.render.calls import record_line, result_text
+from hcdbg.render.context import effect_text
+from hcdbg.repl.commands import Parser, command
+from hcdbg.session.session import PendingCall
+from hcdbg.smccc import catalog
+
+if TYPE_CHECKING:
+    from hcdbg.repl.debugger import Debugger
+
+_MAX_REG = 17
+
+
+def parse_reply(words: list[str], value) -> dict[int, int]:  # noqa: ANN001 - value: str -> int
+    """`0x10000`, `NOT_SUPPORTED 0 0`, `x0=0 x2=5` (w2=5 writes the low half, zero-extended)
+    -> register number -> 64-bit value. Positional values are x0, x1, ...; every value is
+    read before anything is answered, so a bad one changes nothing."""
+    regs: dict[int, int] = {}
+    position = 0
+    for word in words:
+        name, eq, text = word.partition("=")
+        if eq:
+            low = name.strip().lower().lstrip("$")
+            if not (low[:1] in ("x", "w") and low[1:].isdigit() and int(low[1:]) <= _MAX_REG):
+                raise UsageError(f"bad register {name!r} in {word!r}: expected x0..x{_MAX_REG} "
+                                 "(or w0..)")
+            n = int(low[1:])
+            v = value(text)
+            if low[0] == "w":
+                v &= 0xFFFF_FFFF
+        else:
+            n, v = position, value(word)
+            position += 1
+            if n > _MAX_REG:
+                raise UsageError(f"too many values: an answer sets x0..x{_MAX_REG} at most")
+        if n in regs:
+            raise UsageError(f"x{n} given twice")
+        regs[n] = v
+    return regs
+
+
+def _pending(dbg: Debugger) -> PendingCall:
+    p = dbg.session.pending
+    if p is None:
+        last = dbg.session.last_stop
+        why = f" (stopped: {last.reason})" if last is not None else " (the guest has not started)"
+        raise UsageError("not stopped at a call: reply, handle and deny answer a forwarded "
+                         f"call{why}")
+    return p
+
+
+def _show_answer(dbg: Debugger, p: PendingCall, answer: Answer, source: str) -> None:
+    dbg.message([("class:label", f"answer ({source}) for {dbg.pending_text()}: "),
+                 ("class:pending", result_text(p.trap, answer.regs)), ("", "\n")])
+    if answer.effect is not None:
+        dbg.message(f"    {effect_text(answer.effect)}", "class:hint")
+    dbg.message("    c or si resumes the guest with it; reply, handle or deny replaces it",
+                "class:hint")
+
+
+p = Parser("reply", "Answer the call we are stopped at by hand: VALUE... are x0, x1, ...; "
+           "or name them: x0=VALUE x2=VALUE. Registers not given keep their values.\n"
+           "A VALUE is a number (0x10000, -1) or a return-code name of the call's service "
+           "(SUCCESS, NOT_SUPPORTED, INVALID_PARAMETERS, DENIED, ...). The answer is written "
+           "when the guest resumes (c, si); a second reply replaces it.",
+           usage="reply VALUE [VALUE...] | reply xN=VALUE [xN=VALUE...]")
+p.arg("values", nargs="+", metavar="VALUE", complete="value")
+
+
+@command(p, category="calls")
+def do_reply(dbg: Debugger, args: argparse.Namespace) -> None:
+    pending = _pending(dbg)
+    service = dbg.call_service()
+    regs = parse_reply(args.values, lambda text: dbg.value(text, service))
+    dbg.session.reply(regs)
+    assert pending.answer is not None
+    _show_answer(dbg, pending, pending.answer, "reply")
+
+
+p = Parser("handle", "Answer the call we are stopped at as the built-in handler would (the "
+           "'built-in answer' the context shows).")
+
+
+@command(p, aliases=("h",), category="calls")
+def do_handle(dbg: Debugger, args: argparse.Namespace) -> None:
+    pending = _pending(dbg)
+    answer = dbg.session.handle()
+    _show_answer(dbg, pending, answer, "handle")
+    if answer.why:
+        dbg.message(f"    {answer.why}", "class:hint")
+
+
+p = Parser("deny", "Answer the call we are stopped at NOT_SUPPORTED (x0 = -1), as KVM does "
+           "for a denied call.")
+
+
+@command(p, category="calls")
+def do_deny(dbg: Debugger, args: argparse.Namespace) -> None:
+    pending = _pending(dbg)
+    _show_answer(dbg, pending, dbg.session.deny(), "deny")
+
+
+p = Parser("calls", "The calls of this run and their answers, oldest first. Filter by "
+           "service (psci, trng, ...), function name (PSCI_CPU_ON), who answered (handle, "
+           "deny, reply, rule) or vCPU (vcpu 1); several filters must all match.",
+           usage="calls [SERVICE|FUNCTION|handle|deny|reply|rule|vcpu N]...")
+p.arg("filters", nargs="*", metavar="FILTER", complete="calls")
+
+
+@command(p, category="calls")
+def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
+    tests = []
+    words = list(args.filters)
+    while words:
+        word = words.pop(0)
+        low = word.lower()
+        if low in ("vcpu", "cpu"):
+            if not words or not words[0].isdigit():
+                raise UsageError(f"'{word}' needs a vCPU number: calls vcpu 1")
+            n = int(words.pop(0))
+            tests.append(lambda r, n=n: r.trap.vcpu == n)
+        elif low in ("handle", "deny", "reply"):
+            tests.append(lambda r, s=low: r.source == s)
+        elif low in ("rule", "rules"):
+            tests.append(lambda r: r.source.startswith("rule"))
+        elif low.replace("_", "-") in catalog.SERVICES:
+            svc = catalog.SERVICES[low.replace("_", "-")]
+            tests.append(lambda r, svc=svc: svc.contains(r.fid))
+        elif catalog.find(word):
+            fids = {f.fid for f in catalog.find(word)}
+            tests.append(lambda r, fids=fids: r.fid in fids)
+        else:
+            close = catalog.suggest(word)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UsageError(f"bad filter {word!r}: expected a service "
+                             f"({', '.join(catalog.SERVICES)}), a function name, handle, "
+                             f"deny, reply, rule or vcpu N{hint}")
+    records = dbg.session.history[dbg.run.history_start:]
+    shown = [r for r in records if all(t(r) for t in tests)]
+    for r in shown:
+        dbg.message(f"#{r.seq:<4} {record_line(r)}")
+    if not shown:
+        dbg.message("No calls yet." if not records else "No call matches.")
+    elif tests:
+        dbg.message(f"({len(shown)} of {len(records)} calls)", "class:hint")
+
+
+p = Parser("answer", "Add a conditional answer rule: calls that match are answered at once, "
+           "without stopping (before the ranges are consulted).\n"
+           f"RULE: {GRAMMAR}\ne.g. answer PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE\n"
+           "     answer TRNG_RND64 #2 -> NO_ENTROPY",
+           usage="answer RULE | answer list | answer del N")
+p.arg("rule", nargs="+", metavar="RULE", complete="rule")
+
+
+@command(p, category="calls", prefix_default="list")
+def do_answer(dbg: Debugger, args: argparse.Namespace) -> None:
+    rule = parse_answer_rule(" ".join(args.rule))
+    n = dbg.session.rules.add(rule)
+    dbg.message(f"answer rule {n}: {rule.text}")
+
+
+p = Parser("answer list", "List the answer rules with how many calls each has matched.")
+
+
+@command(p, aliases=("answer ls", "info answers"), category="calls")
+def do_answer_list(dbg: Debugger, args: argparse.Namespace) -> None:
+    rules = dbg.session.rules
+    entries = rules.entries()
+    if not entries:
+        dbg.message("No answer rules.")
+        return
+    counts = rules.counts()
+    dbg.message("Num  Matched  Rule")
+    for n, (rule, count) in enumerate(zip(entries, counts), 1):
+        dbg.message(f"{n:<4} {count:<8} {rule.text}")
+
+
+p = Parser("answer del", "Delete answer rule N (later rules move up); without N, all rules.")
+p.arg("numbers", nargs="*", metavar="N")
+
+
+@command(p, aliases=("answer delete", "answer rm"), category="calls")
+def do_answer_del(dbg: Debugger, args: argparse.Namespace) -> None:
+    rules = dbg.session.rules
+    if not args.numbers:
+        count = len(rules.entries())
+        rules.clear()
+        dbg.message(f"Deleted {count} answer rule(s).")
+        return
+    numbers = []
+    for text in args.numbers:
+        if not text.isdigit() or not 1 <= int(text) <= len(rules.entries()):
+            raise UsageError(f"no answer rule {text} (there are {len(rules.entries())})")
+        numbers.append(int(text))
+    for n in sorted(set(numbers), reverse=True):
+        gone = rules.remove(n)
+        dbg.message(f"Deleted answer rule {n}: {gone.text}")

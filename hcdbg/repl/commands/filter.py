@@ -1,0 +1,163 @@
+"""Forwarding ranges (KVM_ARM_VM_SMCCC_FILTER-like): filter list/add/del/default/export, catch."""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.policy.filter import Action, Range, parse_range
+from hcdbg.repl.commands import Parser, command
+from hcdbg.smccc import catalog
+
+if TYPE_CHECKING:
+    from hcdbg.repl.debugger import Debugger
+
+_RANGE_HELP = ("RANGE: BASE+COUNT (0x84000000+0x20), FIRST-LAST (0xc4000000-0xc400001f), "
+               "one function ID, a service (psci, trng, smccc-arch, vendor-hyp, sip, ...) or "
+               "a function name (PSCI_CPU_ON: both its IDs)")
+_ACTIONS = "ACTION: forward (stop and let you answer), handle (built-in handlers), deny " \
+           "(NOT_SUPPORTED)"
+
+
+def covers(r: Range) -> str:
+    """What a range covers, in names: a service, a function, or the service of its base."""
+    for svc in catalog.SERVICES.values():
+        if (r.base, r.count) in svc.ranges:
+            return svc.name
+    if r.count == 1:
+        fn = catalog.lookup(r.base)
+        if fn is not None:
+            return f"{fn.name} ({fn.width})"
+    if r.base == 0 and r.count == 1 << 32:
+        return "every function ID"
+    first, last = catalog.service_of(r.base), catalog.service_of(r.end - 1)
+    return first if first == last else f"{first} .. {last}"
+
+
+def _add(dbg: Debugger, text: str, action: Action | str, scope: str) -> list[tuple[int, Range]]:
+    """Add every part of RANGE, all or none; return (entry number, range) of each."""
+    parts = parse_range(text)
+    flt = dbg.session.filter
+    added: list[Range] = []
+    try:
+        for base, count in parts:
+            added.append(flt.add(base, count, action, scope))
+    except HcdbgError:
+        for r in added:  # roll back: a failed command leaves the filter as it was
+            flt.remove(flt.entries().index(r) + 1)
+        raise
+    entries = flt.entries()
+    return sorted((entries.index(r) + 1, r) for r in added)
+
+
+p = Parser("filter", "Show or change the forwarding ranges: which calls stop at the prompt "
+           "(forward), which the built-in handlers answer (handle), which get NOT_SUPPORTED "
+           "(deny). 'filter' alone lists them.", usage="filter list|add|del|default|export ...")
+
+
+@command(p, aliases=("ranges",), category="ranges", prefix_default="list")
+def do_filter(dbg: Debugger, args: argparse.Namespace) -> None:
+    do_filter_list(dbg, args)
+
+
+p = Parser("filter list", "List the ranges, numbered from 1, and the default action for calls "
+           "outside them.")
+
+
+@command(p, aliases=("filter ls", "info filter", "info ranges"), category="ranges")
+def do_filter_list(dbg: Debugger, args: argparse.Namespace) -> None:
+    flt = dbg.session.filter
+    entries = flt.entries()
+    if entries:
+        dbg.message("Num  Range                  Action   Conduit  Covers")
+        for n, r in enumerate(entries, 1):
+            dbg.message(f"{n:<4} {str(r):<22} {r.action.value:<8} {r.scope:<8} {covers(r)}")
+    else:
+        dbg.message("No ranges.")
+    dbg.message(f"default: {flt.default.value} (calls outside every range)")
+
+
+p = Parser("filter add", f"Add a range: calls in RANGE get ACTION, through hvc, smc or both "
+           f"(default both). Ranges may not overlap.\n{_RANGE_HELP}\n{_ACTIONS}")
+p.arg("range", metavar="RANGE", complete="range")
+p.arg("action", metavar="ACTION", complete="action")
+p.arg("conduit", nargs="?", default="both", metavar="hvc|smc|both", complete="conduit")
+
+
+@command(p, category="ranges")
+def do_filter_add(dbg: Debugger, args: argparse.Namespace) -> None:
+    for n, r in _add(dbg, args.range, args.action, args.conduit):
+        dbg.message(f"filter entry {n}: {r.describe()}  {covers(r)}")
+
+
+p = Parser("filter del", f"Delete range N (as 'filter list' numbers them), the ranges inside "
+           f"RANGE, or every range (no argument).\n{_RANGE_HELP}")
+p.arg("what", nargs="?", metavar="N|RANGE", complete="range")
+
+
+@command(p, aliases=("filter delete", "filter rm", "filter remove"), category="ranges")
+def do_filter_del(dbg: Debugger, args: argparse.Namespace) -> None:
+    flt = dbg.session.filter
+    if args.what is None:
+        count = len(flt.entries())
+        flt.clear()
+        dbg.message(f"Deleted {count} range(s); default: {flt.default.value}.")
+        return
+    if args.what.isdigit():
+        gone = [flt.remove(int(args.what))]
+    else:
+        parts = parse_range(args.what)
+        gone = []
+        for base, count in parts:
+            try:
+                gone.extend(flt.remove_range(base, count))
+            except UsageError:
+                if len(parts) == 1:
+                    raise
+        if not gone:
+            raise UsageError(f"no range inside {args.what!r} ('filter list' shows them)")
+    for r in gone:
+        dbg.message(f"Deleted {r.describe()}  {covers(r)}")
+
+
+p = Parser("filter default", f"Set the action for calls outside every range.\n{_ACTIONS}")
+p.arg("action", metavar="ACTION", complete="action")
+
+
+@command(p, category="ranges")
+def do_filter_default(dbg: Debugger, args: argparse.Namespace) -> None:
+    dbg.session.filter.set_default(args.action)
+    dbg.message(f"default: {dbg.session.filter.default.value}")
+
+
+p = Parser("filter export", "Print the ranges as KVM 'struct kvm_smccc_filter' entries (for "
+           "KVM_ARM_VM_SMCCC_FILTER), with notes on what KVM cannot express.",
+           usage="filter export kvm")
+p.arg("format", nargs="?", default="kvm", choices=("kvm",), metavar="kvm", complete="export")
+
+
+@command(p, category="ranges")
+def do_filter_export(dbg: Debugger, args: argparse.Namespace) -> None:
+    lines, notes = dbg.session.filter.export_kvm(len(dbg.session.rules.entries()))
+    dbg.message("/* ioctl(vm_fd, KVM_SET_DEVICE_ATTR, { .group = KVM_ARM_VM_SMCCC_CTRL, "
+                ".attr = KVM_ARM_VM_SMCCC_FILTER, .addr = &f }) for each f: */")
+    dbg.message("struct kvm_smccc_filter filters[] = {")
+    for text in lines:
+        dbg.message(f"\t{text},")
+    dbg.message("};")
+    for note in notes:
+        dbg.message(f"// note: {note}", "class:hint")
+
+
+p = Parser("catch", "Stop at calls through hvc, smc or either (call), like gdb's 'catch "
+           "syscall': adds a forward range for that conduit. No RANGE: every function ID "
+           f"(0x0+0x100000000).\n{_RANGE_HELP}", usage="catch hvc|smc|call [RANGE]")
+p.arg("conduit", choices=("hvc", "smc", "call"), metavar="hvc|smc|call", complete="catch")
+p.arg("range", nargs="?", default="0x0+0x100000000", metavar="RANGE", complete="range")
+
+
+@command(p, category="ranges")
+def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
+    scope = "both" if args.conduit == "call" else args.conduit
+    for n, r in _add(dbg, args.range, Action.FORWARD, scope):
+        dbg.message(f"Catchpoint (filter entry {n}): stop at {r.describe()}  {covers(r)}")

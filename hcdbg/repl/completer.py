@@ -1,0 +1,102 @@
+"""Tab completion from the command declarations: names, subcommands, then each argument's kind."""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Iterable
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from hcdbg.errors import HcdbgError
+from hcdbg.machine import registers as R
+from hcdbg.repl import commands as K
+from hcdbg.smccc import catalog
+from hcdbg.smccc.retcodes import all_names as retcode_names
+
+if TYPE_CHECKING:
+    from hcdbg.repl.debugger import Debugger
+
+_FIXED = {
+    "action": ["forward", "handle", "deny"],
+    "conduit": ["hvc", "smc", "both"],
+    "catch": ["hvc", "smc", "call"],
+    "export": ["kvm"],
+}
+
+
+class CommandCompleter(Completer):
+    """Completes the first word from the registry, then what the command's parser declares."""
+
+    def __init__(self, dbg: Debugger) -> None:
+        self.dbg = dbg
+
+    def words_for(self, kind: str | None, word: str) -> list[str]:
+        """Candidates for one kind of argument."""
+        symbols = sorted(self.dbg.session.machine.image.symbols.by_name)
+        regs = R.all_names()
+        functions = catalog.names()
+        services = catalog.service_names()
+        if kind in _FIXED:
+            return _FIXED[kind]
+        if kind == "register":
+            return [f"${r}" for r in regs]
+        if kind == "location":
+            return [f"${r}" for r in regs] if word.startswith("$") else symbols
+        if kind == "range":
+            return services + functions
+        if kind == "function":
+            return functions + services
+        if kind == "value":
+            return retcode_names() + [f"x{i}=" for i in range(18)]
+        if kind == "rule":
+            return functions + services + retcode_names() + ["->", "hvc", "smc"]
+        if kind == "calls":
+            return services + functions + ["vcpu", "handle", "deny", "reply", "rule"]
+        if kind == "command":
+            return K.top_names()
+        return []
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        words = text.split()
+        if text.endswith(" ") or not words:
+            words.append("")
+        word = words[-1]
+        try:
+            candidates = self._candidates(words[:-1], word)
+        except HcdbgError:
+            return
+        seen = set()
+        for cand in candidates:
+            if cand.startswith(word) and cand not in seen and cand != word:
+                seen.add(cand)
+                yield Completion(cand, start_position=-len(word))
+        if word and not seen:  # case-insensitive second chance (psci_cpu_on)
+            low = word.lower()
+            for cand in candidates:
+                if cand.lower().startswith(low) and cand not in seen:
+                    seen.add(cand)
+                    yield Completion(cand, start_position=-len(word))
+
+    def _candidates(self, before: list[str], word: str) -> list[str]:
+        if not before:
+            return K.top_names()
+        cmd, rest = K.resolve(before)
+        subs = K.subcommands(cmd.name)
+        if subs and not rest:
+            names = [s.name.split(" ", 1)[1] for s in subs]
+            return names + self._arg_words(cmd, rest, word)
+        return self._arg_words(cmd, rest, word)
+
+    def _arg_words(self, cmd: K.Command, rest: list[str], word: str) -> list[str]:
+        positionals = [a for a in cmd.parser._actions if not a.option_strings]
+        index = len(rest)
+        for action in positionals:
+            if action.nargs in ("*", "+", argparse.REMAINDER):
+                return self.words_for(getattr(action, "complete", None), word)
+            if index == 0:
+                if action.choices:
+                    return list(action.choices)
+                return self.words_for(getattr(action, "complete", None), word)
+            index -= 1
+        return []

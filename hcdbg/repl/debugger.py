@@ -1,0 +1,268 @@
+"""The "pdb" of hcdbg: runs command lines against a Session and reports through one console.
+
+Output goes through `message()` and `error()` only; every command failure is reported in
+`onecmd()`, in one place, as `*** message` (plus the usage line for argument errors). The
+class knows nothing of prompt_toolkit: questions go through an injected `ask` function
+(None in batch mode, where a question is an error).
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.machine.machine import Stop, StopKind
+from hcdbg.render import context as C
+from hcdbg.render.calls import result_text
+from hcdbg.render.style import Fragments
+from hcdbg.repl import commands as K
+from hcdbg.repl.console import Console
+from hcdbg.repl.examine import Format
+from hcdbg.repl.values import evaluate
+from hcdbg.repl.worker import run_interruptible
+from hcdbg.session.session import NoAnswer, Session
+from hcdbg.smccc import catalog
+
+
+class Quit(Exception):
+    """`quit` was given (and confirmed): end the REPL."""
+
+
+@dataclass
+class Breakpoint:
+    """A user breakpoint (gdb numbering: from 1, never reused)."""
+
+    number: int
+    address: int
+    location: str
+    temporary: bool = False
+    hits: int = 0
+
+
+@dataclass
+class RunState:
+    """What the REPL remembers about the current run of the guest (reset by `run`)."""
+
+    started: bool = False  # the guest executed at least one instruction
+    history_start: int = 0  # session.history index where this run's calls begin
+    uart_start: int = 0  # uart.output offset where this run's output begins
+    snapshots: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+Ask = Callable[[str], bool]
+
+
+class Debugger:
+    """Command dispatch and run control over one Session."""
+
+    def __init__(self, session: Session, console: Console, *, ask: Ask | None = None,
+                 debug: bool = False, max_insns: int | None = None) -> None:
+        K.load_all()
+        self.session = session
+        self.console = console
+        self.ask = ask
+        self.debug = debug
+        self.max_insns = max_insns
+        self.focus = 0
+        self.breakpoints: dict[int, Breakpoint] = {}
+        self._next_breakpoint = 1
+        self.run = RunState()
+        self.last_format = Format()
+        self.next_examine: int | None = None
+        self.last_repeat: str | None = None
+        self._snapshot_all()
+
+    # --- output (the only two ways a command talks to the user) -----------------------
+    def message(self, text: str | Fragments, style: str = "") -> None:
+        """Print a line of text, or styled fragments."""
+        if isinstance(text, str):
+            self.console.text(text, style)
+        else:
+            self.console.write(text)
+
+    def error(self, text: str) -> None:
+        """Print an error: one line starting with ***."""
+        self.console.text(f"*** {text}", "class:error")
+
+    # --- dispatch -----------------------------------------------------------------------
+    def onecmd(self, line: str) -> bool:
+        """Run one command line; False if it failed (the error has been printed).
+
+        An empty line repeats the last repeatable command (gdb: step, continue). Raises
+        Quit when the user quits."""
+        line = line.strip()
+        if not line:
+            if self.last_repeat is None:
+                return True
+            line = self.last_repeat
+        if line.startswith("#"):
+            return True
+        cmd = None
+        try:
+            words = K.split(line)
+            if not words:
+                return True
+            cmd, rest = K.resolve(words)
+            args = K.parse(cmd, rest)
+            self.last_repeat = line if cmd.repeat else None
+            cmd.func(self, args)
+            return True
+        except Quit:
+            raise
+        except K.ArgError as exc:
+            self.error(str(exc))
+            if cmd is not None:
+                self.message(cmd.usage)
+        except HcdbgError as exc:
+            self.error(str(exc))
+        except KeyboardInterrupt:
+            self.console.flush()
+            self.error("Quit")
+        except Exception as exc:  # noqa: BLE001 - a bug in a command must not end the REPL
+            if self.debug:
+                self.console.write([("class:error", traceback.format_exc())])
+            self.error(f"internal error: {type(exc).__name__}: {exc} "
+                       "(run with --debug to see the traceback)")
+        self.last_repeat = None
+        return False
+
+    def confirm(self, question: str, batch_answer: bool) -> bool:
+        """Ask a yes/no question; in batch mode take `batch_answer` (gdb's rule)."""
+        if self.ask is None:
+            return batch_answer
+        return self.ask(question)
+
+    # --- state helpers for commands -------------------------------------------------------
+    @property
+    def vcpu(self):
+        """The focused vCPU."""
+        return self.session.machine.vcpus[self.focus]
+
+    @property
+    def in_progress(self) -> bool:
+        """The guest has run and can still go on (quitting loses a run)."""
+        last = self.session.last_stop
+        return self.run.started and (last is None or last.resumable)
+
+    def register(self, name: str) -> int:
+        """A register of the focused vCPU by name (UsageError if unknown)."""
+        return self.vcpu.read(name)
+
+    def call_service(self) -> str | None:
+        """The service of the call we are stopped at, for return-code names."""
+        pending = self.session.pending
+        if pending is None:
+            return None
+        fn = catalog.lookup(pending.trap.regs[0])
+        return fn.service if fn else catalog.service_of(pending.trap.regs[0])
+
+    def value(self, text: str, service: str | None = None) -> int:
+        """A value from user text (numbers, $regs, symbols, code and function names)."""
+        symbols = self.session.machine.image.symbols
+        return evaluate(text, register=self.register, symbol=symbols.lookup,
+                        symbols=lambda: list(symbols.by_name),
+                        service=service if service is not None else self.call_service())
+
+    def address(self, text: str) -> int:
+        """A code or data address: like `value`, and `*ADDR` as gdb's break takes it."""
+        body = text.strip()
+        return self.value(body[1:] if body.startswith("*") else body)
+
+    def pending_text(self) -> str:
+        """`PSCI_VERSION on vCPU 0` for the call we are stopped at."""
+        p = self.session.pending
+        if p is None:
+            return ""
+        fn = catalog.lookup(p.trap.regs[0])
+        name = fn.name if fn else f"call {p.trap.regs[0] & 0xFFFF_FFFF:#010x}"
+        return f"{name} on vCPU {p.trap.vcpu}"
+
+    # --- run control ----------------------------------------------------------------------
+    def _ensure_answer(self) -> None:
+        """Before resuming: the pending call must have an answer (ask once, never guess)."""
+        p = self.session.pending
+        if p is None or p.answer is not None:
+            return
+        if self.ask is None:
+            raise NoAnswer(f"{self.pending_text()} has no answer yet: reply VALUE, handle "
+                           "or deny first")
+        preview = self.session.preview()
+        question = (f"{self.pending_text()} has no answer yet. Give it the built-in answer "
+                    f"({result_text(p.trap, preview.regs)})? (y or n) ")
+        if not self.ask(question):
+            raise NoAnswer("not resumed: answer the call first (reply VALUE, handle or deny)")
+        self.session.handle()
+
+    def resume(self, action: Callable[[], Stop], title: str | None = None) -> Stop:
+        """Run `action` (a Session run call) on a worker thread so Ctrl-C can stop it, then
+        show the stop."""
+        self._ensure_answer()
+        self.run.started = True
+        self.console.flush()
+        stop = run_interruptible(action, self.session.interrupt)
+        self.after_stop(stop, title)
+        return stop
+
+    def after_stop(self, stop: Stop, title: str | None = None) -> None:
+        """Bookkeeping after a stop (breakpoint hits, temporary breakpoints), then the view."""
+        if stop.kind is StopKind.RESET:
+            self.run = RunState(started=True, history_start=len(self.session.history),
+                                uart_start=len(self.session.machine.uart.output))
+        if 0 <= stop.vcpu < len(self.session.machine.vcpus):
+            self.focus = stop.vcpu
+        if stop.kind is StopKind.BREAKPOINT and title is None:
+            hit = [b for b in self.breakpoints.values() if b.address == stop.pc]
+            for b in hit:
+                b.hits += 1
+            if hit:
+                title = "breakpoint " + ", ".join(str(b.number) for b in hit)
+            for b in hit:
+                if b.temporary:
+                    self.delete_breakpoint(b.number)
+        self.show_context(stop, title)
+
+    def show_context(self, stop: Stop | None = None, title: str | None = None) -> None:
+        """The context view of `stop` (default: the last stop) on the focused vCPU."""
+        stop = stop or self.session.last_stop
+        if stop is None:
+            v = self.vcpu
+            stop = Stop(StopKind.STEP, self.focus, v.pc, "not started: the guest is at its "
+                        "entry point ('c' runs it)")
+            title = title or "ready"
+        self.console.flush()
+        before = self.run.snapshots.get(self.focus)
+        self.message(C.context(self.session, stop, self.focus, before, title))
+        self._snapshot_all()
+
+    def _snapshot_all(self) -> None:
+        for v in self.session.machine.vcpus:
+            self.run.snapshots[v.index] = C.read_registers(self.session, v.index)
+
+    def restart(self) -> None:
+        """Start the guest again from its image (breakpoints, filter and rules stay)."""
+        self.session.restart()
+        self.run = RunState(history_start=len(self.session.history),
+                            uart_start=len(self.session.machine.uart.output))
+        self.focus = 0
+        self.next_examine = None
+        self._snapshot_all()
+
+    # --- breakpoints ----------------------------------------------------------------------
+    def add_breakpoint(self, address: int, location: str, temporary: bool) -> Breakpoint:
+        if address % 4:
+            raise UsageError(f"{address:#x} is not a 4-byte aligned instruction address")
+        self.session.machine.read_memory(address, 4)  # unmapped: UsageError, nothing changed
+        bp = Breakpoint(self._next_breakpoint, address, location, temporary)
+        self._next_breakpoint += 1
+        self.breakpoints[bp.number] = bp
+        self.session.machine.add_breakpoint(address)
+        return bp
+
+    def delete_breakpoint(self, number: int) -> Breakpoint:
+        bp = self.breakpoints.pop(number, None)
+        if bp is None:
+            raise UsageError(f"no breakpoint number {number}")
+        if not any(b.address == bp.address for b in self.breakpoints.values()):
+            self.session.machine.remove_breakpoint(bp.address)
+        return bp

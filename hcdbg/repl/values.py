@@ -1,0 +1,68 @@
+"""Values a user types: numbers, $registers, symbols, return-code and function names, sums."""
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Callable
+
+from hcdbg.errors import UsageError
+from hcdbg.smccc.catalog import find
+from hcdbg.smccc.ids import MASK64
+from hcdbg.smccc.retcodes import code_value, parse_number
+
+_TOKENS = re.compile(r"\s*([+-]|[^\s+-]+)")
+
+
+def evaluate(text: str, *, register: Callable[[str], int], symbol: Callable[[str], int | None],
+             symbols: Callable[[], list[str]] = lambda: [], service: str | None = None) -> int:
+    """`text` as a 64-bit value: terms joined by + and -, each a number (42, 0x2a), a
+    register ($x0, $pc), a symbol (main), a return-code name (NOT_SUPPORTED, resolved in
+    `service` first) or a function name with one ID (PSCI_VERSION). Raises UsageError."""
+    body = text.strip()
+    if not body:
+        raise UsageError("missing value")
+    tokens = _TOKENS.findall(body)
+    if "".join(tokens) != "".join(body.split()):
+        raise UsageError(f"cannot read {text!r} as a value")
+    total, sign, expect_term = 0, 1, True
+    for tok in tokens:
+        if tok in "+-":
+            if not expect_term:
+                sign, expect_term = (1 if tok == "+" else -1), True
+            elif tok == "-":
+                sign = -sign
+            continue
+        if not expect_term:
+            raise UsageError(f"cannot read {text!r} as a value: missing + or - before {tok!r}")
+        total += sign * term(tok, register=register, symbol=symbol, symbols=symbols,
+                             service=service)
+        sign, expect_term = 1, False
+    if expect_term:
+        raise UsageError(f"cannot read {text!r} as a value: it ends with an operator")
+    return total & MASK64
+
+
+def term(tok: str, *, register: Callable[[str], int], symbol: Callable[[str], int | None],
+         symbols: Callable[[], list[str]] = lambda: [], service: str | None = None) -> int:
+    """One term of `evaluate`."""
+    number = parse_number(tok)
+    if number is not None:
+        return number
+    if tok.startswith("$"):
+        return register(tok[1:])
+    address = symbol(tok)
+    if address is not None:
+        return address
+    code = code_value(tok, service)
+    if code is not None:
+        return code
+    functions = find(tok)
+    if len(functions) == 1:
+        return functions[0].fid
+    if functions:
+        raise UsageError(f"ambiguous name {tok!r}: " + ", ".join(
+            f"{f.name} {f.width} ({f.fid:#x})" for f in functions) + "; add _32 or _64")
+    close = difflib.get_close_matches(tok, symbols(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UsageError(f"no symbol, register or value named {tok!r} (registers take a $: "
+                     f"$x0, $pc){hint}")
