@@ -126,6 +126,8 @@ class Machine:
         self._running: Vcpu | None = None
         self._interrupt = threading.Event()
         self._next = 0
+        self._stopped_at: list[int | None] = [None] * cfg.smp  # PC of each vCPU's last stop
+        self._last_run = self.vcpus[0]
         self.dtb_address = 0
         self.insns_budget_used = 0
         self._check_image()
@@ -170,6 +172,7 @@ class Machine:
         off = self.dtb_address - B.RAM_BASE
         self.ram[off:off + len(dtb)] = dtb
         self.uart.reset()
+        self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
             v.state = PowerState.OFF
             p.stop = p.error = p.skip_bp = None
@@ -318,8 +321,9 @@ class Machine:
         """Run one vCPU for up to `count` instructions (0: until something stops it)."""
         p = self._pending[vcpu.index]
         pc = vcpu.pc
-        if pc in self.breakpoints:
-            p.skip_bp = pc  # resuming from a breakpoint executes its instruction first
+        if pc in self.breakpoints and self._stopped_at[vcpu.index] == pc:
+            p.skip_bp = pc  # resuming from a stop at a breakpoint executes its instruction
+        self._stopped_at[vcpu.index] = None
         self._running = vcpu
         if self._interrupt.is_set():
             self._running = None
@@ -367,12 +371,12 @@ class Machine:
         budget = max_insns
         while True:
             if self._interrupt.is_set():
-                v = self.vcpus[self._next % len(self.vcpus)]
-                return Stop(StopKind.INTERRUPT, v.index, v.pc, "interrupted")
+                v = self._last_run
+                return self._stopped(Stop(StopKind.INTERRUPT, v.index, v.pc, "interrupted"))
             on = self._runnable()
             if not on:
                 return Stop(StopKind.HALTED, 0, self.vcpus[0].pc, "no vCPU is powered on")
-            vcpu = self._pick(on)
+            vcpu = self._last_run = self._pick(on)
             # A lone vCPU runs unbounded unless there is a budget to keep; slices are
             # cheap (an emu_start costs about as much as a few hundred instructions).
             count = self.config.quantum if len(on) > 1 else (0 if budget is None else 16 * self.config.quantum)
@@ -384,9 +388,7 @@ class Machine:
                 budget -= count
             stop = self._slice(vcpu, count)
             if stop is not None:
-                if stop.kind is StopKind.RESET:
-                    self.reset()
-                return stop
+                return self._stopped(stop)
 
     def _pick(self, on: list[Vcpu]) -> Vcpu:
         n = len(self.vcpus)
@@ -404,10 +406,15 @@ class Machine:
             raise HcdbgError(f"vCPU {index} is powered off")
         self._interrupt.clear()
         stop = self._slice(vcpu, count)
-        if stop is not None:
-            if stop.kind is StopKind.RESET:
-                self.reset()
-            return stop
-        if vcpu.state is not PowerState.ON:
-            return Stop(StopKind.STEP, index, vcpu.pc, f"vCPU {index} powered off")
-        return Stop(StopKind.STEP, index, vcpu.pc, "step")
+        if stop is None:
+            why = "step" if vcpu.state is PowerState.ON else f"vCPU {index} powered off"
+            stop = Stop(StopKind.STEP, index, vcpu.pc, why)
+        return self._stopped(stop)
+
+    def _stopped(self, stop: Stop) -> Stop:
+        """Bookkeeping for every stop returned: reset if asked, remember where we stopped."""
+        if stop.kind is StopKind.RESET:
+            self.reset()
+        else:
+            self._stopped_at[stop.vcpu] = self.vcpus[stop.vcpu].pc
+        return stop

@@ -4,6 +4,7 @@ from __future__ import annotations
 from hcdbg.machine.machine import Trap
 from hcdbg.session.record import CallRecord
 from hcdbg.smccc import catalog
+from hcdbg.smccc.decode import decode_call
 from hcdbg.smccc.ids import s64
 from hcdbg.smccc.retcodes import retcode_name
 
@@ -21,20 +22,30 @@ def hexv(value: int) -> str:
 
 
 def call_text(trap: Trap) -> str:
-    """`PSCI_CPU_ON(target_cpu=0x1, entry_point=0x40080100, context_id=0x1001)`."""
+    """`PSCI_CPU_ON(target_cpu=0x1, entry_point_address=0x40080100, context_id=0x1001)`.
+
+    SMC32 arguments are shown as the 32-bit values the callee reads (DEN0028 §2.6); an
+    unknown function shows its owner and x1..x6."""
     fid = trap.regs[0] & 0xFFFF_FFFF
-    fn = catalog.lookup(fid)
-    if fn is None:
-        return f"UNKNOWN_{fid:08x}()"
-    mask = 0xFFFF_FFFF if fn.narrow_args else 0xFFFF_FFFF_FFFF_FFFF
-    args = ", ".join(f"{a.name}={hexv(trap.regs[i] & mask)}" for i, a in enumerate(fn.args, 1))
-    return f"{fn.name}({args})"
+    d = decode_call(fid, trap.regs, trap.imm, trap.conduit)
+    name = d.name if d.function is not None else f"{d.service.upper().replace('-', '_')}_{fid:#010x}"
+    args = ", ".join(f"{n}={hexv(v)}" for n, v in d.args)
+    return f"{name}({args})"
 
 
-def result_text(trap: Trap, answer: dict[int, int]) -> str:
+#: Effects after which the call never returns to the caller (DEN0022 §5.1.3, §5.1.9, §5.1.10).
+_NO_RETURN = {"SystemOff": "(does not return: system off)",
+              "SystemReset": "(does not return: system reset)",
+              "CpuOff": "(does not return: CPU off)",
+              "Undefined": "UNDEFINED (the guest takes an undefined-instruction exception)"}
+
+
+def result_text(trap: Trap, answer: dict[int, int], effect: str | None = None) -> str:
     """`0x10001 (1.1)`, `-4 ALREADY_ON`, `1 OFF`; extra result registers as x1=.."""
     fid = trap.regs[0] & 0xFFFF_FFFF
     fn = catalog.lookup(fid)
+    if effect in _NO_RETURN:
+        return _NO_RETURN[effect]
     if 0 not in answer:
         return "(x0 unchanged)"
     x0 = answer[0]
@@ -66,5 +77,5 @@ def record_line(rec: CallRecord) -> str:
     """The strace-style line `hcdbg trace` prints for one call."""
     t = rec.trap
     tail = "" if rec.source == "handle" else f"  <{rec.source}>"
-    flag = "  [non-zero immediate: not SMCCC]" if t.imm else ""
-    return f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = {result_text(t, rec.answer)}{tail}{flag}"
+    flag = f"  [#{t.imm}: non-zero immediate, not SMCCC]" if t.imm else ""
+    return f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = {result_text(t, rec.answer, rec.effect)}{tail}{flag}"

@@ -148,7 +148,8 @@ def _plain_loop(dbg: Debugger) -> None:
         dbg.onecmd(line)
 
 
-def _prompt_loop(dbg: Debugger, color: bool) -> None:
+def _prompt_loop(dbg: Debugger, color: bool, pt_input=None, pt_output=None) -> None:  # noqa: ANN001
+    """The interactive loop (`pt_input`/`pt_output`: prompt_toolkit I/O for headless tests)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, History, InMemoryHistory
     from prompt_toolkit.output.color_depth import ColorDepth
@@ -173,6 +174,8 @@ def _prompt_loop(dbg: Debugger, color: bool) -> None:
         style=style,
         color_depth=None if color else ColorDepth.MONOCHROME,
         enable_suspend=True,
+        input=pt_input,
+        output=pt_output,
     )
     while True:
         try:

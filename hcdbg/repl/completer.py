@@ -38,7 +38,9 @@ class CommandCompleter(Completer):
         services = catalog.service_names()
         if kind in _FIXED:
             return _FIXED[kind]
-        if kind == "register":
+        if kind == "register":  # info registers takes names with or without $
+            return [f"${r}" for r in regs] if word.startswith("$") else regs
+        if kind == "lvalue":  # set $x0 = ...
             return [f"${r}" for r in regs]
         if kind == "location":
             return [f"${r}" for r in regs] if word.startswith("$") else symbols
@@ -59,6 +61,9 @@ class CommandCompleter(Completer):
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
         words = text.split()
+        if words and "/" in words[0] and not words[0].startswith("/") and len(words) > 1:
+            head, _, fmt = words[0].partition("/")
+            words[:1] = [head, "/" + fmt]  # x/4xg $sp, as K.split reads it
         if text.endswith(" ") or not words:
             words.append("")
         word = words[-1]
@@ -66,22 +71,18 @@ class CommandCompleter(Completer):
             candidates = self._candidates(words[:-1], word)
         except HcdbgError:
             return
-        seen = set()
-        for cand in candidates:
-            if cand.startswith(word) and cand not in seen and cand != word:
-                seen.add(cand)
-                yield Completion(cand, start_position=-len(word))
-        if word and not seen:  # case-insensitive second chance (psci_cpu_on)
-            low = word.lower()
-            for cand in candidates:
-                if cand.lower().startswith(low) and cand not in seen:
-                    seen.add(cand)
-                    yield Completion(cand, start_position=-len(word))
+        low = word.lower()
+        hits = [c for c in candidates if c.startswith(word)] or \
+            [c for c in candidates if c.lower().startswith(low)]  # psci_cpu_on -> PSCI_CPU_ON
+        for cand in dict.fromkeys(hits):
+            # gdb ends a completed word with a space; "x1=" waits for its value
+            text = cand if cand.endswith("=") else cand + " "
+            yield Completion(text, start_position=-len(word), display=cand)
 
     def _candidates(self, before: list[str], word: str) -> list[str]:
         if not before:
             return K.top_names()
-        cmd, rest = K.resolve(before)
+        cmd, rest = K.resolve(before, prefix_default=False)
         subs = K.subcommands(cmd.name)
         if subs and not rest:
             names = [s.name.split(" ", 1)[1] for s in subs]
@@ -90,6 +91,8 @@ class CommandCompleter(Completer):
 
     def _arg_words(self, cmd: K.Command, rest: list[str], word: str) -> list[str]:
         positionals = [a for a in cmd.parser._actions if not a.option_strings]
+        if rest and rest[0].startswith("/"):
+            rest = rest[1:]  # the /FMT of x is not an argument
         index = len(rest)
         for action in positionals:
             if action.nargs in ("*", "+", argparse.REMAINDER):

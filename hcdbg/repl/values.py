@@ -47,6 +47,8 @@ def term(tok: str, *, register: Callable[[str], int], symbol: Callable[[str], in
     """One term of `evaluate`."""
     number = parse_number(tok)
     if number is not None:
+        if number > MASK64:
+            raise UsageError(f"{tok!r} does not fit in a 64-bit register")
         return number
     if tok.startswith("$"):
         return register(tok[1:])

@@ -14,23 +14,29 @@ T = TypeVar("T")
 def run_interruptible(fn: Callable[[], T], interrupt: Callable[[], None], poll: float = 0.05) -> T:
     """fn() on a worker thread; KeyboardInterrupt here calls interrupt() until fn returns."""
     box: dict[str, object] = {}
+    done = threading.Event()
 
     def work() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
             box["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=work, name="hcdbg-run", daemon=True)
     worker.start()
     interrupted = False
-    while worker.is_alive():
+    # Wait on an Event, not Thread.join: a join interrupted by KeyboardInterrupt can leave
+    # the thread looking finished while it still runs (CPython gh-90882).
+    while not done.is_set():
         try:
-            worker.join(poll)
+            done.wait(poll)
         except KeyboardInterrupt:
             interrupted = True
         if interrupted:
             interrupt()  # repeated: a stop request can race the start of the next slice
+    worker.join()
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]

@@ -22,12 +22,23 @@ class ArgError(UsageError):
     """The words of a command line do not fit its declaration: report with its usage."""
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps each line of a description on its own, so declared line breaks stay."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        return "\n".join(textwrap.fill(part, width, initial_indent=indent,
+                                        subsequent_indent=indent) if part else ""
+                         for part in text.splitlines())
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises ArgError instead of printing and exiting."""
 
     def __init__(self, prog: str, description: str, usage: str | None = None) -> None:
         super().__init__(prog=prog, description=description, usage=usage, add_help=False,
-                         allow_abbrev=False)
+                         allow_abbrev=False, formatter_class=_Formatter)
 
     def error(self, message: str) -> Any:  # noqa: D401 - argparse's hook
         raise ArgError(message)
@@ -59,6 +70,7 @@ class Command:
 
     @property
     def summary(self) -> str:
+        """The first line of the description."""
         return (self.parser.description or "").strip().splitlines()[0]
 
     @property
@@ -128,8 +140,9 @@ def _pick(word: str, names: Iterable[str], aliases: dict[str, str], what: str) -
     return None
 
 
-def resolve(words: list[str]) -> tuple[Command, list[str]]:
-    """The command a line's words name, and the words left for its arguments."""
+def resolve(words: list[str], *, prefix_default: bool = True) -> tuple[Command, list[str]]:
+    """The command a line's words name, and the words left for its arguments
+    (`prefix_default=False`: "filter" alone names the prefix command, as help wants)."""
     import difflib
 
     first = words[0]
@@ -152,7 +165,7 @@ def resolve(words: list[str]) -> tuple[Command, list[str]]:
         if sub is not None:
             return REGISTRY[f"{name} {sub}"], rest[1:]
     cmd = REGISTRY[name]
-    if subs and not rest and cmd.prefix_default:
+    if subs and not rest and cmd.prefix_default and prefix_default:
         return REGISTRY[f"{name} {cmd.prefix_default}"], rest
     return cmd, rest
 

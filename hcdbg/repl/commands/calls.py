@@ -66,7 +66,7 @@ def _show_answer(dbg: Debugger, p: PendingCall, answer: Answer, source: str) -> 
                 "class:hint")
 
 
-p = Parser("reply", "Answer the call we are stopped at by hand: VALUE... are x0, x1, ...; "
+p = Parser("reply", "Answer the call we are stopped at by hand.\nVALUE... are x0, x1, ...; "
            "or name them: x0=VALUE x2=VALUE. Registers not given keep their values.\n"
            "A VALUE is a number (0x10000, -1) or a return-code name of the call's service "
            "(SUCCESS, NOT_SUPPORTED, INVALID_PARAMETERS, DENIED, ...). The answer is written "
@@ -85,8 +85,8 @@ def do_reply(dbg: Debugger, args: argparse.Namespace) -> None:
     _show_answer(dbg, pending, pending.answer, "reply")
 
 
-p = Parser("handle", "Answer the call we are stopped at as the built-in handler would (the "
-           "'built-in answer' the context shows).")
+p = Parser("handle", "Answer the call as the built-in handler would.\nThat is the 'built-in "
+           "answer' the context shows.")
 
 
 @command(p, aliases=("h",), category="calls")
@@ -98,8 +98,8 @@ def do_handle(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"    {answer.why}", "class:hint")
 
 
-p = Parser("deny", "Answer the call we are stopped at NOT_SUPPORTED (x0 = -1), as KVM does "
-           "for a denied call.")
+p = Parser("deny", "Answer the call NOT_SUPPORTED.\nx0 = -1 (and x1..x3 = 0 with the kvm "
+           "profile), as KVM's filter does for a denied call.")
 
 
 @command(p, category="calls")
@@ -108,7 +108,7 @@ def do_deny(dbg: Debugger, args: argparse.Namespace) -> None:
     _show_answer(dbg, pending, dbg.session.deny(), "deny")
 
 
-p = Parser("calls", "The calls of this run and their answers, oldest first. Filter by "
+p = Parser("calls", "The calls of this run and their answers.\nOldest first. Filter by "
            "service (psci, trng, ...), function name (PSCI_CPU_ON), who answered (handle, "
            "deny, reply, rule) or vCPU (vcpu 1); several filters must all match.",
            usage="calls [SERVICE|FUNCTION|handle|deny|reply|rule|vcpu N]...")
@@ -153,8 +153,8 @@ def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"({len(shown)} of {len(records)} calls)", "class:hint")
 
 
-p = Parser("answer", "Add a conditional answer rule: calls that match are answered at once, "
-           "without stopping (before the ranges are consulted).\n"
+p = Parser("answer", "Add a conditional answer rule.\nCalls that match are answered at "
+           "once, without stopping (before the ranges are consulted).\n"
            f"RULE: {GRAMMAR}\ne.g. answer PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE\n"
            "     answer TRNG_RND64 #2 -> NO_ENTROPY",
            usage="answer RULE | answer list | answer del N")
@@ -184,7 +184,7 @@ def do_answer_list(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"{n:<4} {count:<8} {rule.text}")
 
 
-p = Parser("answer del", "Delete answer rule N (later rules move up); without N, all rules.")
+p = Parser("answer del", "Delete answer rules.\nLater rules move up; without N, all rules go.")
 p.arg("numbers", nargs="*", metavar="N")
 
 

@@ -50,8 +50,8 @@ def _add(dbg: Debugger, text: str, action: Action | str, scope: str) -> list[tup
     return sorted((entries.index(r) + 1, r) for r in added)
 
 
-p = Parser("filter", "Show or change the forwarding ranges: which calls stop at the prompt "
-           "(forward), which the built-in handlers answer (handle), which get NOT_SUPPORTED "
+p = Parser("filter", "Show or change the forwarding ranges.\nThey say which calls stop at "
+           "the prompt (forward), which the built-in handlers answer (handle), which get NOT_SUPPORTED "
            "(deny). 'filter' alone lists them.", usage="filter list|add|del|default|export ...")
 
 
@@ -60,8 +60,8 @@ def do_filter(dbg: Debugger, args: argparse.Namespace) -> None:
     do_filter_list(dbg, args)
 
 
-p = Parser("filter list", "List the ranges, numbered from 1, and the default action for calls "
-           "outside them.")
+p = Parser("filter list", "List the ranges and the default action.\nRanges are numbered from 1; "
+           "the default applies to calls outside them.")
 
 
 @command(p, aliases=("filter ls", "info filter", "info ranges"), category="ranges")
@@ -77,7 +77,7 @@ def do_filter_list(dbg: Debugger, args: argparse.Namespace) -> None:
     dbg.message(f"default: {flt.default.value} (calls outside every range)")
 
 
-p = Parser("filter add", f"Add a range: calls in RANGE get ACTION, through hvc, smc or both "
+p = Parser("filter add", f"Add a range: calls in RANGE get ACTION.\nThrough hvc, smc or both "
            f"(default both). Ranges may not overlap.\n{_RANGE_HELP}\n{_ACTIONS}")
 p.arg("range", metavar="RANGE", complete="range")
 p.arg("action", metavar="ACTION", complete="action")
@@ -90,8 +90,8 @@ def do_filter_add(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"filter entry {n}: {r.describe()}  {covers(r)}")
 
 
-p = Parser("filter del", f"Delete range N (as 'filter list' numbers them), the ranges inside "
-           f"RANGE, or every range (no argument).\n{_RANGE_HELP}")
+p = Parser("filter del", f"Delete ranges.\nRange N (as 'filter list' numbers them), the "
+           f"ranges inside RANGE, or every range (no argument).\n{_RANGE_HELP}")
 p.arg("what", nargs="?", metavar="N|RANGE", complete="range")
 
 
@@ -130,8 +130,8 @@ def do_filter_default(dbg: Debugger, args: argparse.Namespace) -> None:
     dbg.message(f"default: {dbg.session.filter.default.value}")
 
 
-p = Parser("filter export", "Print the ranges as KVM 'struct kvm_smccc_filter' entries (for "
-           "KVM_ARM_VM_SMCCC_FILTER), with notes on what KVM cannot express.",
+p = Parser("filter export", "Print the ranges as KVM 'struct kvm_smccc_filter' entries.\nFor "
+           "KVM_ARM_VM_SMCCC_FILTER, with notes on what KVM cannot express.",
            usage="filter export kvm")
 p.arg("format", nargs="?", default="kvm", choices=("kvm",), metavar="kvm", complete="export")
 
@@ -149,7 +149,7 @@ def do_filter_export(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"// note: {note}", "class:hint")
 
 
-p = Parser("catch", "Stop at calls through hvc, smc or either (call), like gdb's 'catch "
+p = Parser("catch", "Stop at calls through hvc, smc or either (call).\nLike gdb's 'catch "
            "syscall': adds a forward range for that conduit. No RANGE: every function ID "
            f"(0x0+0x100000000).\n{_RANGE_HELP}", usage="catch hvc|smc|call [RANGE]")
 p.arg("conduit", choices=("hvc", "smc", "call"), metavar="hvc|smc|call", complete="catch")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
 
 
-p = Parser("info", "Show things about the guest and the debugger: 'info SUBCOMMAND'.")
+p = Parser("info", "Show things about the guest and the debugger.\nType 'info SUBCOMMAND'.")
 
 
 @command(p, aliases=("i",), category="inspecting")
@@ -24,7 +24,7 @@ def do_info(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"{sub.name:<18} {sub.summary}")
 
 
-p = Parser("info registers", "Registers of the selected vCPU: all of them, or the NAMEs "
+p = Parser("info registers", "Registers of the selected vCPU.\nAll of them, or the NAMEs "
            "(x0, w1, sp, pc, lr, pstate, elr_el1, ...; a $ is allowed).")
 p.arg("names", nargs="*", metavar="NAME", complete="register")
 
@@ -42,10 +42,10 @@ def do_info_registers(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"{name:<10} {hexv(value):<20} {natural}")
 
 
-p = Parser("set", "Change a register of the selected vCPU: set $x0 = VALUE (gdb also "
+p = Parser("set", "Change a register of the selected vCPU.\nset $x0 = VALUE (gdb also "
            "writes 'set var $x0 = VALUE'). VALUE: a number, $reg, symbol, return-code or "
            "function name, or a sum (main+8).", usage="set [var] $REG = VALUE")
-p.arg("assignment", nargs="+", metavar="$REG = VALUE", complete="register")
+p.arg("assignment", nargs="+", metavar="$REG = VALUE", complete="lvalue")
 
 
 @command(p, category="inspecting")
@@ -65,7 +65,7 @@ def do_set(dbg: Debugger, args: argparse.Namespace) -> None:
     dbg.message(f"{name[1:].lower()} = {hexv(dbg.register(name))}")
 
 
-p = Parser("x", "Examine memory (gdb's x): N units of format F and size U at ADDRESS.\n"
+p = Parser("x", "Examine memory (gdb's x).\nN units of format F and size U at ADDRESS.\n"
            "F: x hex, d signed, u unsigned, o octal, t binary, a address, c char, s string, "
            "i instruction, z zero-padded hex. U: b byte, h halfword, w word (4), g giant (8).\n"
            "ADDRESS: a number, $reg, symbol or sum ($sp+16). No ADDRESS: go on after the last "
@@ -98,8 +98,8 @@ def do_x(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(text)
 
 
-p = Parser("disassemble", "Disassemble N instructions (default 12) from ADDRESS; without "
-           "ADDRESS, around the selected vCPU's PC (=> marks it).",
+p = Parser("disassemble", "Disassemble instructions.\nN instructions (default 12) from ADDRESS; "
+           "without ADDRESS, around the selected vCPU's PC (=> marks it).",
            usage="disassemble [ADDRESS [N]]")
 p.arg("address", nargs="?", metavar="ADDRESS", complete="location")
 p.arg("count", nargs="?", metavar="N")
@@ -159,7 +159,7 @@ def do_uart(dbg: Debugger, args: argparse.Namespace) -> None:
     dbg.message([("class:uart", text if text.endswith("\n") else text + "\n")])
 
 
-p = Parser("context", "Show the context view again: why we stopped, the call, registers, "
+p = Parser("context", "Show the context view again.\nWhy we stopped, the call, registers, "
            "code.")
 
 

@@ -24,12 +24,12 @@ def _count(text: str) -> int:
     return n
 
 
-p = Parser("continue", "Resume the guest until the next stop (a forwarded call, a breakpoint, "
-           "a fault, power-off, Ctrl-C).\nAt a forwarded call, the answer given with reply, "
+p = Parser("continue", "Resume the guest until the next stop.\nA stop is a forwarded call, a "
+           "breakpoint, a fault, power-off or Ctrl-C. At a forwarded call, the answer given with reply, "
            "handle or deny is written first. The first 'continue' starts the guest.")
 
 
-@command(p, aliases=("c", "fg"), category="running", repeat=True)
+@command(p, aliases=("c", "cont", "fg"), category="running", repeat=True)
 def do_continue(dbg: Debugger, args: argparse.Namespace) -> None:
     dbg.resume(lambda: dbg.session.cont(dbg.max_insns))
 
@@ -52,34 +52,39 @@ p.arg("n", nargs="?", type=_count, default=1, metavar="N", help="how many instru
 
 @command(p, aliases=("ni",), category="running", repeat=True)
 def do_nexti(dbg: Debugger, args: argparse.Namespace) -> None:
-    for _ in range(args.n):
-        stop = _next_one(dbg)
-        if stop.kind is not StopKind.STEP:
-            return
-
-
-def _next_one(dbg: Debugger) -> Stop:
     vcpu = dbg.focus
-    pc = dbg.vcpu.pc
-    insn = disasm.decode(dbg.session.machine.read_memory(pc, 4, vcpu), pc)[0]
+
+    def steps() -> Stop:
+        stop = _next_one(dbg, vcpu)
+        for _ in range(args.n - 1):
+            if stop.kind is not StopKind.STEP:
+                break
+            stop = _next_one(dbg, vcpu)
+        return stop
+
+    dbg.resume(steps)
+
+
+def _next_one(dbg: Debugger, vcpu: int) -> Stop:
+    """One instruction; a call (bl, blr) runs until it returns to the next instruction."""
+    session, machine = dbg.session, dbg.session.machine
+    pc = machine.vcpus[vcpu].pc
+    insn = disasm.decode(machine.read_memory(pc, 4, vcpu), pc)[0]
     if not insn.is_call:
-        return dbg.resume(lambda: dbg.session.step(vcpu, 1))
-    machine = dbg.session.machine
+        return session.step(vcpu, 1)
     target = pc + 4
     internal = target not in machine.breakpoints
     if internal:
         machine.add_breakpoint(target)
     try:
-        def over() -> Stop:
-            stop = dbg.session.step(vcpu, 1)  # into the callee
-            if stop.kind is not StopKind.STEP or dbg.vcpu.pc == target:
-                return stop
-            stop = dbg.session.cont(dbg.max_insns)
-            if stop.kind is StopKind.BREAKPOINT and stop.pc == target and internal:
-                stop = Stop(StopKind.STEP, stop.vcpu, stop.pc, "step over call", stop.trap)
-                dbg.session.last_stop = stop
+        stop = session.step(vcpu, 1)  # into the callee
+        if stop.kind is not StopKind.STEP or machine.vcpus[vcpu].pc == target:
             return stop
-        return dbg.resume(over)
+        stop = session.cont(dbg.max_insns)
+        if stop.kind is StopKind.BREAKPOINT and stop.pc == target and internal:
+            stop = Stop(StopKind.STEP, stop.vcpu, stop.pc, "step over call", stop.trap)
+            session.last_stop = stop
+        return stop
     finally:
         if internal:
             machine.remove_breakpoint(target)
@@ -92,8 +97,8 @@ def _location(dbg: Debugger, words: list[str]) -> tuple[int, str]:
     return dbg.address(text), text
 
 
-p = Parser("break", "Set a breakpoint at LOCATION: an address (0x40080000, *0x40080000), a "
-           "symbol (main), $reg or a sum (main+8). No LOCATION: the current PC.")
+p = Parser("break", "Set a breakpoint at LOCATION.\nLOCATION: an address (0x40080000, "
+           "*0x40080000), a symbol (main), $reg or a sum (main+8). No LOCATION: the current PC.")
 p.arg("location", nargs="*", metavar="LOCATION", complete="location")
 
 
@@ -120,7 +125,7 @@ def _where(dbg: Debugger, address: int) -> str:
     return f"{hexv(address)} <{sym}>" if sym else hexv(address)
 
 
-p = Parser("delete", "Delete breakpoints N... (all of them without N).")
+p = Parser("delete", "Delete breakpoints by number.\nWithout N: all of them.")
 p.arg("numbers", nargs="*", type=_count, metavar="N")
 
 
@@ -152,7 +157,7 @@ def do_info_breakpoints(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"{b.number:<4} {disp}  {_where(dbg, b.address):<19} {b.location:<19} {b.hits}")
 
 
-p = Parser("run", "Start the guest again from its image and continue (gdb's run). "
+p = Parser("run", "Start the guest again from its image and continue.\nLike gdb's run. "
            "Breakpoints, ranges and answer rules stay.")
 
 
@@ -195,8 +200,8 @@ def do_vcpu(dbg: Debugger, args: argparse.Namespace) -> None:
                 f"pc {_where(dbg, v.pc)}, EL{v.el}")
 
 
-p = Parser("info vcpus", "Each vCPU: power state (on, off, on-pending), PC, EL; * marks the "
-           "selected one.")
+p = Parser("info vcpus", "Each vCPU: power state, PC, EL.\nStates: on, off, on-pending; * marks "
+           "the selected one.")
 
 
 @command(p, aliases=("info threads", "info cpus"), category="running")

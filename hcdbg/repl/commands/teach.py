@@ -22,8 +22,8 @@ _CATEGORY_TITLES = {
 }
 
 
-p = Parser("explain", "Explain a function ID (0x84000003), a function name (PSCI_CPU_ON, "
-           "CPU_ON) or a service (psci): its fields, arguments, results and what KVM and "
+p = Parser("explain", "Explain a function ID, function name or service.\nA function ID "
+           "(0x84000003), a function name (PSCI_CPU_ON, CPU_ON) or a service (psci): its fields, arguments, results and what KVM and "
            "QEMU answer. Without an argument: the call we are stopped at.")
 p.arg("what", nargs="?", metavar="FID|NAME", complete="function")
 
@@ -43,6 +43,16 @@ def do_explain(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(text)
 
 
+p = Parser("info firmware", "What the built-in handlers answer.\nThe profile (kvm, qemu, "
+           "tf-a), the PSCI and SMCCC versions and how this configuration differs.")
+
+
+@command(p, aliases=("info profile",), category="teaching")
+def do_info_firmware(dbg: Debugger, args: argparse.Namespace) -> None:
+    for text in dbg.session.firmware.describe_profile():
+        dbg.message(text)
+
+
 p = Parser("help", "Show the commands, or how to use COMMAND.")
 p.arg("command", nargs="*", metavar="COMMAND", complete="command")
 
@@ -50,7 +60,7 @@ p.arg("command", nargs="*", metavar="COMMAND", complete="command")
 @command(p, category="teaching")
 def do_help(dbg: Debugger, args: argparse.Namespace) -> None:
     if args.command:
-        cmd, rest = K.resolve(list(args.command))
+        cmd, _rest = K.resolve(list(args.command), prefix_default=False)
         dbg.message(cmd.help_text())
         return
     for category in K.CATEGORIES:

@@ -1,0 +1,69 @@
+"""The virt-like board as a guest sees it: device tree, boot registers, Ctrl-C."""
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import libfdt
+
+from conftest import ROOT, guest
+from hcdbg.machine import loader
+from hcdbg.machine.board import RAM_BASE
+from hcdbg.machine.machine import Machine, MachineConfig, StopKind
+
+
+def _machine(name: str, **kw) -> Machine:
+    return Machine(loader.load(guest(name)), MachineConfig(**kw))
+
+
+def test_boot_registers_and_device_tree_match_qemu_virt() -> None:
+    m = _machine("hello", smp=3, ram_size=256 << 20, conduit="smc")
+    v0 = m.vcpus[0]
+    assert v0.read("x0") == m.dtb_address  # arm64 booting.rst: x0 = DTB physical address
+    assert v0.pc == 0x40080000 and v0.el == 1  # QEMU -kernel: EL1h, MMU off
+    assert v0.read("sctlr_el1") & 1 == 0
+    fdt = libfdt.Fdt(m.read_memory(m.dtb_address, 0x10000))
+    psci = fdt.path_offset("/psci")
+    assert fdt.getprop(psci, "method").as_str() == "smc"
+    assert b"arm,psci-1.0\0arm,psci-0.2\0" in bytes(fdt.getprop(psci, "compatible"))
+    mem = fdt.getprop(fdt.path_offset("/memory@40000000"), "reg")
+    assert struct.unpack(">QQ", bytes(mem)) == (RAM_BASE, 256 << 20)
+    cpus = [fdt.getprop(fdt.path_offset(f"/cpus/cpu@{i}"), "reg").as_int32() for i in range(3)]
+    assert cpus == [0, 1, 2]
+    assert fdt.getprop(fdt.path_offset("/chosen"), "stdout-path").as_str() == "/pl011@9000000"
+
+
+def test_secondaries_start_off_and_read_their_own_mpidr() -> None:
+    m = _machine("hello", smp=4)
+    assert [v.state.name for v in m.vcpus] == ["ON", "OFF", "OFF", "OFF"]
+    # A non-secure EL1 guest reads MPIDR_EL1 from VMPIDR_EL2 (RES1 bit 31 set).
+    assert [v.read("mpidr_el1") for v in m.vcpus] == [0x8000_0000 | i for i in range(4)]
+
+
+def test_reset_restores_ram_and_keeps_breakpoints() -> None:
+    m = _machine("hello")
+    m.write_memory(0x40080000, b"\0\0\0\0")
+    m.add_breakpoint(0x40080000)
+    m.reset()
+    assert m.read_memory(0x40080000, 4) != b"\0\0\0\0"
+    assert m.run().kind is StopKind.BREAKPOINT
+
+
+def test_ctrl_c_interrupts_a_looping_guest(tmp_path: Path) -> None:
+    raw = tmp_path / "loop.bin"
+    raw.write_bytes(struct.pack("<I", 0x14000000))  # b .
+    proc = subprocess.Popen([sys.executable, "-m", "hcdbg", "trace", str(raw), "--load", "0x40080000"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    time.sleep(2.0)  # well into the loop
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert time.monotonic() - t0 < 2.0
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err

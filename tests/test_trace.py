@@ -1,0 +1,169 @@
+"""`hcdbg trace` on the real bundled guests: every call decoded, answered, and the run ends."""
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+from conftest import GUESTS, run_hcdbg
+
+INDEX = json.loads((GUESTS / "guests.json").read_text())
+NAMES = [g["name"] for g in INDEX]
+LINE = re.compile(r"\[vcpu(\d+)\] (hvc|smc)#(\d+) (\S+)\((.*)\) = (.*)")
+
+
+def calls(stderr: str) -> list[re.Match]:
+    return [m for m in map(LINE.match, stderr.splitlines()) if m]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("smp", [None, "4"])
+def test_every_guest_powers_off(name: str, smp: str | None) -> None:
+    args = ["trace", name, "--seed", "7", "--max-insns", "200000000"] + (["--smp", smp] if smp else [])
+    r = run_hcdbg(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert r.stderr.rstrip().endswith("+++ guest powered off (SYSTEM_OFF)")
+    assert r.stdout.rstrip().endswith("SYSTEM_OFF")
+
+
+def test_smccc_probe_decodes_every_call_by_name() -> None:
+    r = run_hcdbg("trace", "smccc-probe")
+    assert r.returncode == 0
+    names = [m[4] for m in calls(r.stderr)]
+    assert names == ["PSCI_VERSION", "PSCI_FEATURES", "SMCCC_VERSION"] + ["SMCCC_ARCH_FEATURES"] * 6 \
+        + ["SMCCC_ARCH_SOC_ID"] * 2 + ["PSCI_SYSTEM_OFF"]
+    # KVM answers (reference §6 rows 2-4): SMCCC 1.1, PSCI_FEATURES(SMCCC_VERSION) = 0,
+    # ARCH_FEATURES(SOC_ID) = NOT_SUPPORTED.
+    assert "SMCCC_VERSION -> 0x0000000000010001" in r.stdout
+    assert "PSCI_FEATURES(0x80000000) -> 0x0000000000000000" in r.stdout
+    assert "SMCCC_ARCH_FEATURES(0x80000002) -> 0xffffffffffffffff" in r.stdout
+    assert "SMCCC_ARCH_FEATURES(function_id=0x80000002) = -1 NOT_SUPPORTED" in r.stderr
+
+
+def test_conduits_shows_both_conduits_and_flags_the_immediate() -> None:
+    r = run_hcdbg("trace", "conduits")
+    assert r.returncode == 0
+    seen = [(m[2], int(m[3]), m[4]) for m in calls(r.stderr)]
+    assert ("hvc", 0, "PSCI_VERSION") in seen
+    assert ("smc", 0, "PSCI_VERSION") in seen
+    assert ("hvc", 1, "PSCI_VERSION") in seen
+    flagged = [ln for ln in r.stderr.splitlines() if "hvc#1" in ln]
+    assert len(flagged) == 1 and "non-zero immediate" in flagged[0]
+    assert not any("non-zero immediate" in ln for ln in r.stderr.splitlines() if "#0 " in ln)
+    # The SMC32 and SMC64 forms of AFFINITY_INFO decode to the same function name.
+    assert sum(1 for m in calls(r.stderr) if m[4] == "PSCI_AFFINITY_INFO") == 2
+    assert "SIP_0xc2001234" in r.stderr  # an unknown ID is named by its owner
+
+
+def test_psci_tour_starts_and_stops_three_secondaries() -> None:
+    r = run_hcdbg("trace", "psci-tour")  # bundled default: 4 vCPUs
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = r.stdout.splitlines()
+    for n in (1, 2, 3):
+        i = out.index(f"CPU_ON(0x{n}) -> 0x0000000000000000")
+        # AFFINITY_INFO says ON as soon as CPU_ON returned (KVM, reference unicorn-aarch64.md),
+        # then the secondary prints its own MPIDR and context id, then OFF.
+        assert out[i + 1] == f"AFFINITY_INFO(0x{n}) -> 0x0000000000000000"
+        assert out[i + 2] == f"cpu 0x{n} up, context 0x100{n}"
+        assert out[i + 4] == f"AFFINITY_INFO(0x{n}) -> 0x0000000000000001"
+    # MPIDR 4 does not exist: INVALID_PARAMETERS (-2), DEN0022 §5.1.4.
+    assert "CPU_ON(0x4) -> 0xfffffffffffffffe" in out
+    vcpus = {int(m[1]) for m in calls(r.stderr)}
+    assert vcpus == {0, 1, 2, 3}  # each secondary made its own CPU_OFF call
+    assert r.stderr.count("PSCI_CPU_ON(") == 4
+
+
+def test_conditional_answer_denies_cpu_on_of_one_cpu() -> None:
+    r = run_hcdbg("trace", "psci-tour", "--answer", "PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE")
+    assert r.returncode == 0, r.stderr[-2000:]
+    # INTERNAL_FAILURE is -6 (DEN0022 §5.2.2); the guest prints what it got and stops touring.
+    assert "CPU_ON(0x2) -> 0xfffffffffffffffa" in r.stdout.splitlines()
+    assert "cpu 0x1 up, context 0x1001" in r.stdout
+    assert "cpu 0x2 up" not in r.stdout
+    assert "<rule 1>" in r.stderr
+
+
+def test_nth_call_rule_injects_no_entropy() -> None:
+    r = run_hcdbg("trace", "trng", "--answer", "TRNG_FEATURES #2 -> NO_ENTROPY")
+    assert r.returncode == 0
+    # NO_ENTROPY = -3 (DEN0098 §2.1), on the second TRNG_FEATURES call only.
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("TRNG_FEATURES")]
+    assert lines[1].endswith("0xfffffffffffffffd")
+    assert all(ln.endswith("0x0000000000000000") for ln in lines[:1] + lines[2:])
+
+
+def test_forwarded_call_without_an_answer_stops_trace_naming_it() -> None:
+    r = run_hcdbg("trace", "hello", "--forward", "PSCI_SYSTEM_OFF")
+    assert r.returncode == 1
+    assert "PSCI_SYSTEM_OFF" in r.stderr.splitlines()[-1]
+    assert "no one to answer" in r.stderr
+
+
+def test_denied_range_answers_not_supported() -> None:
+    r = run_hcdbg("trace", "smccc-probe", "--deny", "PSCI_VERSION")
+    assert r.returncode == 0
+    assert "PSCI_VERSION -> 0xffffffffffffffff" in r.stdout
+    assert "<deny>" in r.stderr
+
+
+def test_trng_seed_replays_byte_for_byte() -> None:
+    a = run_hcdbg("trace", "trng", "--seed", "42")
+    b = run_hcdbg("trace", "trng", "--seed", "42")
+    c = run_hcdbg("trace", "trng", "--seed", "43")
+    assert a.stdout == b.stdout
+    assert a.stdout != c.stdout
+
+
+def test_record_writes_one_json_line_per_call(tmp_path: Path) -> None:
+    rec = tmp_path / "calls.jsonl"
+    r = run_hcdbg("trace", "smccc-probe", "--record", str(rec))
+    assert r.returncode == 0
+    lines = [json.loads(x) for x in rec.read_text().splitlines()]
+    assert len(lines) == len(calls(r.stderr)) == 12
+    assert lines[0]["fid"] == "0x84000000" and lines[0]["answer"]["x0"] == "0x10001"
+    assert lines[-1]["effect"] == "SystemOff"
+
+
+# --- guests that misbehave: stop reasons, not tracebacks ---------------------------------
+
+def _raw(tmp_path: Path, *words: int) -> Path:
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"".join(struct.pack("<I", w) for w in words))
+    return path
+
+
+def test_runaway_loop_stops_at_max_insns(tmp_path: Path) -> None:
+    r = run_hcdbg("trace", str(_raw(tmp_path, 0x14000000)), "--load", "0x40080000",  # b .
+                  "--max-insns", "1000000")
+    assert r.returncode == 1
+    assert "instruction limit reached" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_load_from_unmapped_memory_is_a_fault(tmp_path: Path) -> None:
+    # mov x1, #0x1000 ; ldr x0, [x1]  (0x1000 is flash on virt: nothing mapped there)
+    r = run_hcdbg("trace", str(_raw(tmp_path, 0xD2820001, 0xF9400020)), "--load", "0x40080000")
+    assert r.returncode == 1
+    assert "read from unmapped memory at 0x1000" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_svc_without_vectors_is_a_stop(tmp_path: Path) -> None:
+    r = run_hcdbg("trace", str(_raw(tmp_path, 0xD4000001)), "--load", "0x40080000")  # svc #0
+    assert r.returncode == 1
+    assert "SVC at 0x40080000" in r.stderr and "no vector table" in r.stderr
+
+
+def test_exceptions_reach_the_guest_vectors_like_the_architecture_says() -> None:
+    r = run_hcdbg("trace", "exceptions")
+    assert r.returncode == 0
+    from hcdbg.machine.loader import load
+    sym = load(GUESTS / "exceptions.elf").symbols.by_name
+    # ESR = EC<<26 | IL | ISS (Arm ARM D17.2.37); SVC returns past itself, BRK/UDF to themselves.
+    assert r.stdout.splitlines()[:3] == [
+        f"SVC esr=0x56000042 elr={sym['do_svc'] + 4:#x}",
+        f"BRK esr=0xf2000007 elr={sym['do_brk']:#x}",
+        f"UDF esr=0x2000000 elr={sym['do_udf']:#x}"]
