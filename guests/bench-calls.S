@@ -1,12 +1,12 @@
 // bench-calls.S - the benchmark guest of scripts/bench: 100000 PSCI_VERSION
-// calls through hvc #0 in a tight loop, then a 20-million-instruction loop (from
+// calls through hvc #0 in a tight loop, then a 200-million-instruction loop (from
 // the symbol calls_done, where a benchmark can split the two phases)
 // with no calls, then SYSTEM_OFF. Not a teaching guest: it prints only its
 // totals so that a benchmark measures calls and execution, not the UART.
         .include "common.S"
 
         .equ CALLS, 100000
-        .equ SPINS, 10000000                // two instructions each
+        .equ SPINS, 100000000               // two instructions each
 
         .text
         .global main

@@ -112,6 +112,7 @@ class Machine:
         self.image = image
         self.uart = Pl011(uart_sink)
         self._mmap = mmap.mmap(-1, cfg.ram_size)
+        self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
         devices = [(B.GIC_DIST_BASE, B.GIC_SIZE), (B.VIRTIO_BASE, B.VIRTIO_SIZE)]
@@ -255,10 +256,15 @@ class Machine:
         vcpu = self.vcpus[index]
         try:
             if intno == X.INTNO_HVC or intno == X.INTNO_SMC:
-                pc = uc.reg_read(A.UC_ARM64_REG_PC) - 4
-                word = int.from_bytes(uc.mem_read(pc, 4), "little")
+                regs, pc = vcpu.call_regs_pc()
+                pc -= 4
+                off = pc - B.RAM_BASE
+                if 0 <= off < self._ram_size:  # the common case: no Unicorn call needed
+                    word = int.from_bytes(self._mmap[off:off + 4], "little")
+                else:
+                    word = int.from_bytes(uc.mem_read(pc, 4), "little")
                 trap = Trap(index, "hvc" if intno == X.INTNO_HVC else "smc",
-                            (word >> 5) & 0xFFFF, pc, vcpu.call_regs())
+                            (word >> 5) & 0xFFFF, pc, regs)
                 if not self.on_call(vcpu, trap):
                     self._stop(vcpu, StopKind.CALL, f"{trap.conduit.upper()} call", trap)
                 return

@@ -11,6 +11,7 @@ from unicorn.arm64_const import UC_CPU_ARM64_A57
 from hcdbg.errors import UsageError
 from hcdbg.handlers.base import PowerState
 from hcdbg.machine import registers as R
+from hcdbg.machine.callregs import CallRegs
 
 if TYPE_CHECKING:
     from hcdbg.machine.uart import Pl011
@@ -50,6 +51,7 @@ class Vcpu:
         sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"])
         uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
         self.uc = uc
+        self._call_regs = CallRegs(uc)
         self._reset_context = uc.context_save()
 
     # --- reset -------------------------------------------------------------------------
@@ -88,8 +90,11 @@ class Vcpu:
 
     def call_regs(self) -> tuple[int, ...]:
         """x0..x17, the registers an SMCCC call may use."""
-        read = self.uc.reg_read
-        return tuple(read(r) for r in R.CALL_REGS)
+        return self._call_regs.read()[0]
+
+    def call_regs_pc(self) -> tuple[tuple[int, ...], int]:
+        """(x0..x17, PC) in one go: what a trap needs."""
+        return self._call_regs.read()
 
     def read(self, name: str) -> int:
         """A register by (canonical) name; w<n> reads the low 32 bits of x<n>."""
@@ -120,9 +125,7 @@ class Vcpu:
 
     def write_call_result(self, regs: dict[int, int]) -> None:
         """Write an answer: register index (0..17) -> 64-bit value."""
-        write = self.uc.reg_write
-        for n, value in regs.items():
-            write(R.CALL_REGS[n], value & 0xFFFF_FFFF_FFFF_FFFF)
+        self._call_regs.write(regs)
 
     def read_word(self, address: int) -> int | None:
         """The 32-bit word at a (physical, MMU-off view) address, or None if unmapped."""

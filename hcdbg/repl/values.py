@@ -8,6 +8,7 @@ from typing import Callable
 from hcdbg.errors import UsageError
 from hcdbg.smccc.catalog import find
 from hcdbg.smccc.ids import MASK64
+from hcdbg.smccc.retcodes import all_names as retcode_names
 from hcdbg.smccc.retcodes import code_value, parse_number
 
 _TOKENS = re.compile(r"\s*([+-]|[^\s+-]+)")
@@ -64,7 +65,8 @@ def term(tok: str, *, register: Callable[[str], int], symbol: Callable[[str], in
     if functions:
         raise UsageError(f"ambiguous name {tok!r}: " + ", ".join(
             f"{f.name} {f.width} ({f.fid:#x})" for f in functions) + "; add _32 or _64")
-    close = difflib.get_close_matches(tok, symbols(), n=3)
+    close = difflib.get_close_matches(tok, symbols(), n=3) or \
+        difflib.get_close_matches(tok.upper(), retcode_names(), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UsageError(f"no symbol, register or value named {tok!r} (registers take a $: "
-                     f"$x0, $pc){hint}")
+    raise UsageError(f"no symbol, register, return code or function named {tok!r} "
+                     f"(registers take a $: $x0, $pc){hint}")
