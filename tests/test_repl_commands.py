@@ -197,12 +197,15 @@ def test_filter_ranges_overlap_rollback_default_and_export() -> None:
                                                   "0x00000000-0xffffffff (forward, smc)")
     assert "overlaps" in run(dbg, out, "catch call trng", ok=False)
     run(dbg, out, "catch hvc trng")
+    # hello calls through HVC only: the smc catchpoint does not stop it
+    assert "[ powered off" in run(dbg, out, "c")
+    run(dbg, out, "filter del")
     run(dbg, out, "filter add 0x86000000+0x10 forward")
     text = run(dbg, out, "filter export kvm")
     assert "struct kvm_smccc_filter filters[] = {" in text
-    assert ".action = KVM_SMCCC_FILTER_FWD_TO_USER" in text and "// note:" in text
-    # hello calls through HVC only: the smc catchpoint does not stop it
-    assert "[ powered off" in run(dbg, out, "c")
+    assert ("{ .base = 0x86000000, .nr_functions = 0x10, .action = "
+            "KVM_SMCCC_FILTER_FWD_TO_USER }," in text)
+    assert "// note:" in text
 
 
 def test_catch_hvc_stops_at_the_first_call() -> None:

@@ -22,7 +22,7 @@ def calls(stderr: str) -> list[re.Match]:
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("smp", [None, "4"])
 def test_every_guest_powers_off(name: str, smp: str | None) -> None:
-    args = ["trace", name, "--seed", "7", "--max-insns", "200000000"] + (["--smp", smp] if smp else [])
+    args = ["trace", name, "--seed", "7", "--max-insns", "2000000000"] + (["--smp", smp] if smp else [])
     r = run_hcdbg(*args)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
@@ -54,8 +54,9 @@ def test_conduits_shows_both_conduits_and_flags_the_immediate() -> None:
     flagged = [ln for ln in r.stderr.splitlines() if "hvc#1" in ln]
     assert len(flagged) == 1 and "non-zero immediate" in flagged[0]
     assert not any("non-zero immediate" in ln for ln in r.stderr.splitlines() if "#0 " in ln)
-    # The SMC32 and SMC64 forms of AFFINITY_INFO decode to the same function name.
-    assert sum(1 for m in calls(r.stderr) if m[4] == "PSCI_AFFINITY_INFO") == 2
+    # The SMC32 and SMC64 forms of AFFINITY_INFO: one function, two widths (DEN0028 §2.5).
+    assert [m[4] for m in calls(r.stderr) if "AFFINITY" in m[4]] == ["PSCI_AFFINITY_INFO",
+                                                                     "PSCI_AFFINITY_INFO_64"]
     assert "SIP_0xc2001234" in r.stderr  # an unknown ID is named by its owner
 
 
@@ -74,7 +75,7 @@ def test_psci_tour_starts_and_stops_three_secondaries() -> None:
     assert "CPU_ON(0x4) -> 0xfffffffffffffffe" in out
     vcpus = {int(m[1]) for m in calls(r.stderr)}
     assert vcpus == {0, 1, 2, 3}  # each secondary made its own CPU_OFF call
-    assert r.stderr.count("PSCI_CPU_ON(") == 4
+    assert r.stderr.count("PSCI_CPU_ON_64(") == 4  # the guest uses the SMC64 ID 0xC4000003
 
 
 def test_conditional_answer_denies_cpu_on_of_one_cpu() -> None:

@@ -21,6 +21,13 @@ def hexv(value: int) -> str:
     return f"{value:#x}"
 
 
+def _width_name(fn: catalog.Function) -> str:
+    """The function's name, with `_64` when it also has an SMC32 ID (PSCI_CPU_ON_64)."""
+    if fn.smc64 and len(catalog.find(fn.name)) > 1:
+        return fn.name + "_64"
+    return fn.name
+
+
 def call_text(trap: Trap) -> str:
     """`PSCI_CPU_ON(target_cpu=0x1, entry_point_address=0x40080100, context_id=0x1001)`.
 
@@ -28,7 +35,7 @@ def call_text(trap: Trap) -> str:
     unknown function shows its owner and x1..x6."""
     fid = trap.regs[0] & 0xFFFF_FFFF
     d = decode_call(fid, trap.regs, trap.imm, trap.conduit)
-    name = d.name if d.function is not None else f"{d.service.upper().replace('-', '_')}_{fid:#010x}"
+    name = _width_name(d.function) if d.function is not None else f"{d.service.upper().replace('-', '_')}_{fid:#010x}"
     args = ", ".join(f"{n}={hexv(v)}" for n, v in d.args)
     return f"{name}({args})"
 

@@ -125,16 +125,16 @@ def top_names() -> list[str]:
     return sorted(names)
 
 
-def _pick(word: str, names: Iterable[str], aliases: dict[str, str], what: str) -> str | None:
-    """gdb's rule: an exact name or alias, else a unique prefix of a name."""
-    names = list(names)
+def _pick(word: str, names: dict[str, str], aliases: dict[str, str], what: str) -> str | None:
+    """gdb's rule: an exact name or alias, else a unique prefix of a name. `names` and
+    `aliases` map the words a user types to the full command names they stand for."""
     if word in names:
-        return word
+        return names[word]
     if word in aliases:
         return aliases[word]
     hits = [n for n in names if n.startswith(word)]
     if len(hits) == 1:
-        return hits[0]
+        return names[hits[0]]
     if len(hits) > 1:
         raise UsageError(f'ambiguous {what} "{word}": {", ".join(sorted(hits))}')
     return None
@@ -146,11 +146,11 @@ def resolve(words: list[str], *, prefix_default: bool = True) -> tuple[Command, 
     import difflib
 
     first = words[0]
-    tops = sorted({n.split()[0] for n in REGISTRY})
+    tops = {n.split()[0]: n.split()[0] for n in REGISTRY}
     one_word = {a: n for a, n in ALIASES.items() if " " not in a}
     name = _pick(first, tops, one_word, "command")
     if name is None:
-        close = difflib.get_close_matches(first, tops + list(one_word), n=1)
+        close = difflib.get_close_matches(first, [*tops, *one_word], n=1)
         hint = f'; did you mean "{close[0]}"?' if close else ""
         raise UsageError(f'undefined command: "{first}"{hint}  Try "help".')
     rest = words[1:]
@@ -158,12 +158,13 @@ def resolve(words: list[str], *, prefix_default: bool = True) -> tuple[Command, 
         return REGISTRY[name], rest
     subs = subcommands(name)
     if subs and rest:
-        sub_names = [s.name.split(" ", 1)[1] for s in subs]
-        sub_aliases = {a.split(" ", 1)[1]: n.split(" ", 1)[1] for a, n in ALIASES.items()
+        full = {s.name.split(" ", 1)[1]: s.name for s in subs}
+        # aliases map to full names: "info filter" stands for "filter list"
+        sub_aliases = {a.split(" ", 1)[1]: n for a, n in ALIASES.items()
                        if a.startswith(name + " ")}
-        sub = _pick(rest[0], sub_names, sub_aliases, f"{name} subcommand")
+        sub = _pick(rest[0], full, sub_aliases, f"{name} subcommand")
         if sub is not None:
-            return REGISTRY[f"{name} {sub}"], rest[1:]
+            return REGISTRY[sub], rest[1:]
     cmd = REGISTRY[name]
     if subs and not rest and cmd.prefix_default and prefix_default:
         return REGISTRY[f"{name} {cmd.prefix_default}"], rest
