@@ -1,11 +1,14 @@
-// exceptions.S - SVC, BRK and an undefined instruction, each taken by the
-// guest's own EL1 vector table, which records ESR_EL1 and ELR_EL1; the guest
-// then prints them. Under hcdbg this shows the debugger delivering
+// exceptions.S - SVC, BRK, an undefined instruction and a data abort (a
+// load from an address the guest's own page tables leave unmapped), each
+// taken by the guest's own EL1 vector table, which records ESR_EL1, ELR_EL1
+// and FAR_EL1; the guest then prints them. Under hcdbg this shows the debugger delivering
 // exceptions as the architecture does (Arm ARM D1.10); under QEMU it is the
 // reference. Expected (ESR: EC<<26 | IL | ISS, Arm ARM D17.2.37):
 //     SVC esr=0x56000042 elr=<after the svc>
 //     BRK esr=0xf2000007 elr=<the brk>
 //     UDF esr=0x02000000 elr=<the udf>
+//     DABT esr=0x96000005 elr=<the ldr> far=0x80000010
+//   (EC 0x25 data abort same EL, IL, DFSC 0b000101 translation fault level 1)
         .include "common.S"
 
         .text
@@ -24,11 +27,16 @@ do_svc: svc     #0x42
 do_brk: brk     #0x7
         .global do_udf
 do_udf: udf     #0
+        bl      mmu_on
+        MOVQ    x1, 0x80000010              // L1 entry 2: left invalid
+        .global do_dabt
+do_dabt: ldr    x0, [x1]
+        bl      mmu_off
         bl      install_vectors             // common.S's vectors again
         adr     x20, names
         mov     x21, #0
 1:      mov     x0, x20
-        add     x20, x20, #4
+        add     x20, x20, #5
         bl      puts
         adr     x0, str_esr
         bl      puts
@@ -39,14 +47,53 @@ do_udf: udf     #0
         add     x9, x21, #1
         ldr     x0, [x19, x9, lsl #3]
         bl      put_hex
-        mov     w0, #'\n'
+        cmp     x21, #9                     // the abort: FAR is meaningful
+        b.ne    2f
+        adr     x0, str_far
+        bl      puts
+        add     x9, x21, #2
+        ldr     x0, [x19, x9, lsl #3]
+        bl      put_hex
+2:      mov     w0, #'\n'
         bl      putc
-        add     x21, x21, #2
-        cmp     x21, #6
+        add     x21, x21, #3
+        cmp     x21, #12
         b.lo    1b
         ldp     x29, x30, [sp], #16
         ret
         .size   main, . - main
+
+// mmu_on: identity-map 0x4000_0000-0x7FFF_FFFF as one 1 GiB block (Normal
+// memory, level 1, 4 KiB granule, T0SZ = 25: a 39-bit space starting at
+// level 1; Arm ARM D8.2) and turn the MMU on with caches still off. Nothing
+// else is mapped, the UART included: nothing prints until mmu_off.
+        .type   mmu_on, %function
+mmu_on:
+        adrp    x9, l1_table
+        add     x9, x9, :lo12:l1_table
+        MOVQ    x10, (0x40000000 | (1 << 10) | (3 << 8) | 1)   // AF, inner shareable, block
+        str     x10, [x9, #8]
+        mov     x10, #0xff                  // MAIR attr0: Normal write-back
+        msr     mair_el1, x10
+        MOVQ    x10, (25 | (1 << 8) | (1 << 10) | (3 << 12))   // T0SZ, IRGN0/ORGN0 WB, SH0 inner
+        msr     tcr_el1, x10
+        msr     ttbr0_el1, x9
+        isb
+        mrs     x10, sctlr_el1
+        orr     x10, x10, #1                // M
+        msr     sctlr_el1, x10
+        isb
+        ret
+        .size   mmu_on, . - mmu_on
+
+        .type   mmu_off, %function
+mmu_off:
+        mrs     x10, sctlr_el1
+        bic     x10, x10, #1
+        msr     sctlr_el1, x10
+        isb
+        ret
+        .size   mmu_off, . - mmu_off
 
 // The vector table: only "current EL with SP_ELx, synchronous" (+0x200) is
 // expected; every other slot branches to common.S's reporting handler.
@@ -56,17 +103,20 @@ my_vectors:
         b       vectors
         .balign 0x80
         .endr
-        // +0x200: record ESR and ELR in records[n], n counted in x19's slot 6
+        // +0x200: record ESR, ELR, FAR in records[n..n+2], n kept in slot 12
         mrs     x9, esr_el1
         mrs     x10, elr_el1
-        ldr     x11, [x19, #48]
+        mrs     x12, far_el1
+        ldr     x11, [x19, #96]
         str     x9, [x19, x11, lsl #3]
         add     x11, x11, #1
         str     x10, [x19, x11, lsl #3]
         add     x11, x11, #1
-        str     x11, [x19, #48]
-        // SVC's preferred return is the next instruction already; BRK and an
-        // undefined instruction return to themselves, so step over them.
+        str     x12, [x19, x11, lsl #3]
+        add     x11, x11, #1
+        str     x11, [x19, #96]
+        // SVC's preferred return is the next instruction already; BRK, an
+        // undefined instruction and an abort return to themselves: step over.
         lsr     x9, x9, #26
         cmp     x9, #0x15
         b.eq    2f
@@ -79,12 +129,19 @@ my_vectors:
         .balign 0x80
         .endr
 
-names:  .asciz  "SVC"
+names:  .asciz  "SVC"                  // 5 bytes each
+        .byte   0
         .asciz  "BRK"
+        .byte   0
         .asciz  "UDF"
+        .byte   0
+        .asciz  "DABT"
 str_esr: .asciz " esr="
 str_elr: .asciz " elr="
+str_far: .asciz " far="
 
         .bss
         .balign 8
-records: .space 7 * 8
+records: .space 13 * 8
+        .balign 4096
+l1_table: .space 4096

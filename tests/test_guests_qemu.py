@@ -146,7 +146,9 @@ def expected(name: str, smp: int) -> list[str]:
         sym = _symbols("exceptions")
         return [f"SVC esr=0x56000042 elr={sym['do_svc'] + 4:#x}",
                 f"BRK esr=0xf2000007 elr={sym['do_brk']:#x}",
-                f"UDF esr=0x2000000 elr={sym['do_udf']:#x}", "SYSTEM_OFF"]
+                f"UDF esr=0x2000000 elr={sym['do_udf']:#x}",
+                # data abort, same EL, translation fault level 1 (Arm ARM D17.2.37)
+                f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010", "SYSTEM_OFF"]
     elif name == "bench-calls":
         # 100000 PSCI_VERSION answers of 0x10001 (PSCI 1.1, reference §5.2) summed.
         return [f"sum of answers {100000 * 0x10001:#x}", "SYSTEM_OFF"]

@@ -164,7 +164,10 @@ def test_exceptions_reach_the_guest_vectors_like_the_architecture_says() -> None
     from hcdbg.machine.loader import load
     sym = load(GUESTS / "exceptions.elf").symbols.by_name
     # ESR = EC<<26 | IL | ISS (Arm ARM D17.2.37); SVC returns past itself, BRK/UDF to themselves.
-    assert r.stdout.splitlines()[:3] == [
+    assert r.stdout.splitlines()[:4] == [
         f"SVC esr=0x56000042 elr={sym['do_svc'] + 4:#x}",
         f"BRK esr=0xf2000007 elr={sym['do_brk']:#x}",
-        f"UDF esr=0x2000000 elr={sym['do_udf']:#x}"]
+        f"UDF esr=0x2000000 elr={sym['do_udf']:#x}",
+        # A load through the guest's own page tables from an unmapped address: data abort,
+        # same EL (EC 0x25), IL, DFSC 0b000101 = translation fault at level 1 (D17.2.37).
+        f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010"]

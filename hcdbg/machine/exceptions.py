@@ -8,8 +8,12 @@ DAIF masked, the SP switch, and PC = VBAR_EL1 + offset.
 """
 from __future__ import annotations
 
+import ctypes
+import struct
 from dataclasses import dataclass
+from functools import cache
 
+from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
 from unicorn import arm64_const as A
 
 # ESR_ELx.EC values (DDI 0487 D17.2.37)
@@ -93,3 +97,50 @@ def deliver(uc, syn: Syndrome, hcr_el2: int) -> int:
     # A CP_REG write rebuilds QEMU's cached hflags after the PSTATE change (reference).
     uc.reg_write(A.UC_ARM64_REG_CP_REG, HCR_EL2 + (hcr_el2,))
     return target
+
+
+# --- the syndrome QEMU computed -------------------------------------------------------------
+# For aborts the ISS (fault status, WnR) and the faulting address exist only inside QEMU's
+# CPUARMState.exception {u32 syndrome; u32 fsr; u64 vaddress}, which Unicorn does not
+# expose - but a saved context is a byte copy of that state. We find the field's offset
+# once per process by taking two SVCs with known syndromes (EC 0x15, IL, imm16) in a
+# scratch CPU, and read the real ESR/FAR of an abort from there.
+
+
+def _svc(imm: int) -> int:
+    return 0xD400_0001 | (imm << 5)
+
+
+@cache
+def syndrome_offset() -> int | None:
+    """Offset of CPUARMState.exception.syndrome in a saved context, or None if not found."""
+    seen: list[bytes] = []
+    try:
+        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.mem_map(0x1000, 0x1000)
+        uc.mem_write(0x1000, struct.pack("<II", _svc(0x1234), _svc(0x4321)))
+
+        def hook(uc: Uc, _intno: int, _ud: object) -> None:
+            ctx = uc.context_save()
+            seen.append(ctypes.string_at(ctx.context, ctx.size))
+
+        uc.hook_add(UC_HOOK_INTR, hook)
+        uc.emu_start(0x1000, 0x1008, count=2)
+    except (UcError, AttributeError, TypeError):  # a binding without raw contexts
+        return None
+    if len(seen) != 2:
+        return None
+    want = [struct.pack("<I", (EC_SVC64 << 26) | ESR_IL | imm) for imm in (0x1234, 0x4321)]
+    hits = [i for i in range(0, len(seen[0]) - 16, 4)
+            if seen[0][i:i + 4] == want[0] and seen[1][i:i + 4] == want[1]]
+    return hits[0] if len(hits) == 1 else None
+
+
+def qemu_syndrome(uc: Uc) -> tuple[int, int] | None:
+    """(ESR syndrome, fault address) of the exception being taken, as QEMU computed them."""
+    off = syndrome_offset()
+    if off is None:
+        return None
+    ctx = uc.context_save()
+    syndrome, _fsr, vaddress = struct.unpack_from("<IIQ", ctypes.string_at(ctx.context, ctx.size), off)
+    return syndrome, vaddress

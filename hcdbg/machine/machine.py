@@ -277,14 +277,18 @@ class Machine:
                 syn = X.Syndrome(X.EC_BRK, (word >> 5) & 0xFFFF, pc)
             elif intno == X.INTNO_UDEF:
                 syn = X.Syndrome(X.EC_UNKNOWN, 0, pc)
-            elif intno == X.INTNO_PREFETCH_ABORT:
-                # Unicorn hides the real syndrome; report a translation fault at the PC.
-                same = vcpu.el == 1
-                syn = X.Syndrome(X.EC_IABT_SAME if same else X.EC_IABT_LOWER, 0x04, pc, pc)
+            elif intno in (X.INTNO_PREFETCH_ABORT, X.INTNO_DATA_ABORT):
+                real = X.qemu_syndrome(uc)
+                if real is None:
+                    self._stop(vcpu, StopKind.FAULT,
+                               f"{X.EXCEPTION_NAMES[intno]} at {pc:#x}: this Unicorn build "
+                               "does not let hcdbg read the fault syndrome")
+                    return
+                esr, far = real
+                syn = X.Syndrome(esr >> 26, esr & 0x1FF_FFFF, pc, far)
             else:
                 self._stop(vcpu, StopKind.FAULT,
-                           f"{X.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}: "
-                           "hcdbg cannot recover its syndrome from Unicorn")
+                           f"{X.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}")
                 return
             self._exception(vcpu, intno, syn)
         except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
@@ -300,7 +304,8 @@ class Machine:
                    else f"the guest has no vector table (VBAR_EL1 = {vbar:#x})")
             at = syn.elr - 4 if syn.ec in (X.EC_SVC64, X.EC_HVC64, X.EC_SMC64) else syn.elr
             vcpu.pc = syn.elr
-            self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}): {why}")
+            far = f", FAR {syn.far:#x}" if syn.far is not None else ""
+            self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}{far}): {why}")
             return
         X.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
 

@@ -159,14 +159,15 @@ def context(session: Session, stop: Stop, vcpu: int, before: dict[str, int] | No
     kind_title = title or _TITLES.get(stop.kind, stop.kind.value)
     out = rule(f"{kind_title}: vCPU {vcpu}")
     pending = session.pending
-    if stop.kind is StopKind.CALL and pending is not None:
+    if stop.kind is StopKind.CALL and pending is not None and pending.trap.vcpu == vcpu:
         out += call_fragments(session, pending)
     else:
         style = "class:fault" if stop.kind in (StopKind.FAULT, StopKind.EXCEPTION) else "class:stop"
         out += line((style, stop.reason))
         if pending is not None:
-            out += line(("class:hint", f"(vCPU {pending.trap.vcpu} waits for an answer to its "
-                                      "call: 'context' shows it)"))
+            n = pending.trap.vcpu
+            out += line(("class:hint", f"(vCPU {n} waits for an answer to its call: 'vcpu {n}' "
+                                      "then 'context' shows it)"))
     if stop.kind in (StopKind.POWER_OFF, StopKind.HALTED):
         calls = len(session.history)
         out += line(("class:hint", f"{calls} call(s) answered; the guest cannot continue: "

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from pygments.token import _TokenType
-
 #: A piece of styled text: ("class:NAME", text); "" for unstyled.
 Fragment = tuple[str, str]
 Fragments = list[Fragment]
@@ -47,7 +45,7 @@ STYLE: dict[str, str] = {
 }
 
 
-def token_class(token: _TokenType) -> str:
+def token_class(token: tuple[str, ...]) -> str:
     """The style class prompt_toolkit gives a pygments token (Token.Keyword -> pygments.keyword)."""
     return "class:" + ".".join(("pygments", *token)).lower()
 

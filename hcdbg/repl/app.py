@@ -166,7 +166,7 @@ def _prompt_loop(dbg: Debugger, color: bool, pt_input=None, pt_output=None) -> N
     except OSError:
         history = InMemoryHistory()  # a read-only home must not stop the debugger
     style = Style.from_dict({k: v for k, v in STYLE.items() if v}) if color else None
-    prompt = PromptSession(
+    prompt: PromptSession[str] = PromptSession(
         history=history,
         completer=CommandCompleter(dbg),
         complete_while_typing=False,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from hcdbg.errors import UsageError
 from hcdbg.handlers.base import Answer
@@ -10,6 +10,7 @@ from hcdbg.policy.answers import GRAMMAR, parse_answer_rule
 from hcdbg.render.calls import record_line, result_text
 from hcdbg.render.context import effect_text
 from hcdbg.repl.commands import Parser, command
+from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
 from hcdbg.smccc import catalog
 
@@ -108,17 +109,9 @@ def do_deny(dbg: Debugger, args: argparse.Namespace) -> None:
     _show_answer(dbg, pending, dbg.session.deny(), "deny")
 
 
-p = Parser("calls", "The calls of this run and their answers.\nOldest first. Filter by "
-           "service (psci, trng, ...), function name (PSCI_CPU_ON), who answered (handle, "
-           "deny, reply, rule) or vCPU (vcpu 1); several filters must all match.",
-           usage="calls [SERVICE|FUNCTION|handle|deny|reply|rule|vcpu N]...")
-p.arg("filters", nargs="*", metavar="FILTER", complete="calls")
-
-
-@command(p, category="calls")
-def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
-    tests = []
-    words = list(args.filters)
+def _call_tests(words: list[str]) -> list[Callable[[CallRecord], bool]]:
+    """The `calls` filters as predicates (all must hold)."""
+    tests: list[Callable[[CallRecord], bool]] = []
     while words:
         word = words.pop(0)
         low = word.lower()
@@ -135,7 +128,7 @@ def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
             svc = catalog.SERVICES[low.replace("_", "-")]
             tests.append(lambda r, svc=svc: svc.contains(r.fid))
         elif catalog.find(word):
-            fids = {f.fid for f in catalog.find(word)}
+            fids = frozenset(f.fid for f in catalog.find(word))
             tests.append(lambda r, fids=fids: r.fid in fids)
         else:
             close = catalog.suggest(word)
@@ -143,6 +136,19 @@ def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
             raise UsageError(f"bad filter {word!r}: expected a service "
                              f"({', '.join(catalog.SERVICES)}), a function name, handle, "
                              f"deny, reply, rule or vcpu N{hint}")
+    return tests
+
+
+p = Parser("calls", "The calls of this run and their answers.\nOldest first. Filter by "
+           "service (psci, trng, ...), function name (PSCI_CPU_ON), who answered (handle, "
+           "deny, reply, rule) or vCPU (vcpu 1); several filters must all match.",
+           usage="calls [SERVICE|FUNCTION|handle|deny|reply|rule|vcpu N]...")
+p.arg("filters", nargs="*", metavar="FILTER", complete="calls")
+
+
+@command(p, category="calls")
+def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
+    tests = _call_tests(list(args.filters))
     records = dbg.session.history[dbg.run.history_start:]
     shown = [r for r in records if all(t(r) for t in tests)]
     for r in shown:
