@@ -18,6 +18,14 @@ from hcdbg.session.session import Session
 _CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction"}
 
 
+def decode_escapes(text: str) -> bytes:
+    """`hello\\n` -> b"hello\\n": C-style escapes for UART input given on a command line."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise UsageError(f"--input: bad escape in {text!r} ({exc.reason})") from None
+
+
 def resolve_guest(name: str | None) -> tuple[Path, int]:
     """A path or bundled guest name -> (path, default vCPU count)."""
     name = name or G.DEFAULT_GUEST
@@ -48,6 +56,8 @@ def build_session(args: argparse.Namespace,
                           smccc_version=args.smccc_version, conduit=args.conduit, seed=args.seed)
     recorder = Recorder(args.record) if args.record else None
     session = Session(image, mcfg, fcfg, uart_sink=uart_sink, recorder=recorder)
+    if args.input:
+        session.machine.uart.feed(decode_escapes(args.input))
     session.filter.set_default(Action(args.default))
     for option, action in (("forward", Action.FORWARD), ("deny", Action.DENY), ("handle", Action.HANDLE)):
         for text in getattr(args, option):

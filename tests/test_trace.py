@@ -171,3 +171,16 @@ def test_exceptions_reach_the_guest_vectors_like_the_architecture_says() -> None
         # A load through the guest's own page tables from an unmapped address: data abort,
         # same EL (EC 0x25), IL, DFSC 0b000101 = translation fault at level 1 (D17.2.37).
         f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010"]
+
+
+def test_uart_input_reaches_the_guest() -> None:
+    r = run_hcdbg("trace", "echo", "--input", r"hello there\n")
+    assert r.returncode == 0
+    assert r.stdout.splitlines()[0] == "echo: hello there"
+    # Without input the flag register says the receive FIFO is empty, and the guest stops waiting.
+    assert run_hcdbg("trace", "echo").stdout.splitlines()[0] == "echo: no input"
+
+
+def test_bad_uart_input_escape_is_a_usage_error() -> None:
+    r = run_hcdbg("trace", "echo", "--input", "oops\\")
+    assert r.returncode == 2 and "--input" in r.stderr and "Traceback" not in r.stderr
