@@ -14,6 +14,7 @@ from unicorn import arm64_const as A
 
 from hcdbg.machine.registers import CALL_REGS
 
+_uclib: ctypes.CDLL | None
 try:  # pragma: no cover - depends on the installed binding's layout
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
 except ImportError:  # pragma: no cover
@@ -38,7 +39,7 @@ class CallRegs:
 
     def read(self) -> tuple[tuple[int, ...], int]:
         """(x0..x17 as 64-bit values, PC)."""
-        if self._fast:
+        if self._fast and _uclib is not None:
             if _uclib.uc_reg_read_batch(self._handle, self._ids, self._ptrs, _N) == 0:
                 vals = tuple(self._vals)
                 return vals[:-1], vals[-1]
@@ -48,7 +49,7 @@ class CallRegs:
     def write(self, regs: dict[int, int]) -> None:
         """Write register n (0..17) := value for each item."""
         count = len(regs)
-        if self._fast and count:
+        if self._fast and count and _uclib is not None:
             key = tuple(regs)
             ids = self._write_ids.get(key)
             if ids is None:

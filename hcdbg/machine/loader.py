@@ -8,6 +8,7 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from hcdbg.errors import LoadError
 from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, RAM_BASE
@@ -126,7 +127,7 @@ def _load_elf(path: Path, data: bytes) -> Image:
             raise LoadError(f"{path}: ELF has no loadable segments")
         symbols = Symbols()
         symtab = elf.get_section_by_name(".symtab")
-        if symtab is not None:
+        if isinstance(symtab, SymbolTableSection):
             for sym in symtab.iter_symbols():
                 if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT") \
                         and sym["st_shndx"] != "SHN_UNDEF" and not sym.name.startswith("$"):

@@ -165,13 +165,12 @@ class Machine:
         """Fresh RAM with the image and DTB; vCPU 0 at the entry point, the others off."""
         ctypes.memset(self.ram, 0, len(self.ram))
         for seg in self.image.segments:
-            off = seg.address - B.RAM_BASE
-            self.ram[off:off + len(seg.data)] = seg.data
+            self._mmap[seg.address - B.RAM_BASE:seg.address - B.RAM_BASE + len(seg.data)] = seg.data
         dtb = build_dtb(ram_size=self.config.ram_size, mpidrs=self.mpidrs(),
                         conduit=self.config.conduit, bootargs=self.config.bootargs)
         self.dtb_address = self._place_dtb(len(dtb))
         off = self.dtb_address - B.RAM_BASE
-        self.ram[off:off + len(dtb)] = dtb
+        self._mmap[off:off + len(dtb)] = dtb
         self.uart.reset()
         self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
@@ -344,7 +343,7 @@ class Machine:
             # Unicorn instruments translated blocks for instruction counting only while a
             # count is set; blocks cached by an uncounted run would never stop a counted
             # one (seen here: a 20000-instruction slice that never ended). Retranslate.
-            vcpu.uc.ctl_flush_tb()
+            vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
             vcpu.counted = counted
         try:
             vcpu.uc.emu_start(pc, _UNTIL, 0, count)

@@ -62,7 +62,7 @@ class Vcpu:
         uc.reg_write(A.UC_ARM64_REG_X0, x0)
         uc.reg_write(A.UC_ARM64_REG_PC, entry)
         uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
-        uc.ctl_flush_tb()
+        uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
         self.state = PowerState.ON
 
     def enter(self, entry: int, x0: int) -> None:
