@@ -23,6 +23,13 @@ NAMES = [g["name"] for g in json.loads((GUESTS / "guests.json").read_text())]
 #: Lines whose call QEMU does not answer (SMC is UNDEFINED on plain -M virt).
 NOT_ANSWERED_BY_QEMU = {"conduits": ["PSCI_VERSION smc#0 -> UNDEFINED"]}
 
+#: Lines (by prefix) left out of the comparison, and why. Every other line is still compared.
+NOT_COMPARED_WITH_QEMU = {
+    "cpu-race": ("RACE ", "QEMU 7.2's TCG CPU_ON only queues the power-on, so racers for one "
+                          "target can all get SUCCESS (reference unicorn-aarch64.md, PSCI details); "
+                          "QEMU is not the oracle for the race: tests/test_cpu_race.py checks it"),
+}
+
 
 def qemu_transcript(name: str) -> list[str]:
     out = subprocess.run([str(ROOT / "scripts" / "run-qemu"), str(GUESTS / f"{name}.elf"), "4"],
@@ -36,7 +43,13 @@ def test_qemu_profile_transcript_equals_qemu(name: str) -> None:
     ours = run_hcdbg("trace", name, "--profile", "qemu", "--smp", "4")
     assert ours.returncode == 0, ours.stderr[-2000:]
     theirs = qemu_transcript(name)
-    assert ours.stdout.splitlines() == theirs
+    lines = ours.stdout.splitlines()
+    if name in NOT_COMPARED_WITH_QEMU:
+        prefix, _why = NOT_COMPARED_WITH_QEMU[name]
+        assert any(line.startswith(prefix) for line in theirs)
+        lines = [line for line in lines if not line.startswith(prefix)]
+        theirs = [line for line in theirs if not line.startswith(prefix)]
+    assert lines == theirs
     for line in NOT_ANSWERED_BY_QEMU.get(name, []):
         assert line in theirs
 

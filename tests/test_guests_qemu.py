@@ -100,7 +100,7 @@ def tour_cpus(smp: int) -> list[str]:
     return lines
 
 
-def expected(name: str, smp: int, seen: list[str] = ()) -> list[str]:
+def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
     """The full transcript QEMU must print for a guest (`seen`: what it printed, for cpu-race)."""
     if name == "hello":
         lines = ["Hello from hello"]
@@ -123,7 +123,7 @@ def expected(name: str, smp: int, seen: list[str] = ()) -> list[str]:
         lines += tour_cpus(smp)
     elif name == "cpu-race":
         lines = [f"CPU_ON(0x1) -> {ZERO}", f"CPU_ON(0x2) -> {ZERO}"]
-        lines += race_lines(seen)
+        lines += race_lines(seen or [])
     elif name == "trng":
         # No TRNG in QEMU: -1 everywhere. QEMU writes only x0 and leaves x1..x3
         # as the caller set them (reference 5.2), so RND64's x1 still holds N=64.

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 CPR_REQUEST = "\x1b[6n"
-PSCI_TOUR = ["psci-tour", "--smp", "2"]
+PSCI_TOUR = ["psci-tour"]  # the default guest, 4 vCPUs
 
 
 def clean(text: str) -> str:
@@ -82,7 +82,7 @@ def repl(tmp_path: Path):
 def test_answer_calls_by_hand_in_a_terminal(repl, tmp_path: Path) -> None:
     r = repl(*PSCI_TOUR, "--no-color")
     banner = r.prompt()
-    assert "Type 'c' to run it" in banner and "2 vCPUs" in banner
+    assert "Type 'c' to run it" in banner and "4 vCPUs" in banner
     assert "filter entry 1: 0x84000000-0x8400001f (forward, both)" in r.cmd("filter add psci forward")
     text = r.cmd("c")
     assert "[ forwarded call: vCPU 0 ]" in text and "PSCI_VERSION" in text

@@ -74,16 +74,11 @@ def script_lines(path: Path) -> list[str]:
 def run_lines(dbg: Debugger, lines: Iterable[str], stop_on_error: bool) -> bool:
     """Run command lines without a prompt (blank lines do not repeat); True if all succeeded.
     Quit propagates."""
-    ok = True
     for raw in lines:
         line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not dbg.onecmd(line):
-            ok = False
-            if stop_on_error:
-                break
-    return ok
+        if line and not line.startswith("#") and not dbg.onecmd(line) and stop_on_error:
+            return False
+    return True
 
 
 def _yes(answer: str) -> bool:
@@ -101,30 +96,28 @@ def run_repl(args: argparse.Namespace) -> int:
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
     for text in banner(dbg, args):
         dbg.message(text, "class:hint")
-    ok = True
     try:
         for path in args.scripts:
             try:
                 lines = script_lines(path)
             except HcdbgError as exc:
                 dbg.error(str(exc))
-                ok = False
+                dbg.failures += 1
                 continue
-            ok = run_lines(dbg, lines, stop_on_error=True) and ok
-        ok = run_lines(dbg, args.ex, stop_on_error=False) and ok
-        if args.batch:
-            return 0 if ok else 1
-        if tty:
-            _prompt_loop(dbg, color)
-        else:
-            _plain_loop(dbg)
+            run_lines(dbg, lines, stop_on_error=True)
+        run_lines(dbg, args.ex, stop_on_error=False)
+        if not args.batch:
+            if tty:
+                _prompt_loop(dbg, color)
+            else:
+                _plain_loop(dbg)
     except Quit:
         pass
     finally:
         console.flush()
         if session.recorder is not None:
             session.recorder.close()
-    return 0 if ok or not args.batch else 1
+    return 1 if args.batch and dbg.failures else 0
 
 
 def _ask_tty(question: str) -> bool:

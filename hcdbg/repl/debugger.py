@@ -20,7 +20,7 @@ from hcdbg.repl import commands as K
 from hcdbg.repl.console import Console
 from hcdbg.repl.examine import Format
 from hcdbg.repl.values import evaluate
-from hcdbg.repl.worker import run_interruptible
+from hcdbg.session.runner import run_interruptible
 from hcdbg.session.session import NoAnswer, Session
 from hcdbg.smccc import catalog
 
@@ -71,6 +71,7 @@ class Debugger:
         self.last_format = Format()
         self.next_examine: int | None = None
         self.last_repeat: str | None = None
+        self.failures = 0  # commands that failed (batch mode exits 1 if any did)
         self._snapshot_all()
 
     # --- output (the only two ways a command talks to the user) -----------------------
@@ -125,6 +126,7 @@ class Debugger:
             self.error(f"internal error: {type(exc).__name__}: {exc} "
                        "(run with --debug to see the traceback)")
         self.last_repeat = None
+        self.failures += 1
         return False
 
     def confirm(self, question: str, batch_answer: bool) -> bool:

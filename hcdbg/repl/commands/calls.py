@@ -109,9 +109,24 @@ def do_deny(dbg: Debugger, args: argparse.Namespace) -> None:
     _show_answer(dbg, pending, dbg.session.deny(), "deny")
 
 
-def _call_tests(words: list[str]) -> list[Callable[[CallRecord], bool]]:
+Test = Callable[[CallRecord], bool]
+
+
+def _on_vcpu(n: int) -> Test:
+    return lambda r: r.trap.vcpu == n
+
+
+def _answered_by(source: str) -> Test:
+    return lambda r: r.source == source
+
+
+def _in_ids(contains: Callable[[int], bool]) -> Test:
+    return lambda r: contains(r.fid)
+
+
+def _call_tests(words: list[str]) -> list[Test]:
     """The `calls` filters as predicates (all must hold)."""
-    tests: list[Callable[[CallRecord], bool]] = []
+    tests: list[Test] = []
     while words:
         word = words.pop(0)
         low = word.lower()
@@ -119,17 +134,17 @@ def _call_tests(words: list[str]) -> list[Callable[[CallRecord], bool]]:
             if not words or not words[0].isdigit():
                 raise UsageError(f"'{word}' needs a vCPU number: calls vcpu 1")
             n = int(words.pop(0))
-            tests.append(lambda r, n=n: r.trap.vcpu == n)
+            tests.append(_on_vcpu(n))
         elif low in ("handle", "deny", "reply"):
-            tests.append(lambda r, s=low: r.source == s)
+            tests.append(_answered_by(low))
         elif low in ("rule", "rules"):
             tests.append(lambda r: r.source.startswith("rule"))
         elif low.replace("_", "-") in catalog.SERVICES:
             svc = catalog.SERVICES[low.replace("_", "-")]
-            tests.append(lambda r, svc=svc: svc.contains(r.fid))
+            tests.append(_in_ids(svc.contains))
         elif catalog.find(word):
             fids = frozenset(f.fid for f in catalog.find(word))
-            tests.append(lambda r, fids=fids: r.fid in fids)
+            tests.append(_in_ids(fids.__contains__))
         else:
             close = catalog.suggest(word)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
