@@ -20,8 +20,11 @@ def trace(args: argparse.Namespace) -> int:
 
     session = build_session(args, uart_sink=uart)
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
+    machine = session.machine
     while True:
-        stop = run_interruptible(lambda: session.cont(args.max_insns), session.interrupt)
+        # --max-insns bounds the whole trace, across guest resets.
+        budget = None if args.max_insns is None else max(0, args.max_insns - machine.insns_charged)
+        stop = run_interruptible(lambda: session.cont(budget), session.interrupt)
         if stop.kind is StopKind.RESET:
             print(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---", file=out, flush=True)
             continue
@@ -35,7 +38,8 @@ def trace(args: argparse.Namespace) -> int:
         msg = (f"stopped: forwarded call {call_text(t)} on vCPU {t.vcpu} has no one to answer it "
                "(trace has no prompt: use --answer, or run the REPL)")
     else:
-        msg = f"stopped: {stop.reason} (vCPU {stop.vcpu}, pc {stop.pc:#x})"
+        limit = f" (--max-insns {args.max_insns})" if stop.kind is StopKind.MAX_INSNS else ""
+        msg = f"stopped: {stop.reason}{limit} (vCPU {stop.vcpu}, pc {stop.pc:#x})"
     print(f"+++ {msg}", file=out, flush=True)
     if out is not sys.stderr:
         print(f"hcdbg: {msg}", file=sys.stderr)

@@ -22,10 +22,14 @@ def calls(stderr: str) -> list[re.Match]:
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("smp", [None, "4"])
 def test_every_guest_powers_off(name: str, smp: str | None) -> None:
-    args = ["trace", name, "--seed", "7", "--max-insns", "2000000000"] + (["--smp", smp] if smp else [])
+    args = ["trace", name, "--seed", "7", "--max-insns", "2000000000", "--no-reboot"] \
+        + (["--smp", smp] if smp else [])
     r = run_hcdbg(*args)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+    if name == "reset":
+        assert "+++ guest reset (SYSTEM_RESET); no-reboot" in r.stderr
+        return
     assert r.stderr.rstrip().endswith("+++ guest powered off (SYSTEM_OFF)")
     assert r.stdout.rstrip().endswith("SYSTEM_OFF")
 
@@ -184,3 +188,12 @@ def test_uart_input_reaches_the_guest() -> None:
 def test_bad_uart_input_escape_is_a_usage_error() -> None:
     r = run_hcdbg("trace", "echo", "--input", "oops\\")
     assert r.returncode == 2 and "--input" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_system_reset_restarts_the_guest_with_fresh_ram() -> None:
+    r = run_hcdbg("trace", "reset", "--max-insns", "300000")
+    assert r.returncode == 1 and "instruction limit reached" in r.stderr
+    boots = r.stdout.splitlines()
+    # The boot counter lives in .data: a reset reloads the image, so it reads 1 every time.
+    assert boots.count("boot 0x1") >= 3 and not any(b.startswith("boot 0x2") for b in boots)
+    assert r.stderr.count("restarting the guest") >= 2

@@ -97,6 +97,7 @@ class MachineConfig:
     quantum: int = 20_000  # instructions per vCPU slice when several vCPUs are on
     catch: set[str] = field(default_factory=set)  # exception names to stop on, not deliver
     bootargs: str = ""
+    no_reboot: bool = False  # like QEMU -no-reboot: SYSTEM_RESET ends the run instead
 
 
 class Machine:
@@ -130,7 +131,8 @@ class Machine:
         self._stopped_at: list[int | None] = [None] * cfg.smp  # PC of each vCPU's last stop
         self._last_run = self.vcpus[0]
         self.dtb_address = 0
-        self.insns_budget_used = 0
+        #: Instructions charged against `max_insns` budgets so far (an upper bound).
+        self.insns_charged = 0
         self._check_image()
         self.reset()
 
@@ -388,14 +390,15 @@ class Machine:
                 return Stop(StopKind.HALTED, 0, self.vcpus[0].pc, "no vCPU is powered on")
             vcpu = self._last_run = self._pick(on)
             # A lone vCPU runs unbounded unless there is a budget to keep; slices are
-            # cheap (an emu_start costs about as much as a few hundred instructions).
-            count = self.config.quantum if len(on) > 1 else (0 if budget is None else 16 * self.config.quantum)
+            # cheap (an emu_start costs about as much as a few hundred instructions), and a
+            # slice that ends early is charged in full, so they stay short.
+            count = self.config.quantum if len(on) > 1 or budget is not None else 0
             if budget is not None:
                 if budget <= 0:
-                    return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc,
-                                f"instruction limit reached ({max_insns})")
+                    return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, "instruction limit reached")
                 count = min(count, budget)
                 budget -= count
+                self.insns_charged += count
             stop = self._slice(vcpu, count)
             if stop is not None:
                 return self._stopped(stop)
@@ -424,7 +427,17 @@ class Machine:
     def _stopped(self, stop: Stop) -> Stop:
         """Bookkeeping for every stop returned: reset if asked, remember where we stopped."""
         if stop.kind is StopKind.RESET:
-            self.reset()
-        else:
-            self._stopped_at[stop.vcpu] = self.vcpus[stop.vcpu].pc
+            return self.system_reset(stop)
+        self._stopped_at[stop.vcpu] = self.vcpus[stop.vcpu].pc
         return stop
+
+    def system_reset(self, stop: Stop) -> Stop:
+        """A guest asked for a system reset: restart it from its image, or (no_reboot) end
+        the run the way QEMU's -no-reboot does."""
+        if self.config.no_reboot:
+            for v in self.vcpus:
+                v.state = PowerState.OFF
+            return Stop(StopKind.POWER_OFF, stop.vcpu, stop.pc,
+                        f"{stop.reason}; no-reboot: the machine stops instead of restarting")
+        self.reset()
+        return Stop(StopKind.RESET, stop.vcpu, self.vcpus[0].pc, stop.reason)

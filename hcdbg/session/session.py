@@ -135,8 +135,8 @@ class Session:
         if isinstance(eff, SystemOff):
             return Stop(StopKind.POWER_OFF, vcpu.index, vcpu.pc, f"guest powered off ({eff.kind})")
         if isinstance(eff, SystemReset):
-            self.machine.reset()
-            return Stop(StopKind.RESET, vcpu.index, self.machine.vcpus[0].pc, f"guest reset ({eff.kind})")
+            return self.machine.system_reset(
+                Stop(StopKind.RESET, vcpu.index, vcpu.pc, f"guest reset ({eff.kind})"))
         if eff is not None:
             return self.machine.apply_now(eff, vcpu)
         return None
