@@ -41,10 +41,11 @@ def test_truncated_elf(tmp_path: Path) -> None:
 
 def test_segment_outside_ram(tmp_path: Path) -> None:
     data = bytearray(guest("hello").read_bytes())
-    # Move the first program header's physical address to 0x1000 (flash, not RAM):
+    # Move the first program header's physical address to 0x0900_0000 (the UART: neither
+    # RAM nor the flash banks):
     # e_phoff at 0x20, p_paddr at +0x18 in an ELF64 program header.
     phoff = struct.unpack_from("<Q", data, 0x20)[0]
-    struct.pack_into("<Q", data, phoff + 0x18, 0x1000)
+    struct.pack_into("<Q", data, phoff + 0x18, 0x0900_0000)
     bad = tmp_path / "low.elf"
     bad.write_bytes(bytes(data))
     _assert_usage_error(run_hcdbg("trace", str(bad)), "outside RAM")

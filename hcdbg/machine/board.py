@@ -6,6 +6,9 @@ RAM_BASE = 0x4000_0000
 DEFAULT_RAM_SIZE = 128 << 20
 MIN_RAM_SIZE = 16 << 20
 MAX_RAM_SIZE = 8 << 30
+#: The two 64 MiB flash banks at 0 where QEMU's -bios puts firmware (mapped as memory).
+FLASH_BASE = 0x0
+FLASH_SIZE = 0x0800_0000
 UART_BASE = 0x0900_0000
 UART_SIZE = 0x1000
 GIC_DIST_BASE = 0x0800_0000

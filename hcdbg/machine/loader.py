@@ -125,18 +125,27 @@ def _load_elf(path: Path, data: bytes) -> Image:
             segments.append(Segment(seg["p_paddr"], body, seg["p_memsz"]))
         if not segments:
             raise LoadError(f"{path}: ELF has no loadable segments")
-        symbols = Symbols()
+        return Image(path, "elf", segments, elf["e_entry"], _symbols(elf))
+    except ELFError as exc:
+        raise LoadError(f"{path}: malformed or truncated ELF: {exc}") from None
+    except (struct.error, ValueError, IndexError) as exc:
+        raise LoadError(f"{path}: malformed or truncated ELF ({exc})") from None
+
+
+def _symbols(elf: ELFFile) -> Symbols:
+    """Function and data symbols of .symtab; an ELF whose section headers pyelftools cannot
+    follow (U-Boot's uboot.elf has a .hash pointing at no symbol table) just has none."""
+    symbols = Symbols()
+    try:
         symtab = elf.get_section_by_name(".symtab")
         if isinstance(symtab, SymbolTableSection):
             for sym in symtab.iter_symbols():
                 if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT") \
                         and sym["st_shndx"] != "SHN_UNDEF" and not sym.name.startswith("$"):
                     symbols.add(sym.name, sym["st_value"])
-        return Image(path, "elf", segments, elf["e_entry"], symbols)
-    except ELFError as exc:
-        raise LoadError(f"{path}: malformed or truncated ELF: {exc}") from None
-    except (struct.error, ValueError, IndexError) as exc:
-        raise LoadError(f"{path}: malformed or truncated ELF ({exc})") from None
+    except ELFError:
+        return Symbols()
+    return symbols
 
 
 def _load_linux_image(path: Path, data: bytes, load_addr: int | None, entry: int | None) -> Image:

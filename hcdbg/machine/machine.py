@@ -117,8 +117,13 @@ class Machine:
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
         devices = [(B.GIC_DIST_BASE, B.GIC_SIZE), (B.VIRTIO_BASE, B.VIRTIO_SIZE)]
-        self.vcpus = [Vcpu(i, B.mpidr_of(i), B.RAM_BASE, self.ram, self.uart, devices)
-                      for i in range(cfg.smp)]
+        memory: list[tuple[int, ctypes.Array]] = [(B.RAM_BASE, self.ram)]
+        self._flash: mmap.mmap | None = None
+        if any(s.address < B.FLASH_BASE + B.FLASH_SIZE for s in image.segments):
+            # Firmware for QEMU's -bios slot: the flash banks become memory too.
+            self._flash = mmap.mmap(-1, B.FLASH_SIZE)
+            memory.append((B.FLASH_BASE, (ctypes.c_char * B.FLASH_SIZE).from_buffer(self._flash)))
+        self.vcpus = [Vcpu(i, B.mpidr_of(i), memory, self.uart, devices) for i in range(cfg.smp)]
         self._pending = [_Pending() for _ in self.vcpus]
         self._fault: list[tuple[int, int, int] | None] = [None] * cfg.smp
         for v in self.vcpus:
@@ -147,16 +152,20 @@ class Machine:
     def _check_image(self) -> None:
         lo, hi = B.RAM_BASE, B.RAM_BASE + self.config.ram_size
         for seg in self.image.segments:
-            if seg.address < lo or seg.address + seg.memsize > hi:
+            end = seg.address + seg.memsize
+            in_ram = lo <= seg.address and end <= hi
+            in_flash = self._flash is not None and end <= B.FLASH_BASE + B.FLASH_SIZE
+            if not (in_ram or in_flash):
                 raise UsageError(
-                    f"{self.image.path}: segment {seg.address:#x}-{seg.address + seg.memsize:#x} "
-                    f"is outside RAM {lo:#x}-{hi:#x} (use --mem or relink the guest)")
+                    f"{self.image.path}: segment {seg.address:#x}-{end:#x} is outside RAM "
+                    f"{lo:#x}-{hi:#x} and flash 0x0-{B.FLASH_SIZE:#x} (use --mem or relink the guest)")
 
     def _place_dtb(self, size: int) -> int:
         """Where QEMU's -kernel boot would put the DTB (reference: "How QEMU lays out memory")."""
         ram_end = B.RAM_BASE + self.config.ram_size
-        if not self.image.is_linux and self.image.low - B.RAM_BASE >= size:
-            return B.RAM_BASE  # non-Linux images: DTB at the bottom of RAM
+        if self.image.high <= B.RAM_BASE or (
+                not self.image.is_linux and self.image.low - B.RAM_BASE >= size):
+            return B.RAM_BASE  # firmware in flash, or a non-Linux image: DTB at the bottom of RAM
         base = B.RAM_BASE + min(self.config.ram_size // 2, 128 << 20)
         base = max(base, (self.image.high + (2 << 20) - 1) & ~((2 << 20) - 1))
         if base + size > ram_end:
@@ -166,8 +175,14 @@ class Machine:
     def reset(self) -> None:
         """Fresh RAM with the image and DTB; vCPU 0 at the entry point, the others off."""
         ctypes.memset(self.ram, 0, len(self.ram))
+        if self._flash is not None:
+            self._flash[:] = b"\xff" * B.FLASH_SIZE  # erased flash reads as all-ones
         for seg in self.image.segments:
-            self._mmap[seg.address - B.RAM_BASE:seg.address - B.RAM_BASE + len(seg.data)] = seg.data
+            if seg.address >= B.RAM_BASE:
+                self._mmap[seg.address - B.RAM_BASE:seg.address - B.RAM_BASE + len(seg.data)] = seg.data
+            else:
+                assert self._flash is not None
+                self._flash[seg.address:seg.address + len(seg.data)] = seg.data
         dtb = build_dtb(ram_size=self.config.ram_size, mpidrs=self.mpidrs(),
                         conduit=self.config.conduit, bootargs=self.config.bootargs)
         self.dtb_address = self._place_dtb(len(dtb))

@@ -27,7 +27,7 @@ SCTLR_MMU_CACHES = (1 << 0) | (1 << 2) | (1 << 12)  # M, C, I
 class Vcpu:
     """A vCPU: its Unicorn instance, MPIDR and PSCI power state."""
 
-    def __init__(self, index: int, mpidr: int, ram_base: int, ram: ctypes.Array, uart: Pl011,
+    def __init__(self, index: int, mpidr: int, memory: list[tuple[int, ctypes.Array]], uart: Pl011,
                  devices: list[tuple[int, int]]) -> None:
         self.index = index
         self.mpidr = mpidr
@@ -35,7 +35,8 @@ class Vcpu:
         self.counted = False  # was the last slice run with an instruction count?
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
         uc.ctl_set_cpu_model(UC_CPU_ARM64_A57)
-        uc.mem_map_ptr(ram_base, len(ram), UC_PROT_ALL, ctypes.addressof(ram))
+        for base, block in memory:  # shared by every vCPU: one host buffer per region
+            uc.mem_map_ptr(base, len(block), UC_PROT_ALL, ctypes.addressof(block))
         from hcdbg.machine.board import UART_BASE, UART_SIZE
         uc.mmio_map(UART_BASE, UART_SIZE,
                     lambda _uc, off, _size, _ud: uart.read(off), None,

@@ -8,6 +8,7 @@ from hcdbg.errors import UsageError
 from hcdbg.machine import registers as R
 from hcdbg.render import disasm
 from hcdbg.render.calls import hexv
+from hcdbg.launch import decode_escapes
 from hcdbg.repl.commands import Parser, command, subcommands
 from hcdbg.repl.examine import examine, parse_format
 
@@ -146,7 +147,8 @@ def do_info_symbol(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"{name} + {int(off, 16)}" if plus else name)
 
 
-p = Parser("uart", "The guest's console (PL011) output of this run so far.")
+p = Parser("uart", "The guest's console (PL011) output of this run so far.\n"
+           "'uart send TEXT' types TEXT into the guest's console.")
 
 
 @command(p, aliases=("console",), category="inspecting")
@@ -157,6 +159,20 @@ def do_uart(dbg: Debugger, args: argparse.Namespace) -> None:
         return
     text = data.decode("utf-8", errors="replace").replace("\r", "")
     dbg.message([("class:uart", text if text.endswith("\n") else text + "\n")])
+
+
+p = Parser("uart send", "Queue TEXT for the guest to read from its UART.\nC escapes "
+           "work: 'uart send \\\\npoweroff\\\\n' (quote TEXT with spaces). The guest reads it when it "
+           "runs again; UARTFR.RXFE tells it a byte is waiting.", usage="uart send TEXT")
+p.arg("text", metavar="TEXT")
+
+
+@command(p, category="inspecting")
+def do_uart_send(dbg: Debugger, args: argparse.Namespace) -> None:
+    data = decode_escapes(args.text)
+    dbg.session.machine.uart.feed(data)
+    dbg.message(f"{len(data)} byte(s) queued for the guest's UART "
+                f"({len(dbg.session.machine.uart.rx)} waiting)")
 
 
 p = Parser("context", "Show the context view again.\nWhy we stopped, the call, registers, "
