@@ -63,7 +63,7 @@ class Session:
         fid = regs[0] & 0xFFFF_FFFF
         call = Call(fid, regs, trap.conduit, trap.imm, trap.vcpu)  # type: ignore[arg-type]
         rules = self.rules
-        matched = rules.match(call) if rules.entries() else None
+        matched = rules.match(call) if len(rules) else None
         if matched is not None:
             answer, source = matched[1], f"rule {matched[0]}"
         else:

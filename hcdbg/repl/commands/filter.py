@@ -161,18 +161,8 @@ Spans = list[tuple[int, int]]  # [start, end) intervals, sorted, disjoint
 
 def _free(dbg: Debugger, spans: Spans, conduit: str) -> Spans:
     """The parts of `spans` no existing entry decides for calls through `conduit`."""
-    taken = sorted((r.base, r.end) for r in dbg.session.filter.entries() if r.applies_to(conduit))
-    out: Spans = []
-    for start, end in spans:
-        for lo, hi in taken:
-            if hi <= start or lo >= end:
-                continue
-            if lo > start:
-                out.append((start, lo))
-            start = max(start, hi)
-        if start < end:
-            out.append((start, end))
-    return out
+    return _minus(spans, sorted((r.base, r.end) for r in dbg.session.filter.entries()
+                                if r.applies_to(conduit)))
 
 
 def _intersect(a: Spans, b: Spans) -> Spans:
@@ -180,6 +170,7 @@ def _intersect(a: Spans, b: Spans) -> Spans:
 
 
 def _minus(a: Spans, b: Spans) -> Spans:
+    """`a` without `b` (b sorted)."""
     out: Spans = []
     for start, end in a:
         for lo, hi in b:
