@@ -77,6 +77,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     r.add_argument("--answer", action="append", default=[], metavar="RULE",
                    help="conditional answer, e.g. 'PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE'")
     p.add_argument("--record", type=Path, metavar="FILE", help="append every call and its answer to FILE (JSON lines)")
+    p.add_argument("--replay", type=Path, metavar="FILE",
+                   help="answer calls as recorded in FILE (--record); a different call is an error")
     p.add_argument("--no-color", action="store_true", help="plain text output")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
 

@@ -13,6 +13,7 @@ from hcdbg.machine.machine import MachineConfig
 from hcdbg.policy.answers import parse_answer_rule
 from hcdbg.policy.filter import Action, parse_range
 from hcdbg.session.record import Recorder
+from hcdbg.session.replay import Replay
 from hcdbg.session.session import Session
 
 _CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction"}
@@ -54,8 +55,10 @@ def build_session(args: argparse.Namespace,
         raise UsageError("--smccc-version: must be 1.0, 1.1 or 1.2")
     fcfg = FirmwareConfig(profile=args.profile, psci_version=args.psci_version,
                           smccc_version=args.smccc_version, conduit=args.conduit, seed=args.seed)
+    replay = Replay(args.replay) if args.replay else None  # read before --record may append
     recorder = Recorder(args.record) if args.record else None
     session = Session(image, mcfg, fcfg, uart_sink=uart_sink, recorder=recorder)
+    session.replay = replay
     if args.input:
         session.machine.uart.feed(decode_escapes(args.input))
     session.filter.set_default(Action(args.default))

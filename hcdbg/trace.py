@@ -31,6 +31,13 @@ def trace(args: argparse.Namespace) -> int:
         break
     if stop.kind is StopKind.POWER_OFF:
         print(f"+++ {stop.reason}", file=out, flush=True)
+        left = session.replay.remaining() if session.replay is not None else 0
+        if left:
+            msg = f"replay: the guest powered off with {left} recorded call(s) not made"
+            print(f"+++ {msg}", file=out, flush=True)
+            if out is not sys.stderr:
+                print(f"hcdbg: {msg}", file=sys.stderr)
+            return 1
         return 0
     if stop.kind is StopKind.CALL and stop.trap is not None:
         t = stop.trap

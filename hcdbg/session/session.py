@@ -6,6 +6,8 @@ the trap hook so answered calls cost no emulation restart.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +20,7 @@ from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.filter import Action, Filter
 from hcdbg.session.record import CallRecord, Recorder
+from hcdbg.session.replay import Replay, ReplayDiverged
 
 
 class NoAnswer(HcdbgError):
@@ -55,6 +58,8 @@ class Session:
         self.on_record: Callable[[CallRecord], None] | None = None
         self.pending: PendingCall | None = None
         self.last_stop: Stop | None = None
+        #: A recording whose answers this run gives again (None: no replay).
+        self.replay: Replay | None = None
         self.machine.on_call = self._on_call
 
     # --- the hot path ----------------------------------------------------------------------
@@ -62,6 +67,15 @@ class Session:
         regs = trap.regs
         fid = regs[0] & 0xFFFF_FFFF
         call = Call(fid, regs, trap.conduit, trap.imm, trap.vcpu)  # type: ignore[arg-type]
+        if self.replay is not None:
+            replayed = self._replayed(call, trap)
+            if replayed is not None:
+                answer, source = replayed
+                vcpu.write_call_result(answer.regs)
+                self._record(trap, source, answer)
+                if answer.effect is not None:
+                    self.machine.apply(answer.effect, vcpu)
+                return True
         rules = self.rules
         matched = rules.match(call) if len(rules) else None
         if matched is not None:
@@ -79,6 +93,18 @@ class Session:
         if answer.effect is not None:
             self.machine.apply(answer.effect, vcpu)
         return True
+
+    def _replayed(self, call: Call, trap: Trap) -> tuple[Answer, str] | None:
+        """The answer the replayed recording gives `call` (None: recording used up)."""
+        assert self.replay is not None
+        exp = self.replay.take(trap)
+        if exp is None:
+            return None
+        if exp.source == "handle":
+            return self.firmware.answer(call, self.machine), "replay handle"
+        if exp.source == "deny":
+            return self.firmware.deny(call), "replay deny"
+        return Answer(dict(exp.answer), None, f"replayed from line {exp.line}"), f"replay {exp.source}"
 
     def _record(self, trap: Trap, source: str, answer: Answer) -> None:
         effect = type(answer.effect).__name__ if answer.effect is not None else None
@@ -153,7 +179,8 @@ class Session:
         self._check_resumable()
         stop = self._deliver_pending()
         if stop is None:
-            stop = self.machine.run(max_insns)
+            with self._replay_guard():
+                stop = self.machine.run(max_insns)
         return self._finish(stop)
 
     def step(self, vcpu: int, count: int = 1) -> Stop:
@@ -161,8 +188,18 @@ class Session:
         self._check_resumable()
         stop = self._deliver_pending()
         if stop is None:
-            stop = self.machine.step(vcpu, count)
+            with self._replay_guard():
+                stop = self.machine.step(vcpu, count)
         return self._finish(stop)
+
+    @contextmanager
+    def _replay_guard(self) -> Iterator[None]:
+        """A divergence ends the replay (the run can go on under the filter) and is raised."""
+        try:
+            yield
+        except ReplayDiverged:
+            self.replay = None
+            raise
 
     def _check_resumable(self) -> None:
         last = self.last_stop
