@@ -59,6 +59,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--quantum", type=int, default=20_000, metavar="N", help="instructions per vCPU slice (default 20000)")
     m.add_argument("--catch", action="append", default=[], metavar="EXC",
                    choices=("svc", "brk", "undef"), help="stop on this guest exception instead of delivering it")
+    m.add_argument("--append", default="", metavar="CMDLINE", help="kernel command line (/chosen/bootargs)")
     m.add_argument("--no-reboot", action="store_true", help="SYSTEM_RESET ends the run (as QEMU -no-reboot)")
     m.add_argument("--input", metavar="TEXT", help="bytes the guest reads from its UART (\\n and \\xNN escapes)")
     m.add_argument("--max-insns", type=parse_int, metavar="N", help="stop after about N instructions (runaway guard)")

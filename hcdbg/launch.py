@@ -48,7 +48,8 @@ def build_session(args: argparse.Namespace,
     image = loader.load(path, load_addr=args.load, entry=args.entry)
     mcfg = MachineConfig(smp=args.smp if args.smp is not None else smp, ram_size=args.mem,
                          conduit=args.conduit, quantum=max(1, args.quantum),
-                         catch={_CATCH_NAMES[c] for c in args.catch}, no_reboot=args.no_reboot)
+                         catch={_CATCH_NAMES[c] for c in args.catch}, no_reboot=args.no_reboot,
+                         bootargs=args.append)
     if args.psci_version not in ((0, 2), (1, 0), (1, 1), (1, 3)):
         raise UsageError("--psci-version: must be 0.2, 1.0, 1.1 or 1.3")
     if args.smccc_version is not None and args.smccc_version not in ((1, 0), (1, 1), (1, 2)):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UcError
+from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
 from unicorn import arm64_const as A
 from unicorn import unicorn_const as UCC
 
@@ -274,13 +274,8 @@ class Machine:
             if intno == X.INTNO_HVC or intno == X.INTNO_SMC:
                 regs, pc = vcpu.call_regs_pc()
                 pc -= 4
-                off = pc - B.RAM_BASE
-                if 0 <= off < self._ram_size:  # the common case: no Unicorn call needed
-                    word = int.from_bytes(self._mmap[off:off + 4], "little")
-                else:
-                    word = int.from_bytes(uc.mem_read(pc, 4), "little")
                 trap = Trap(index, "hvc" if intno == X.INTNO_HVC else "smc",
-                            (word >> 5) & 0xFFFF, pc, regs)
+                            self._immediate(uc, pc), pc, regs)
                 if not self.on_call(vcpu, trap):
                     self._stop(vcpu, StopKind.CALL, f"{trap.conduit.upper()} call", trap)
                 return
@@ -310,6 +305,22 @@ class Machine:
         except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
             self._pending[index].error = exc
             uc.emu_stop()
+
+    def _immediate(self, uc: Uc, pc: int) -> int:
+        """The imm16 of the HVC/SMC at `pc`: from the instruction word when `pc` is a RAM
+        address (MMU off or identity-mapped: no Unicorn call), else from the syndrome QEMU
+        computed (ESR ISS = imm16 for HVC64/SMC64), as a kernel's virtual PC is not a
+        physical address that mem_read could read."""
+        off = pc - B.RAM_BASE
+        if 0 <= off < self._ram_size:
+            return (int.from_bytes(self._mmap[off:off + 4], "little") >> 5) & 0xFFFF
+        real = X.qemu_syndrome(uc)
+        if real is not None and real[0] >> 26 in (X.EC_HVC64, X.EC_SMC64):
+            return real[0] & 0xFFFF
+        try:
+            return (int.from_bytes(uc.mem_read(pc, 4), "little") >> 5) & 0xFFFF
+        except UcError:
+            return 0  # unknowable; SMCCC callers use #0
 
     def _exception(self, vcpu: Vcpu, intno: int, syn: X.Syndrome) -> None:
         name = X.EXCEPTION_NAMES.get(intno, f"exception {intno}")
