@@ -58,7 +58,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--entry", type=parse_int, metavar="ADDR", help="entry point (default: from the image)")
     m.add_argument("--quantum", type=int, default=20_000, metavar="N", help="instructions per vCPU slice (default 20000)")
     m.add_argument("--catch", action="append", default=[], metavar="EXC",
-                   choices=("svc", "brk", "undef"), help="stop on this guest exception instead of delivering it")
+                   choices=("svc", "brk", "undef", "iabt", "dabt"),
+                   help="stop on this guest exception (svc, brk, undef, iabt, dabt) instead of delivering it")
     m.add_argument("--append", default="", metavar="CMDLINE", help="kernel command line (/chosen/bootargs)")
     m.add_argument("--no-reboot", action="store_true", help="SYSTEM_RESET ends the run (as QEMU -no-reboot)")
     m.add_argument("--input", metavar="TEXT", help="bytes the guest reads from its UART (\\n and \\xNN escapes)")

@@ -16,7 +16,8 @@ from hcdbg.session.record import Recorder
 from hcdbg.session.replay import Replay
 from hcdbg.session.session import Session
 
-_CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction"}
+_CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction",
+                "iabt": "prefetch abort", "dabt": "data abort"}
 
 
 def decode_escapes(text: str) -> bytes:

@@ -197,3 +197,14 @@ def test_system_reset_restarts_the_guest_with_fresh_ram() -> None:
     # The boot counter lives in .data: a reset reloads the image, so it reads 1 every time.
     assert boots.count("boot 0x1") >= 3 and not any(b.startswith("boot 0x2") for b in boots)
     assert r.stderr.count("restarting the guest") >= 2
+
+
+def test_catch_stops_on_a_guest_exception_instead_of_delivering_it() -> None:
+    from hcdbg.machine.loader import load
+    sym = load(GUESTS / "exceptions.elf").symbols.by_name
+    r = run_hcdbg("trace", "exceptions", "--catch", "dabt")
+    assert r.returncode == 1
+    # The same syndrome the guest's own handler would have seen (Arm ARM D17.2.37).
+    assert f"data abort at {sym['do_dabt']:#x} (ESR 0x96000005, FAR 0x80000010): caught" in r.stderr
+    r = run_hcdbg("trace", "exceptions", "--catch", "svc")
+    assert f"SVC at {sym['do_svc']:#x} (ESR 0x56000042): caught" in r.stderr
