@@ -8,6 +8,7 @@ which is not public API: if a future binding moves them, we fall back to reg_rea
 from __future__ import annotations
 
 import ctypes
+import struct
 
 from unicorn import Uc
 from unicorn import arm64_const as A
@@ -22,6 +23,8 @@ except ImportError:  # pragma: no cover
 
 _IDS = CALL_REGS + (A.UC_ARM64_REG_PC,)
 _N = len(_IDS)
+_UNPACK = struct.Struct(f"<{_N}Q").unpack_from  # faster than iterating a ctypes array
+_PACK = [struct.Struct(f"<{n}Q").pack_into for n in range(_N + 1)]
 
 
 class CallRegs:
@@ -41,7 +44,7 @@ class CallRegs:
         """(x0..x17 as 64-bit values, PC)."""
         if self._fast and _uclib is not None:
             if _uclib.uc_reg_read_batch(self._handle, self._ids, self._ptrs, _N) == 0:
-                vals = tuple(self._vals)
+                vals = _UNPACK(self._vals)
                 return vals[:-1], vals[-1]
         read = self._uc.reg_read
         return tuple(read(r) for r in CALL_REGS), read(A.UC_ARM64_REG_PC)
@@ -54,9 +57,7 @@ class CallRegs:
             ids = self._write_ids.get(key)
             if ids is None:
                 ids = self._write_ids[key] = (ctypes.c_int * count)(*(CALL_REGS[n] for n in key))
-            vals = self._vals
-            for i, value in enumerate(regs.values()):
-                vals[i] = value & 0xFFFF_FFFF_FFFF_FFFF
+            _PACK[count](self._vals, 0, *[v & 0xFFFF_FFFF_FFFF_FFFF for v in regs.values()])
             if _uclib.uc_reg_write_batch(self._handle, ids, self._ptrs, count) == 0:
                 return
         write = self._uc.reg_write
