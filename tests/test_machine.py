@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import libfdt
+from unicorn import arm64_const as A
 
 from conftest import ROOT, guest
 from hcdbg.machine import loader
@@ -67,3 +68,14 @@ def test_ctrl_c_interrupts_a_looping_guest(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 2.0
     assert proc.returncode == 130
     assert "interrupted" in err and "Traceback" not in err
+
+
+def test_clock_snapshot_for_kvm_ptp_reads_the_guest_counter() -> None:
+    m = _machine("hello")
+    w0, c0 = m.clock_snapshot(0, physical=False)
+    time.sleep(0.05)
+    w1, c1 = m.clock_snapshot(0, physical=True)
+    # The counter runs at CNTFRQ = 62.5 MHz (reference unicorn-aarch64.md), in step with the wall.
+    assert m.vcpus[0].uc.reg_read(A.UC_ARM64_REG_CP_REG, (14, 0, 3, 3, 0)) == 62_500_000  # CNTFRQ
+    elapsed = (w1 - w0) / 1e9
+    assert abs((c1 - c0) / 62.5e6 - elapsed) < 0.02

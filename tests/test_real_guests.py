@@ -76,8 +76,8 @@ def test_linux_discovers_kvm_style_firmware() -> None:
         "psci: Using standard PSCI v0.2 function IDs",
         "psci: Trusted OS migration not required",
         "psci: SMC Calling Convention v1.1",
-        # KVM's vendor-hyp UID (reference §6 row 15) and features bitmap bit 0.
-        "smccc: KVM: hypervisor services detected (0x00000000 0x00000000 0x00000000 0x00000001)"]
+        # KVM's vendor-hyp UID (reference §6 row 15), features 0x3 (bit 1: PTP; §6 row 16).
+        "smccc: KVM: hypervisor services detected (0x00000000 0x00000000 0x00000000 0x00000003)"]
     calls = [ln.split(" = ")[0].split(" ", 2)[2] for ln in r.stderr.splitlines() if ln.startswith("[vcpu0]")]
     assert calls[:4] == ["PSCI_VERSION()", "PSCI_MIGRATE_INFO_TYPE()",
                          "PSCI_FEATURES(psci_func_id=0x80000000)", "SMCCC_VERSION()"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
@@ -28,6 +29,8 @@ from hcdbg.machine.loader import Image
 from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 
+_CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
+_CNTVCT = (14, 0, 3, 3, 2)
 _UNTIL = 0xFFFF_FFFF_FFFF_FFFF  # never a valid PC: run until stopped or count is spent
 _WFI = 0xD503207F
 _HVC_MASK, _HVC_BITS = 0xFFE0001F, 0xD4000002
@@ -147,6 +150,13 @@ class Machine:
 
     def power_state(self, index: int) -> PowerState:
         return self.vcpus[index].state
+
+    def clock_snapshot(self, index: int, physical: bool) -> tuple[int, int]:
+        """(wall clock ns, CNTPCT or CNTVCT as vCPU `index` reads it) for KVM's PTP call
+        (handlers.base.ClockPlatform). Unicorn's counter is the host's monotonic clock at
+        62.5 MHz (reference unicorn-aarch64.md); CNTVOFF is 0, so both counters agree."""
+        wall = time.time_ns()
+        return wall, self.vcpus[index].uc.reg_read(A.UC_ARM64_REG_CP_REG, _CNTPCT if physical else _CNTVCT)
 
     # --- loading and reset --------------------------------------------------------------
     def _check_image(self) -> None:
