@@ -17,6 +17,7 @@ class Exit(IntEnum):
     OK = 0
     STOPPED = 1  # the guest did not power off (fault, limit, forwarded call, ...)
     USAGE = 2  # bad arguments or an unloadable guest
+    INTERNAL = 3  # a bug in hcdbg
     INTERRUPTED = 130
 
 
@@ -134,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.STOPPED
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
+        if debug:
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return Exit.INTERNAL
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK

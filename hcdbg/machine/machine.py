@@ -392,6 +392,8 @@ class Machine:
             p.skip_bp = None
         if p.error is not None:
             err, p.error = p.error, None
+            if isinstance(err, UcError):  # a guest access the hook could not make: a fault
+                return Stop(StopKind.FAULT, vcpu.index, vcpu.pc, f"{err} (pc {vcpu.pc:#x})")
             raise err
         stop, p.stop = p.stop, None
         return stop
