@@ -208,3 +208,15 @@ def test_catch_stops_on_a_guest_exception_instead_of_delivering_it() -> None:
     assert f"data abort at {sym['do_dabt']:#x} (ESR 0x96000005, FAR 0x80000010): caught" in r.stderr
     r = run_hcdbg("trace", "exceptions", "--catch", "svc")
     assert f"SVC at {sym['do_svc']:#x} (ESR 0x56000042): caught" in r.stderr
+
+
+def test_qemu_profile_on_the_smc_conduit_makes_hvc_undefined() -> None:
+    # QEMU answers PSCI only on its configured conduit (reference §5.1): with --conduit smc
+    # (virt's choice when the guest has EL2) HVC is UNDEFINED and SMC is answered.
+    r = run_hcdbg("trace", "conduits", "--profile", "qemu", "--conduit", "smc", "--max-insns", "2000000")
+    out = r.stdout.splitlines()
+    assert out[:3] == ["PSCI_VERSION hvc#0 -> UNDEFINED",
+                       "PSCI_VERSION smc#0 -> 0x0000000000010001",
+                       "PSCI_VERSION hvc#1 -> UNDEFINED"]
+    # The guest powers off through HVC, which is UNDEFINED here: it cannot, and spins.
+    assert r.returncode == 1 and "instruction limit reached" in r.stderr
