@@ -314,3 +314,19 @@ def test_bad_action_and_scope() -> None:
         Filter().add(0x8400_0000, 1, "allow")
     with pytest.raises(UsageError):
         Filter().add(0x8400_0000, 1, FWD, "svc")
+
+
+def test_uncovered_gives_only_what_no_entry_decides_per_conduit() -> None:
+    f = Filter()
+    f.add(0x8400_0003, 1, Action.DENY, "smc")
+    f.add(0x8400_0010, 0x10, Action.HANDLE, "both")
+    # For either conduit: the smc-only entry leaves its hvc side free.
+    assert f.uncovered([(0x8400_0000, 0x20)], "call") == [
+        (0x8400_0000, 3, "both"), (0x8400_0003, 1, "hvc"), (0x8400_0004, 0xC, "both")]
+    assert f.uncovered([(0x8400_0000, 0x20)], "smc") == [(0x8400_0000, 3, "smc"), (0x8400_0004, 0xC, "smc")]
+    assert f.uncovered([(0x8400_0010, 0x10)], "hvc") == []
+    # Whatever it returns can be added without an overlap error.
+    for base, count, scope in f.uncovered([(0, 1 << 32)], "call"):
+        f.add(base, count, Action.FORWARD, scope)
+    assert f.action_for(0x8400_0003, "hvc") is Action.FORWARD
+    assert f.action_for(0x8400_0003, "smc") is Action.DENY

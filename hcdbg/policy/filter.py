@@ -193,6 +193,25 @@ class Filter:
         self._rebuild()
         return gone
 
+    def uncovered(self, parts: list[tuple[int, int]], conduit: str) -> list[tuple[int, int, str]]:
+        """(base, count, scope) pieces of `parts` that no entry decides for `conduit`
+        ("hvc", "smc", or "call" for either): what a gdb-style catchpoint may add without
+        overlapping anything. For "call", where one conduit is already decided only the
+        other's side is returned."""
+        spans = sorted((b, b + c) for b, c in parts)
+        if conduit != "call":
+            return [(s, e - s, conduit) for s, e in self._free(spans, conduit)]
+        hvc, smc = self._free(spans, "hvc"), self._free(spans, "smc")
+        both = [(max(s1, s2), min(e1, e2)) for s1, e1 in hvc for s2, e2 in smc
+                if max(s1, s2) < min(e1, e2)]
+        plan = [(s, e - s, "both") for s, e in both]
+        plan += [(s, e - s, "hvc") for s, e in _minus(hvc, both)]
+        plan += [(s, e - s, "smc") for s, e in _minus(smc, both)]
+        return sorted(plan)
+
+    def _free(self, spans: list[tuple[int, int]], conduit: str) -> list[tuple[int, int]]:
+        return _minus(spans, sorted((r.base, r.end) for r in self._ranges if r.applies_to(conduit)))
+
     def remove_range(self, base: int, count: int, scope: str | None = None) -> list[Range]:
         """Remove the entry equal to [base, base + count), or else every entry inside it;
         with `scope`, only entries of that scope. Returns what was removed."""
@@ -346,3 +365,18 @@ def _check_id(value: int, text: str) -> None:
     if not 0 <= value <= MASK32:
         raise UsageError(f"bad function ID {text.strip()!r}: function IDs are 32-bit "
                          "(0 to 0xffffffff)")
+
+
+def _minus(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """[start, end) intervals `a` without those of `b` (b sorted)."""
+    out: list[tuple[int, int]] = []
+    for start, end in a:
+        for lo, hi in b:
+            if hi <= start or lo >= end:
+                continue
+            if lo > start:
+                out.append((start, lo))
+            start = max(start, hi)
+        if start < end:
+            out.append((start, end))
+    return out

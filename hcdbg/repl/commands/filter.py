@@ -156,54 +156,11 @@ p.arg("conduit", choices=("hvc", "smc", "call"), metavar="hvc|smc|call", complet
 p.arg("range", nargs="?", default="0x0+0x100000000", metavar="RANGE", complete="range")
 
 
-Spans = list[tuple[int, int]]  # [start, end) intervals, sorted, disjoint
-
-
-def _free(dbg: Debugger, spans: Spans, conduit: str) -> Spans:
-    """The parts of `spans` no existing entry decides for calls through `conduit`."""
-    return _minus(spans, sorted((r.base, r.end) for r in dbg.session.filter.entries()
-                                if r.applies_to(conduit)))
-
-
-def _intersect(a: Spans, b: Spans) -> Spans:
-    return [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b if max(s1, s2) < min(e1, e2)]
-
-
-def _minus(a: Spans, b: Spans) -> Spans:
-    """`a` without `b` (b sorted)."""
-    out: Spans = []
-    for start, end in a:
-        for lo, hi in b:
-            if hi <= start or lo >= end:
-                continue
-            if lo > start:
-                out.append((start, lo))
-            start = max(start, hi)
-        if start < end:
-            out.append((start, end))
-    return out
-
-
-def _catch_plan(dbg: Debugger, text: str, conduit: str) -> list[tuple[int, int, str]]:
-    """(base, count, scope) forward ranges that catch RANGE on `conduit` ('call': both)
-    without overlapping anything: where one conduit is already decided, only the other's
-    side is added."""
-    spans = sorted((b, b + c) for b, c in parse_range(text))
-    if conduit != "call":
-        return [(s, e - s, conduit) for s, e in _free(dbg, spans, conduit)]
-    hvc, smc = _free(dbg, spans, "hvc"), _free(dbg, spans, "smc")
-    both = _intersect(hvc, smc)
-    plan = [(s, e - s, "both") for s, e in both]
-    plan += [(s, e - s, "hvc") for s, e in _minus(hvc, both)]
-    plan += [(s, e - s, "smc") for s, e in _minus(smc, both)]
-    return sorted(plan)
-
-
 @command(p, category="ranges")
 def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
     """Unlike 'filter add', catch fills only the gaps between existing entries, as gdb's
     catchpoints never conflict with each other; an entry that already decides a call wins."""
-    plan = _catch_plan(dbg, args.range, args.conduit)
+    plan = dbg.session.filter.uncovered(parse_range(args.range), args.conduit)
     if not plan:
         raise UsageError(f"nothing to catch: existing filter entries already decide every ID of "
                          f"'{args.range}' for {args.conduit} ('filter list' shows them)")
