@@ -249,13 +249,10 @@ class Machine:
         elif isinstance(effect, CpuOff):
             vcpu.state = PowerState.OFF
             vcpu.uc.emu_stop()
-        elif isinstance(effect, CpuSuspend):
-            if effect.entry is not None:
+        elif isinstance(effect, (CpuSuspend, SystemSuspend)):
+            if effect.entry is not None:  # power-down: resume at the entry point
                 vcpu.enter(effect.entry, effect.context_id)
             vcpu.uc.emu_stop()  # a suspend is a yield point for the scheduler
-        elif isinstance(effect, SystemSuspend):
-            vcpu.enter(effect.entry, effect.context_id)
-            vcpu.uc.emu_stop()
         elif isinstance(effect, SystemOff):
             self._stop(vcpu, StopKind.POWER_OFF, f"guest powered off ({effect.kind})")
         elif isinstance(effect, SystemReset):
@@ -265,11 +262,12 @@ class Machine:
             self._exception(vcpu, X.INTNO_UDEF, X.Syndrome(X.EC_UNKNOWN, 0, pc - 4))
 
     def apply_now(self, effect: Effect, vcpu: Vcpu) -> Stop | None:
-        """`apply` outside a run (answering a forwarded call): returns the stop it causes."""
+        """`apply` outside a run (answering a forwarded call): returns the stop it causes,
+        after the same bookkeeping as a stop from a run (a reset restarts the guest)."""
         self.apply(effect, vcpu)
         p = self._pending[vcpu.index]
         stop, p.stop = p.stop, None
-        return stop
+        return self._stopped(stop) if stop is not None else None
 
     # --- hooks (run inside emu_start; never raise into Unicorn) -----------------------
     def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Trap | None = None) -> None:

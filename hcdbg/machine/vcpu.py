@@ -89,10 +89,6 @@ class Vcpu:
     def el(self) -> int:
         return (self.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
 
-    def call_regs(self) -> tuple[int, ...]:
-        """x0..x17, the registers an SMCCC call may use."""
-        return self._call_regs.read()[0]
-
     def call_regs_pc(self) -> tuple[tuple[int, ...], int]:
         """(x0..x17, PC) in one go: what a trap needs."""
         return self._call_regs.read()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
-from hcdbg.handlers.base import Answer, Call, SystemOff, SystemReset
+from hcdbg.handlers.base import Answer, Call
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
 from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind, Trap
@@ -67,32 +67,31 @@ class Session:
         regs = trap.regs
         fid = regs[0] & 0xFFFF_FFFF
         call = Call(fid, regs, trap.conduit, trap.imm, trap.vcpu)  # type: ignore[arg-type]
-        if self.replay is not None:
-            replayed = self._replayed(call, trap)
-            if replayed is not None:
-                answer, source = replayed
-                vcpu.write_call_result(answer.regs)
-                self._record(trap, source, answer)
-                if answer.effect is not None:
-                    self.machine.apply(answer.effect, vcpu)
-                return True
-        rules = self.rules
-        matched = rules.match(call) if len(rules) else None
-        if matched is not None:
-            answer, source = matched[1], f"rule {matched[0]}"
+        replayed = self._replayed(call, trap) if self.replay is not None else None
+        if replayed is not None:
+            answer, source = replayed
         else:
-            action = self.filter.action_for(fid, trap.conduit)
-            if action is Action.FORWARD:
-                return False
-            if action is Action.DENY:
-                answer, source = self.firmware.deny(call), "deny"
+            rules = self.rules
+            matched = rules.match(call) if len(rules) else None
+            if matched is not None:
+                answer, source = matched[1], f"rule {matched[0]}"
             else:
-                answer, source = self.firmware.answer(call, self.machine), "handle"
-        vcpu.write_call_result(answer.regs)
-        self._record(trap, source, answer)
+                action = self.filter.action_for(fid, trap.conduit)
+                if action is Action.FORWARD:
+                    return False
+                if action is Action.DENY:
+                    answer, source = self.firmware.deny(call), "deny"
+                else:
+                    answer, source = self.firmware.answer(call, self.machine), "handle"
+        self._give(vcpu, trap, answer, source)
         if answer.effect is not None:
             self.machine.apply(answer.effect, vcpu)
         return True
+
+    def _give(self, vcpu: Vcpu, trap: Trap, answer: Answer, source: str) -> None:
+        """Write an answer into the caller's registers and record it."""
+        vcpu.write_call_result(answer.regs)
+        self._record(trap, source, answer)
 
     def _replayed(self, call: Call, trap: Trap) -> tuple[Answer, str] | None:
         """The answer the replayed recording gives `call` (None: recording used up)."""
@@ -155,17 +154,8 @@ class Session:
         if p.source == "handle":  # commit: the real call advances state (TRNG, rules...)
             answer = self.firmware.answer(p.call, self.machine)
         self.pending = None
-        vcpu.write_call_result(answer.regs)
-        self._record(p.trap, p.source, answer)
-        eff = answer.effect
-        if isinstance(eff, SystemOff):
-            return Stop(StopKind.POWER_OFF, vcpu.index, vcpu.pc, f"guest powered off ({eff.kind})")
-        if isinstance(eff, SystemReset):
-            return self.machine.system_reset(
-                Stop(StopKind.RESET, vcpu.index, vcpu.pc, f"guest reset ({eff.kind})"))
-        if eff is not None:
-            return self.machine.apply_now(eff, vcpu)
-        return None
+        self._give(vcpu, p.trap, answer, p.source)
+        return self.machine.apply_now(answer.effect, vcpu) if answer.effect is not None else None
 
     # --- run control -------------------------------------------------------------------------
     def _finish(self, stop: Stop) -> Stop:
