@@ -288,31 +288,38 @@ class Machine:
                     self._stop(vcpu, StopKind.CALL, f"{trap.conduit.upper()} call", trap)
                 return
             pc = uc.reg_read(A.UC_ARM64_REG_PC)
-            if intno == X.INTNO_SVC:
-                word = vcpu.read_word(pc - 4) or 0
-                syn = X.Syndrome(X.EC_SVC64, (word >> 5) & 0xFFFF, pc)
-            elif intno == X.INTNO_BKPT:
-                word = vcpu.read_word(pc) or 0
-                syn = X.Syndrome(X.EC_BRK, (word >> 5) & 0xFFFF, pc)
-            elif intno == X.INTNO_UDEF:
-                syn = X.Syndrome(X.EC_UNKNOWN, 0, pc)
-            elif intno in (X.INTNO_PREFETCH_ABORT, X.INTNO_DATA_ABORT):
-                real = X.qemu_syndrome(uc)
-                if real is None:
-                    self._stop(vcpu, StopKind.FAULT,
-                               f"{X.EXCEPTION_NAMES[intno]} at {pc:#x}: this Unicorn build "
-                               "does not let hcdbg read the fault syndrome")
-                    return
-                esr, far = real
-                syn = X.Syndrome(esr >> 26, esr & 0x1FF_FFFF, pc, far)
-            else:
+            syn = self._syndrome(vcpu, intno, pc)
+            if syn is None:
                 self._stop(vcpu, StopKind.FAULT,
-                           f"{X.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}")
+                           f"{X.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}: "
+                           "hcdbg cannot tell its syndrome on this Unicorn build")
                 return
             self._exception(vcpu, intno, syn)
         except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
             self._pending[index].error = exc
             uc.emu_stop()
+
+    def _syndrome(self, vcpu: Vcpu, intno: int, pc: int) -> X.Syndrome | None:
+        """ESR, ELR and FAR of a synchronous exception other than HVC/SMC.
+
+        The hook's PC is already the preferred return address (past an SVC, at a BRK, an
+        undefined instruction or a faulting access), so it is ELR. ESR and FAR are the ones
+        QEMU computed; only if this Unicorn build hides them are SVC/BRK/UDF rebuilt from
+        the instruction word (which needs a PC readable as a physical address)."""
+        if intno not in X.EXCEPTION_NAMES:
+            return None
+        real = X.qemu_syndrome(vcpu.uc)
+        if real is not None:
+            esr, far = real
+            aborts = (X.INTNO_PREFETCH_ABORT, X.INTNO_DATA_ABORT)
+            return X.Syndrome(esr >> 26, esr & 0x1FF_FFFF, pc, far if intno in aborts else None)
+        if intno == X.INTNO_UDEF:
+            return X.Syndrome(X.EC_UNKNOWN, 0, pc)
+        if intno in (X.INTNO_SVC, X.INTNO_BKPT):
+            word = vcpu.read_word(pc - 4 if intno == X.INTNO_SVC else pc) or 0
+            ec = X.EC_SVC64 if intno == X.INTNO_SVC else X.EC_BRK
+            return X.Syndrome(ec, (word >> 5) & 0xFFFF, pc)
+        return None
 
     def _immediate(self, uc: Uc, pc: int) -> int:
         """The imm16 of the HVC/SMC at `pc`: from the instruction word when `pc` is a RAM
@@ -333,7 +340,9 @@ class Machine:
     def _exception(self, vcpu: Vcpu, intno: int, syn: X.Syndrome) -> None:
         name = X.EXCEPTION_NAMES.get(intno, f"exception {intno}")
         vbar = vcpu.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
-        no_vectors = vbar == 0 or vcpu.read_word(vbar + 0x200) is None
+        # With the MMU on VBAR_EL1 is a virtual address we cannot check; trust the guest.
+        mmu_on = vcpu.read("sctlr_el1") & 1
+        no_vectors = vbar == 0 or (not mmu_on and vcpu.read_word(vbar + 0x200) is None)
         if name in self.config.catch or no_vectors:
             why = ("caught" if name in self.config.catch
                    else f"the guest has no vector table (VBAR_EL1 = {vbar:#x})")
