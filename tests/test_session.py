@@ -5,7 +5,7 @@ from conftest import guest
 from hcdbg.machine import loader
 from hcdbg.machine.machine import MachineConfig, StopKind
 from hcdbg.policy.filter import Action
-from hcdbg.session.session import Session
+from hcdbg.session.session import Session, is_call
 from hcdbg.smccc.ids import PSCI_SYSTEM_RESET
 
 
@@ -36,3 +36,25 @@ def test_no_reboot_turns_a_handled_reset_into_the_end_of_the_run() -> None:
     stop = s.cont()
     assert stop.kind is StopKind.POWER_OFF and "no-reboot" in stop.reason
     assert not stop.resumable
+
+
+def test_is_call_knows_the_branch_with_link_encodings() -> None:
+    # Arm ARM C6.2: BL imm26, BLR Xn, BLRAA Xn, Xm, BLRABZ Xn; not B, BR or RET.
+    assert is_call(0x9400_0010) and is_call(0xD63F_0020) and is_call(0xD73F_0841)
+    assert is_call(0xD63F_0C3F)
+    assert not is_call(0x1400_0010) and not is_call(0xD61F_0020) and not is_call(0xD65F_03C0)
+
+
+def test_step_over_runs_a_called_function_to_its_return() -> None:
+    s = Session(loader.load(guest("hello")), MachineConfig())
+    machine = s.machine
+    main = machine.image.symbols.lookup("main")
+    machine.add_breakpoint(main)
+    assert s.cont().kind is StopKind.BREAKPOINT
+    machine.remove_breakpoint(main)
+    s.step(0, 2)  # hello.S: main+8 is `bl puts`
+    assert is_call(int.from_bytes(machine.read_memory(main + 8, 4), "little"))
+    stop = s.step_over(0)
+    assert stop.kind is StopKind.STEP and machine.vcpus[0].pc == main + 12
+    assert b"Hello from hello" in bytes(machine.uart.output)  # puts ran inside the step
+    assert not machine.breakpoints  # the temporary breakpoint is gone

@@ -56,10 +56,6 @@ class Insn:
     def text(self) -> str:
         return f"{self.mnemonic} {self.operands}".rstrip()
 
-    @property
-    def is_call(self) -> bool:
-        return self.mnemonic in ("bl", "blr", "blraa", "blrab", "blraaz", "blrabz")
-
 
 def decode(code: bytes, address: int) -> list[Insn]:
     """Every 4-byte word of `code` as an instruction (undecodable words as `.inst 0x...`)."""

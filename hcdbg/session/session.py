@@ -23,6 +23,12 @@ from hcdbg.session.record import CallRecord, Recorder
 from hcdbg.session.replay import Replay, ReplayDiverged
 
 
+def is_call(word: int) -> bool:
+    """BL, BLR, or a pointer-authenticated BLRAA/BLRAB/BLRAAZ/BLRABZ (Arm ARM C6.2)."""
+    return ((word & 0xFC00_0000) == 0x9400_0000 or (word & 0xFFFF_FC1F) == 0xD63F_0000
+            or (word & 0xFEFF_F800) == 0xD63F_0800)
+
+
 class NoAnswer(HcdbgError):
     """Resuming a forwarded call that nobody answered."""
 
@@ -181,6 +187,29 @@ class Session:
             with self._replay_guard():
                 stop = self.machine.step(vcpu, count)
         return self._finish(stop)
+
+    def step_over(self, vcpu: int) -> Stop:
+        """gdb's nexti: one instruction on `vcpu`, but a call (BL, BLR, BLRAA...) runs until
+        it returns to the next instruction (or something else stops the run first)."""
+        machine = self.machine
+        pc = machine.vcpus[vcpu].pc
+        if not is_call(int.from_bytes(machine.read_memory(pc, 4, vcpu), "little")):
+            return self.step(vcpu, 1)
+        target = pc + 4
+        internal = target not in machine.breakpoints
+        if internal:
+            machine.add_breakpoint(target)
+        try:
+            stop = self.step(vcpu, 1)  # into the callee
+            if stop.kind is not StopKind.STEP or machine.vcpus[vcpu].pc == target:
+                return stop
+            stop = self.cont()
+            if stop.kind is StopKind.BREAKPOINT and stop.pc == target and internal:
+                stop = self._finish(Stop(StopKind.STEP, stop.vcpu, stop.pc, "step over call"))
+            return stop
+        finally:
+            if internal:
+                machine.remove_breakpoint(target)
 
     @contextmanager
     def _replay_guard(self) -> Iterator[None]:

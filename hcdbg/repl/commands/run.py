@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from hcdbg.errors import UsageError
 from hcdbg.machine.machine import Stop, StopKind
-from hcdbg.render import disasm
 from hcdbg.render.calls import hexv
 from hcdbg.repl.commands import Parser, command
 
@@ -55,39 +54,14 @@ def do_nexti(dbg: Debugger, args: argparse.Namespace) -> None:
     vcpu = dbg.focus
 
     def steps() -> Stop:
-        stop = _next_one(dbg, vcpu)
+        stop = dbg.session.step_over(vcpu)
         for _ in range(args.n - 1):
             if stop.kind is not StopKind.STEP:
                 break
-            stop = _next_one(dbg, vcpu)
+            stop = dbg.session.step_over(vcpu)
         return stop
 
     dbg.resume(steps)
-
-
-def _next_one(dbg: Debugger, vcpu: int) -> Stop:
-    """One instruction; a call (bl, blr) runs until it returns to the next instruction."""
-    session, machine = dbg.session, dbg.session.machine
-    pc = machine.vcpus[vcpu].pc
-    insn = disasm.decode(machine.read_memory(pc, 4, vcpu), pc)[0]
-    if not insn.is_call:
-        return session.step(vcpu, 1)
-    target = pc + 4
-    internal = target not in machine.breakpoints
-    if internal:
-        machine.add_breakpoint(target)
-    try:
-        stop = session.step(vcpu, 1)  # into the callee
-        if stop.kind is not StopKind.STEP or machine.vcpus[vcpu].pc == target:
-            return stop
-        stop = session.cont(dbg.max_insns)
-        if stop.kind is StopKind.BREAKPOINT and stop.pc == target and internal:
-            stop = Stop(StopKind.STEP, stop.vcpu, stop.pc, "step over call", stop.trap)
-            session.last_stop = stop
-        return stop
-    finally:
-        if internal:
-            machine.remove_breakpoint(target)
 
 
 def _location(dbg: Debugger, words: list[str]) -> tuple[int, str]:
