@@ -8,7 +8,6 @@ from typing import Callable
 DR = 0x000
 FR = 0x018
 FR_RXFE = 1 << 4
-FR_TXFF = 1 << 5
 FR_TXFE = 1 << 7
 # PrimeCell peripheral/cell ID registers 0xFE0..0xFFC (Linux's amba bus reads them).
 _PERIPH_ID = {0xFE0: 0x11, 0xFE4: 0x10, 0xFE8: 0x14, 0xFEC: 0x00,
@@ -37,7 +36,7 @@ class Pl011:
         if offset == DR:
             return self.rx.popleft() if self.rx else 0
         if offset == FR:
-            # Transmit is instantaneous: the FIFO is always empty and never full.
+            # Transmit is instantaneous: the FIFO is always empty, never full (TXFF clear).
             return FR_TXFE | (0 if self.rx else FR_RXFE)
         if offset in _PERIPH_ID:
             return _PERIPH_ID[offset]

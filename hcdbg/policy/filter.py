@@ -147,14 +147,6 @@ class Filter:
             return table.actions[i]
         return self._default
 
-    def range_for(self, fid: int, conduit: str) -> Range | None:
-        """The range that decides `fid` through `conduit`, or None (the default applies)."""
-        fid &= MASK32
-        for r in self._ranges:
-            if r.contains(fid) and r.applies_to(conduit):
-                return r
-        return None
-
     # --- changes --------------------------------------------------------------------
 
     def add(self, base: int, count: int, action: Action | str, scope: str = "both") -> Range:

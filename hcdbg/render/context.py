@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from hcdbg.errors import HcdbgError
 from hcdbg.handlers import base as H
-from hcdbg.machine import registers as R
 from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render import disasm
 from hcdbg.render.calls import hexv, result_text
@@ -179,8 +178,3 @@ def context(session: Session, stop: Stop, vcpu: int, before: dict[str, int] | No
     out += rule("code")
     out += code_fragments(session, vcpu)
     return out
-
-
-def register_names() -> list[str]:
-    """Every register name a user may type (for completion)."""
-    return R.all_names()
