@@ -53,9 +53,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("machine")
     m.add_argument("--smp", type=int, metavar="N", help="number of vCPUs (default 1; a bundled guest may say otherwise)")
     m.add_argument("--mem", type=parse_size, default=128 << 20, metavar="SIZE", help="RAM size (default 128M)")
-    m.add_argument("--conduit", choices=("hvc", "smc"), default="hvc",
-                   help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt)")
+    m.add_argument("--conduit", choices=("hvc", "smc"),
+                   help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt; "
+                        "with --dtb, its /psci method)")
     m.add_argument("--load", type=parse_int, metavar="ADDR", help="load address of a raw binary")
+    m.add_argument("--bios", type=Path, metavar="FILE",
+                   help="firmware image in the flash at 0, started there, DTB at the bottom of RAM "
+                        "(QEMU's -bios; instead of GUEST)")
+    m.add_argument("--initrd", type=Path, metavar="FILE",
+                   help="initrd/initramfs placed in RAM as QEMU's -initrd, /chosen/linux,initrd-start/-end set")
+    m.add_argument("--dtb", type=Path, metavar="FILE",
+                   help="use this device tree blob (e.g. from qemu-system-aarch64 -M virt,dumpdtb=FILE) "
+                        "instead of the generated one; /memory, bootargs and initrd are fixed up as QEMU's -dtb")
     m.add_argument("--entry", type=parse_int, metavar="ADDR", help="entry point (default: from the image)")
     m.add_argument("--quantum", type=int, default=20_000, metavar="N", help="instructions per vCPU slice (default 20000)")
     m.add_argument("--catch", action="append", default=[], metavar="EXC",
@@ -63,7 +72,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="stop on this guest exception (svc, brk, undef, iabt, dabt) instead of delivering it")
     m.add_argument("--append", default="", metavar="CMDLINE", help="kernel command line (/chosen/bootargs)")
     m.add_argument("--no-reboot", action="store_true", help="SYSTEM_RESET ends the run (as QEMU -no-reboot)")
-    m.add_argument("--input", metavar="TEXT", help="bytes the guest reads from its UART (\\n and \\xNN escapes)")
+    m.add_argument("--uart-input", "--input", dest="input", metavar="TEXT",
+                   help="bytes queued for the guest to read from its UART (\\r, \\n and \\xNN escapes)")
     m.add_argument("--max-insns", type=parse_int, metavar="N", help="stop after about N instructions (runaway guard)")
     f = p.add_argument_group("firmware")
     f.add_argument("--profile", choices=("kvm", "qemu", "tf-a"), default="kvm",
@@ -79,9 +89,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="action for calls no range matches (default handle, like KVM)")
     r.add_argument("--answer", action="append", default=[], metavar="RULE",
                    help="conditional answer, e.g. 'PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE'")
-    p.add_argument("--record", type=Path, metavar="FILE", help="append every call and its answer to FILE (JSON lines)")
-    p.add_argument("--replay", type=Path, metavar="FILE",
-                   help="answer calls as recorded in FILE (--record); a different call is an error")
+    p.add_argument("--record", type=Path, metavar="FILE",
+                   help="write every call and its answer to the call script FILE as it happens")
+    p.add_argument("--overwrite", action="store_true", help="let --record replace an existing FILE")
     p.add_argument("--no-color", action="store_true", help="plain text output")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
 
@@ -90,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcdbg", description=(
         "Debug the HVC/SMC firmware calls of an AArch64 guest. "
         "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
+        "'hcdbg replay SCRIPT' checks a guest against a call script, "
         "'hcdbg guests' lists the bundled guests."))
     p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
                    f"(default {G.DEFAULT_GUEST})")
@@ -97,6 +108,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-ex", dest="ex", action="append", default=[], metavar="CMD", help="run REPL command CMD")
     p.add_argument("-x", dest="scripts", action="append", default=[], type=Path, metavar="FILE",
                    help="run REPL commands from FILE")
+    p.add_argument("--replay", type=Path, metavar="SCRIPT",
+                   help="answer calls from the call SCRIPT until the guest does something else")
+    _common(p)
+    return p
+
+
+def _replay_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hcdbg replay", description=(
+        "Run GUEST without a prompt, answering each call from the call SCRIPT (--record writes "
+        "one) and checking it is the call the script has next. Exit 0 if the guest made exactly "
+        "the script's calls, 1 at the first divergence (or a call the guest never made), 2 for "
+        "a bad script. Machine and firmware options come from the script's header unless given."))
+    p.add_argument("script", type=Path, help="the call script (JSON lines)")
+    p.add_argument("guest", nargs="?", help="the guest (default: the one the script's header names)")
+    p.add_argument("--ignore-args", action="store_true", help="check function IDs, conduits and vCPUs, not arguments")
+    p.add_argument("--any-vcpu-order", action="store_true",
+                   help="each vCPU must make its own calls in order; how vCPUs interleave may differ")
+    p.add_argument("-v", "--verbose", action="store_true", help="print a line per call (to stderr), as trace does")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE (implies -v)")
     _common(p)
     return p
 
@@ -105,7 +135,8 @@ def _trace_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcdbg trace", description=(
         "Run GUEST to the end without a prompt; print one line per call (to stderr, like strace) "
         "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
-    p.add_argument("guest", help="ELF, arm64 Image or raw binary, or a bundled guest name")
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
+                   f"(default {G.DEFAULT_GUEST}; none with --bios)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
     _common(p)
     return p
@@ -125,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["trace"]:
             from hcdbg.trace import trace
             return trace(_trace_parser().parse_args(argv[1:]))
+        if argv[:1] == ["replay"]:
+            from hcdbg.replay import replay
+            parser = _replay_parser()
+            return replay(parser.parse_args(argv[1:]), parser)
         args = _parser().parse_args(argv)
         from hcdbg.repl.app import run_repl
         return run_repl(args)

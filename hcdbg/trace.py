@@ -3,41 +3,48 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 
 from hcdbg.launch import build_session
-from hcdbg.machine.machine import StopKind
+from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render.calls import call_text, conduit_text, record_line
 from hcdbg.session.runner import run_interruptible
+from hcdbg.session.session import Session
+
+
+def run_to_end(session: Session, max_insns: int | None, out: TextIO | None) -> Stop:
+    """Run until a stop that is not a guest reset (a reset restarts the guest, as QEMU
+    does without -no-reboot); `max_insns` bounds the whole run, across resets."""
+    machine = session.machine
+    while True:
+        budget = None if max_insns is None else max(0, max_insns - machine.insns_charged)
+        stop = run_interruptible(lambda: session.cont(budget), session.interrupt)
+        if stop.kind is not StopKind.RESET:
+            return stop
+        if out is not None:
+            print(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---", file=out, flush=True)
+
+
+def stop_message(stop: Stop, max_insns: int | None) -> str:
+    """Why a run that did not power off ended, in one line."""
+    limit = f" (--max-insns {max_insns})" if stop.kind is StopKind.MAX_INSNS else ""
+    return f"stopped: {stop.reason}{limit} (vCPU {stop.vcpu}, pc {stop.pc:#x})"
+
+
+def uart_to_stdout(data: bytes) -> None:
+    """The guest's UART output, as it comes."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def trace(args: argparse.Namespace) -> int:
     """Run; exit 0 if the guest powered off, 1 for any other stop, 130 on Ctrl-C."""
     out = args.output.open("w", encoding="utf-8") if args.output else sys.stderr
-
-    def uart(data: bytes) -> None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-
-    session = build_session(args, uart_sink=uart)
+    session = build_session(args, uart_sink=uart_to_stdout)
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
-    machine = session.machine
-    while True:
-        # --max-insns bounds the whole trace, across guest resets.
-        budget = None if args.max_insns is None else max(0, args.max_insns - machine.insns_charged)
-        stop = run_interruptible(lambda: session.cont(budget), session.interrupt)
-        if stop.kind is StopKind.RESET:
-            print(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---", file=out, flush=True)
-            continue
-        break
+    stop = run_to_end(session, args.max_insns, out)
     if stop.kind is StopKind.POWER_OFF:
         print(f"+++ {stop.reason}", file=out, flush=True)
-        left = session.replay.remaining() if session.replay is not None else 0
-        if left:
-            msg = f"replay: the guest powered off with {left} recorded call(s) not made"
-            print(f"+++ {msg}", file=out, flush=True)
-            if out is not sys.stderr:
-                print(f"hcdbg: {msg}", file=sys.stderr)
-            return 1
         return 0
     if stop.kind is StopKind.CALL and stop.trap is not None:
         t = stop.trap
@@ -45,8 +52,7 @@ def trace(args: argparse.Namespace) -> int:
         msg = (f"stopped: forwarded call {call_text(t)} on vCPU {t.vcpu} has no one to answer it "
                "(trace has no prompt: use --answer, or run the REPL)")
     else:
-        limit = f" (--max-insns {args.max_insns})" if stop.kind is StopKind.MAX_INSNS else ""
-        msg = f"stopped: {stop.reason}{limit} (vCPU {stop.vcpu}, pc {stop.pc:#x})"
+        msg = stop_message(stop, args.max_insns)
     print(f"+++ {msg}", file=out, flush=True)
     if out is not sys.stderr:
         print(f"hcdbg: {msg}", file=sys.stderr)

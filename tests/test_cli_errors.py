@@ -69,3 +69,61 @@ def test_raw_binary_needs_a_load_address(tmp_path: Path) -> None:
     raw = tmp_path / "loop.bin"
     raw.write_bytes(struct.pack("<I", 0x14000000))  # b .
     _assert_usage_error(run_hcdbg("trace", str(raw)), "--load")
+
+
+# --- --bios, --initrd, --dtb, --uart-input ------------------------------------------------------
+
+def _fdt(tmp_path: Path, method: str = "hvc") -> Path:
+    import libfdt
+
+    sw = libfdt.FdtSw()
+    sw.finish_reservemap()
+    with sw.add_node(""):
+        sw.property_u32("#address-cells", 2)
+        sw.property_u32("#size-cells", 2)
+        with sw.add_node("psci"):
+            sw.property_string("method", method)
+    fdt = sw.as_fdt()
+    fdt.pack()
+    path = tmp_path / f"{method}.dtb"
+    path.write_bytes(bytes(fdt.as_bytearray()))
+    return path
+
+
+def _file(tmp_path: Path, name: str, size: int) -> Path:
+    path = tmp_path / name
+    with path.open("wb") as f:
+        f.truncate(size)  # sparse: a large file costs no disk
+    return path
+
+
+@pytest.mark.parametrize("make, args, needles", [
+    (lambda t: t / "none.bin", lambda p: ["--bios", str(p)], ["--bios", "none.bin", "no such file"]),
+    (lambda t: _file(t, "empty.bin", 0), lambda p: ["--bios", str(p)], ["--bios", "empty file"]),
+    (lambda t: _file(t, "huge.bin", 65 << 20), lambda p: ["--bios", str(p)], ["--bios", "64 MiB flash bank"]),
+    (lambda t: _file(t, "fw.bin", 4096), lambda p: ["hello", "--bios", str(p)], ["--bios", "without a GUEST"]),
+    (lambda t: _file(t, "fw.bin", 4096), lambda p: ["--bios", str(p), "--load", "0"], ["--bios", "--load"]),
+    (lambda t: t / "none.img", lambda p: ["hello", "--initrd", str(p)], ["--initrd", "no such file"]),
+    (lambda t: _file(t, "empty.img", 0), lambda p: ["hello", "--initrd", str(p)], ["--initrd", "empty file"]),
+    (lambda t: _file(t, "big.img", 20 << 20), lambda p: ["hello", "--mem", "16M", "--initrd", str(p)],
+     ["--initrd", "do not fit in RAM", "--mem"]),
+    (lambda t: _file(t, "rd.img", 4096), lambda p: ["--bios", str(p), "--initrd", str(p)],
+     ["--initrd", "needs a kernel"]),
+    (lambda t: t / "none.dtb", lambda p: ["hello", "--dtb", str(p)], ["--dtb", "no such file"]),
+    (lambda t: _file(t, "empty.dtb", 0), lambda p: ["hello", "--dtb", str(p)], ["--dtb", "empty file"]),
+    (lambda t: _file(t, "zero.dtb", 4096), lambda p: ["hello", "--dtb", str(p)],
+     ["--dtb", "not a flattened device tree"]),
+    (lambda t: t / "cut.dtb", lambda p: ["hello", "--dtb", str(p)], ["--dtb", "truncated"]),
+    (lambda t: _fdt(t, "hvc"), lambda p: ["hello", "--dtb", str(p), "--conduit", "smc"],
+     ["--conduit smc", "method = \"hvc\""]),
+    (lambda t: _fdt(t, "svc"), lambda p: ["hello", "--dtb", str(p)], ["--dtb", "\"svc\""]),
+    (lambda t: t, lambda p: ["hello", "--uart-input", "bad \\x4"], ["--uart-input", "bad escape"]),
+], ids=["bios-missing", "bios-empty", "bios-too-big", "bios-and-guest", "bios-and-load", "initrd-missing",
+        "initrd-empty", "initrd-too-big", "initrd-with-bios", "dtb-missing", "dtb-empty", "dtb-not-fdt",
+        "dtb-truncated", "dtb-conduit-contradiction", "dtb-bad-method", "uart-input-escape"])
+def test_bad_boot_files(tmp_path: Path, make, args, needles: list[str]) -> None:
+    path = make(tmp_path)
+    if path.name == "cut.dtb":
+        whole = _fdt(tmp_path).read_bytes()
+        path.write_bytes(whole[: len(whole) - 8])
+    _assert_usage_error(run_hcdbg("trace", *args(path)), *needles)

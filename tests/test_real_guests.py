@@ -1,56 +1,146 @@
-"""Unmodified real guests: Debian's U-Boot for QEMU's virt board (package u-boot-qemu) and
-Debian's arm64 Linux kernel (scripts/fetch-linux), both set up by scripts/test, boot on
-hcdbg's board and talk PSCI/SMCCC to it."""
+"""Unmodified real guests from Debian's archive (scripts/fetch-guests): U-Boot for QEMU's virt
+board (package u-boot-qemu) and the arm64 Linux 6.1 kernel boot on hcdbg's board and make
+the firmware calls they make under QEMU 7.2 (`-M virt -cpu cortex-a57`).
+
+How the expected lists were obtained: scripts/qemu-psci-calls runs QEMU 7.2.22 (Debian
+1:7.2+dfsg-7+deb12u18+b3) with its gdbstub, breaks on every HVC #0 / SMC #0 of the guest
+binary, and prints x0..x3 before and after QEMU's own TCG PSCI answered (run on 2026-12-03).
+Its lines are copied below (QEMU_*); test_qemu_still_answers_so re-runs it when QEMU is
+installed. `qemu-system-aarch64 ... -d int` agrees on the counts ("handled as PSCI call":
+6 for a whole Linux boot to its VFS panic, 3 for U-Boot's reset).
+"""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import libfdt
 import pytest
 
-from conftest import run_hcdbg
+from conftest import ROOT, guest, run_hcdbg
+from hcdbg.machine import loader
+from hcdbg.machine.machine import Machine, MachineConfig
+from hcdbg.smccc import catalog
 
-UBOOT_DIR = Path("/usr/lib/u-boot/qemu_arm64")
-needs_uboot = pytest.mark.skipif(not (UBOOT_DIR / "uboot.elf").exists(),
-                                 reason="Debian's u-boot-qemu is not installed (scripts/test installs it)")
+
+def _cache_paths() -> dict[str, Path]:
+    """Where scripts/fetch-guests puts the guests (it prints uboot=PATH and linux=PATH)."""
+    out = subprocess.run([str(ROOT / "scripts/fetch-guests"), "--print"], capture_output=True,
+                         text=True, check=True).stdout
+    return {key: Path(value) for key, value in (ln.split("=", 1) for ln in out.splitlines())}
+
+
+_CACHE = _cache_paths()
+_SYSTEM_UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")  # an installed u-boot-qemu
+UBOOT_BIN = _CACHE["uboot"] if _CACHE["uboot"].exists() else _SYSTEM_UBOOT
+UBOOT_ELF = UBOOT_BIN.with_name("uboot.elf")
+LINUX = Path(os.environ.get("HCDBG_LINUX_IMAGE", _CACHE["linux"]))
+needs_uboot = pytest.mark.skipif(not UBOOT_BIN.exists(), reason=(
+    f"no Debian U-Boot at {_CACHE['uboot']} or {_SYSTEM_UBOOT} (scripts/fetch-guests fetches it)"))
+needs_linux = pytest.mark.skipif(not LINUX.exists(), reason=f"no kernel at {LINUX} (scripts/fetch-guests fetches it)")
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None, reason="no qemu-system-aarch64")
+_LONG = ("--max-insns", "5000000000")  # a runaway guard only: U-Boot needs ~50M to its prompt
+
+
+def _calls(stderr: str) -> list[str]:
+    """hcdbg's call lines without the vCPU tag: 'hvc#0 PSCI_VERSION() = 0x10001 (1.1)'."""
+    return [ln.split("] ", 1)[1] for ln in stderr.splitlines() if ln.startswith("[vcpu0] ")]
+
+
+_QEMU_LINE = re.compile(r"^(hvc|smc) EL1 (\S+) x0=(\S+) x1=(\S+) \S+ \S+ -> (?:x0=(\S+)|\(QEMU exited\))")
+_HCDBG_LINE = re.compile(r"^(hvc|smc)#0 (\w+)\((?:\w+=(0x[0-9a-f]+))?[^)]*\) = (?:(-?(?:0x)?[0-9a-f]+)|\(does not return)")
+
+
+def _qemu_calls(lines: list[str]) -> list[tuple[str, int, int, int | None]]:
+    """(conduit, function ID, x1, x0 after) of scripts/qemu-psci-calls lines; None: it did not return."""
+    out = []
+    for ln in lines:
+        m = _QEMU_LINE.match(ln)
+        assert m, ln
+        out.append((m[1], int(m[3], 16), int(m[4], 16), None if m[5] is None else int(m[5], 16)))
+    return out
+
+
+def _hcdbg_calls(stderr: str) -> list[tuple[str, int, int, int | None]]:
+    """The same tuple from hcdbg's trace lines (x1 only for a call with arguments)."""
+    out = []
+    for text in _calls(stderr):
+        m = _HCDBG_LINE.match(text)
+        assert m, text
+        fid = catalog.find(m[2])[0].fid
+        ret = None if m[4] is None else int(m[4], 0) & 0xFFFF_FFFF_FFFF_FFFF
+        out.append((m[1], fid, int(m[3], 16) if m[3] else 0, ret))
+    return out
+
+
+# --- Debian's U-Boot 2023.01 (u-boot-qemu) -------------------------------------------------
+
+# scripts/qemu-psci-calls --bios u-boot.bin --reloc 0x47ef7000 --mem 128M --input '\nreset\n'
+# (U-Boot relocates itself to 0x47ef7000 with 128 MiB: its `bdinfo` says so under QEMU.)
+QEMU_UBOOT_RESET = [
+    "hvc EL1 PSCI_VERSION x0=0x84000000 x1=0x0 x2=0x0 x3=0x0 -> x0=0x10001 x1=0x0 x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_FEATURES x0=0x8400000a x1=0xc4000012 x2=0x0 x3=0x0 -> x0=0xffffffffffffffff x1=0xc4000012 x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_SYSTEM_RESET x0=0x84000009 x1=0x0 x2=0x0 x3=0x0 -> (QEMU exited)",
+]
+# ... --input '\npoweroff\n'
+QEMU_UBOOT_POWEROFF = ["hvc EL1 PSCI_SYSTEM_OFF x0=0x84000008 x1=0x0 x2=0x0 x3=0x0 -> (QEMU exited)"]
 
 
 @needs_uboot
-def test_uboot_elf_boots_and_powers_off_through_psci() -> None:
-    # "\n" stops the autoboot countdown; U-Boot's poweroff command is PSCI SYSTEM_OFF.
-    r = run_hcdbg("trace", str(UBOOT_DIR / "uboot.elf"), "--input", r"\npoweroff\n",
-                  "--max-insns", "5000000000")
-    assert r.returncode == 0, r.stderr[-2000:]
+@pytest.mark.parametrize("boot", [["--bios", str(UBOOT_BIN)], [str(UBOOT_ELF)]], ids=["bios", "elf"])
+def test_uboot_reaches_its_prompt_and_poweroff_typed_there_is_system_off(boot: list[str]) -> None:
+    # "\n" stops the autoboot countdown, then `poweroff` is typed at the => prompt.
+    r = run_hcdbg("trace", *boot, "--uart-input", r"\npoweroff\n", *_LONG)
+    assert r.returncode == 0, r.stderr[-2000:]  # a clean exit: the guest powered off
     assert "U-Boot 2023.01" in r.stdout
     assert "DRAM:  128 MiB" in r.stdout  # it read our device tree's /memory
     assert "In:    pl011@9000000" in r.stdout  # ... and /chosen/stdout-path
     assert "=> poweroff" in r.stdout
-    assert r.stderr.splitlines()[-2].endswith("PSCI_SYSTEM_OFF() = (does not return: system off)")
+    assert _hcdbg_calls(r.stderr) == _qemu_calls(QEMU_UBOOT_POWEROFF)
+    assert r.stderr.splitlines()[-1] == "+++ guest powered off (SYSTEM_OFF)"
 
 
 @needs_uboot
-def test_uboot_bin_in_flash_resets_through_psci() -> None:
-    # The raw image QEMU's -bios takes, placed in the flash banks at 0. U-Boot's reset
-    # command probes PSCI_VERSION and PSCI_FEATURES(SYSTEM_RESET2) before SYSTEM_RESET.
-    r = run_hcdbg("trace", str(UBOOT_DIR / "u-boot.bin"), "--load", "0", "--no-reboot",
-                  "--input", r"\nreset\n", "--max-insns", "5000000000")
+@pytest.mark.parametrize("boot", [["--bios", str(UBOOT_BIN)], [str(UBOOT_BIN), "--load", "0"]],
+                         ids=["bios", "load-0"])
+def test_uboot_reset_makes_qemus_three_calls(boot: list[str]) -> None:
+    r = run_hcdbg("trace", *boot, "--profile", "qemu", "--no-reboot", "--input", r"\nreset\n", *_LONG)
     assert r.returncode == 0, r.stderr[-2000:]
-    calls = [ln.split("] ", 1)[1] for ln in r.stderr.splitlines() if ln.startswith("[vcpu0]")]
-    assert calls == ["hvc#0 PSCI_VERSION() = 0x10001 (1.1)",
-                     "hvc#0 PSCI_FEATURES(psci_func_id=0xc4000012) = 0x0",
-                     "hvc#0 PSCI_SYSTEM_RESET() = (does not return: system reset)"]
+    assert "=> reset" in r.stdout
+    assert _hcdbg_calls(r.stderr) == _qemu_calls(QEMU_UBOOT_RESET)
 
 
-# --- Debian's Linux 6.1 arm64 kernel (scripts/fetch-linux) -----------------------------------
+@needs_uboot
+def test_uboot_reset_with_kvms_answers() -> None:
+    # KVM implements SYSTEM_RESET2 (PSCI 1.1), so PSCI_FEATURES says 0; U-Boot's `reset` is
+    # a cold reset and uses SYSTEM_RESET anyway.
+    r = run_hcdbg("trace", "--bios", str(UBOOT_BIN), "--no-reboot", "--uart-input", r"\nreset\n", *_LONG)
+    assert _calls(r.stderr) == ["hvc#0 PSCI_VERSION() = 0x10001 (1.1)",
+                                "hvc#0 PSCI_FEATURES(psci_func_id=0xc4000012) = 0x0",
+                                "hvc#0 PSCI_SYSTEM_RESET() = (does not return: system reset)"]
 
-LINUX = Path(os.environ.get("HCDBG_LINUX_IMAGE",
-                            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hcdbg/linux/Image"))
-needs_linux = pytest.mark.skipif(not LINUX.exists(), reason=f"no kernel at {LINUX} (scripts/fetch-linux)")
-# No GIC or timer here: the kernel panics ("Unable to initialise architected timer") after its
-# firmware discovery, which is what these tests are about; 100M instructions get past it.
+
+# --- Debian's Linux 6.1 arm64 kernel (linux-image-*-arm64) -----------------------------------
+
+# No GIC or timer in hcdbg's own tree: the kernel panics in time_init ("Unable to initialise
+# architected timer") after its firmware discovery, which is what these tests are about.
 LINUX_ARGS = ("--mem", "512M", "--append", "earlycon=pl011,0x9000000", "--max-insns", "100000000")
+
+# scripts/qemu-psci-calls Image --mem 512M   (QEMU appends nokaslr; -M virt: conduit HVC)
+QEMU_LINUX = [
+    "hvc EL1 PSCI_VERSION x0=0x84000000 x1=0x0 x2=0x0 x3=0x0 -> x0=0x10001 x1=0x0 x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_MIGRATE_INFO_TYPE x0=0x84000006 x1=0x0 x2=0x0 x3=0x0 -> x0=0x2 x1=0x0 x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_FEATURES x0=0x8400000a x1=0x80000000 x2=0x0 x3=0x0 -> x0=0xffffffffffffffff x1=0x80000000 x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_FEATURES x0=0x8400000a x1=0xc4000001 x2=0x0 x3=0x0 -> x0=0x0 x1=0xc4000001 x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_FEATURES x0=0x8400000a x1=0xc400000e x2=0x0 x3=0x0 -> x0=0xffffffffffffffff x1=0xc400000e x2=0x0 x3=0x0",
+    "hvc EL1 PSCI_FEATURES x0=0x8400000a x1=0xc4000012 x2=0x0 x3=0x0 -> x0=0xffffffffffffffff x1=0xc4000012 x2=0x0 x3=0x0",
+]
+# scripts/qemu-psci-calls Image --mem 512M --conduit smc   (-M virt,virtualization=on: QEMU's
+# PSCI conduit is SMC and the kernel starts at EL2; the HVCs to its own EL2 stub are left out)
+QEMU_LINUX_SMC = [ln.replace("hvc ", "smc ", 1) for ln in QEMU_LINUX]
 
 
 def _firmware_lines(text: str) -> list[str]:
@@ -66,10 +156,60 @@ def _firmware_lines(text: str) -> list[str]:
     return lines
 
 
+QEMU_FIRMWARE_LINES = ["psci: probing for conduit method from DT.", "psci: PSCIv1.1 detected in firmware.",
+                       "psci: Using standard PSCI v0.2 function IDs", "psci: Trusted OS migration not required",
+                       "psci: SMC Calling Convention v1.0"]
+
+
 @needs_linux
-def test_linux_discovers_kvm_style_firmware() -> None:
-    r = run_hcdbg("trace", str(LINUX), *LINUX_ARGS)
+@pytest.mark.parametrize("conduit, expected", [("hvc", QEMU_LINUX), ("smc", QEMU_LINUX_SMC)])
+def test_linux_with_qemus_answers_makes_exactly_qemus_six_calls(conduit: str, expected: list[str]) -> None:
+    r = run_hcdbg("trace", str(LINUX), *LINUX_ARGS, "--profile", "qemu", "--conduit", conduit)
     assert "Booting Linux on physical CPU 0x0000000000" in r.stdout
+    assert _hcdbg_calls(r.stderr) == _qemu_calls(expected)
+    assert _firmware_lines(r.stdout) == QEMU_FIRMWARE_LINES
+
+
+# Under KVM's answers (SMCCC 1.1, TRNG, the KVM vendor-hyp service), derived from the Linux 6.1
+# sources, in call order:
+#   drivers/firmware/psci/psci.c  psci_probe: PSCI_VERSION ("PSCIv1.1 detected"), then
+#     psci_init_migrate: MIGRATE_INFO_TYPE (2: "Trusted OS migration not required"),
+#     psci_init_smccc: PSCI_FEATURES(SMCCC_VERSION) -> 0, so SMCCC_VERSION -> 1.1, then
+#       arm_smccc_version_init (drivers/firmware/smccc/smccc.c) -> smccc_probe_trng
+#       (arch/arm64/include/asm/archrandom.h): TRNG_VERSION; "SMC Calling Convention v1.1",
+#     psci_init_cpu_suspend / _system_suspend / _system_reset2: PSCI_FEATURES of CPU_SUSPEND
+#       (0xc4000001), SYSTEM_SUSPEND (0xc400000e), SYSTEM_RESET2 (0xc4000012);
+#   arch/arm64/kernel/setup.c setup_arch -> kvm_init_hyp_services (drivers/firmware/smccc/
+#     kvm_guest.c, HVC conduit only): VENDOR_HYP_CALL_UID, KVM's UID -> VENDOR_HYP_KVM_FEATURES;
+#   boot CPU capabilities (arch/arm64/kernel/proton-pack.c): has_spectre_v2 ->
+#     ARCH_FEATURES(WORKAROUND_1), has_spectre_v4 -> ARCH_FEATURES(WORKAROUND_2) (Spectre-BHB
+#     asks no firmware on a Cortex-A57: spectre_bhb_loop_affected lists it);
+#   the entropy pool seeds from TRNG_RND64 (not listed: how often depends on the pool);
+#   time_init -> pv_time_init (arch/arm64/kernel/paravirt.c has_pv_steal_clock):
+#     ARCH_FEATURES(PV_TIME_FEATURES), and PV_TIME_FEATURES(PV_TIME_ST) only if that said 0.
+_KVM_PROBE = [
+    ("PSCI_VERSION", None), ("PSCI_MIGRATE_INFO_TYPE", None), ("PSCI_FEATURES", 0x8000_0000),
+    ("SMCCC_VERSION", None), ("TRNG_VERSION", None), ("PSCI_FEATURES", 0xC400_0001),
+    ("PSCI_FEATURES", 0xC400_000E), ("PSCI_FEATURES", 0xC400_0012), ("VENDOR_HYP_CALL_UID", None),
+    ("VENDOR_HYP_KVM_FEATURES", None), ("SMCCC_ARCH_FEATURES", 0x8000_8000),
+    ("SMCCC_ARCH_FEATURES", 0x8000_7FFF)]
+_PV_TIME = [("SMCCC_ARCH_FEATURES", 0xC500_0020)]
+
+
+def _probe_calls(stderr: str, conduit: str = "hvc") -> list[tuple[str, int | None]]:
+    """(name, x1 if the call has arguments) of each call but the entropy pool's TRNG_RND64."""
+    out = []
+    for c, fid, x1, _ in _hcdbg_calls(stderr):
+        assert c == conduit
+        name = catalog.lookup(fid).name
+        if name != "TRNG_RND64":
+            out.append((name, x1 if catalog.lookup(fid).args else None))
+    return out
+
+
+@needs_linux
+def test_linux_with_kvms_answers_goes_on_to_smccc_1_1_services() -> None:
+    r = run_hcdbg("trace", str(LINUX), *LINUX_ARGS)
     assert _firmware_lines(r.stdout) == [
         "psci: probing for conduit method from DT.",
         "psci: PSCIv1.1 detected in firmware.",
@@ -78,17 +218,64 @@ def test_linux_discovers_kvm_style_firmware() -> None:
         "psci: SMC Calling Convention v1.1",
         # KVM's vendor-hyp UID (reference §6 row 15), features 0x3 (bit 1: PTP; §6 row 16).
         "smccc: KVM: hypervisor services detected (0x00000000 0x00000000 0x00000000 0x00000003)"]
-    calls = [ln.split(" = ")[0].split(" ", 2)[2] for ln in r.stderr.splitlines() if ln.startswith("[vcpu0]")]
-    assert calls[:4] == ["PSCI_VERSION()", "PSCI_MIGRATE_INFO_TYPE()",
-                         "PSCI_FEATURES(psci_func_id=0x80000000)", "SMCCC_VERSION()"]
-    assert "VENDOR_HYP_CALL_UID()" in calls
-    assert any(c.startswith("TRNG_RND64(") for c in calls)  # KVM offers TRNG: Linux seeds from it
+    assert _probe_calls(r.stderr) == _KVM_PROBE  # then the time_init panic, before pv_time_init
+    assert any(" TRNG_RND64(" in c for c in _calls(r.stderr))  # KVM offers TRNG: Linux seeds from it
+    assert "Unable to initialise architected timer" in r.stdout
 
 
 @needs_linux
-@pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None, reason="no qemu-system-aarch64")
-def test_linux_sees_the_same_firmware_under_qemu_profile_and_qemu() -> None:
-    ours = run_hcdbg("trace", str(LINUX), *LINUX_ARGS, "--profile", "qemu")
+def test_linux_with_kvms_answers_over_smc_skips_the_kvm_services() -> None:
+    # kvm_init_hyp_services returns at once unless the conduit is HVC (kvm_guest.c).
+    r = run_hcdbg("trace", str(LINUX), *LINUX_ARGS, "--conduit", "smc")
+    assert _probe_calls(r.stderr, "smc") == [c for c in _KVM_PROBE if not c[0].startswith("VENDOR_HYP")]
+    assert "psci: SMC Calling Convention v1.1" in _firmware_lines(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def qemu_dtb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The device tree QEMU 7.2 gives `-M virt -cpu cortex-a57 -m 512M` (GIC, timer, PCIe, ...)."""
+    if shutil.which("qemu-system-aarch64") is None:
+        pytest.skip("no qemu-system-aarch64 to dump its device tree")
+    path = tmp_path_factory.mktemp("dtb") / "virt.dtb"
+    subprocess.run(["qemu-system-aarch64", "-M", f"virt,dumpdtb={path}", "-cpu", "cortex-a57", "-m", "512M",
+                    "-display", "none", "-nodefaults"], capture_output=True, check=True, timeout=30)
+    return path
+
+
+def _with_method(dtb: Path, method: str, tmp_path: Path) -> Path:
+    fdt = libfdt.Fdt(dtb.read_bytes())
+    fdt.setprop_str(fdt.path_offset("/psci"), "method", method)
+    out = tmp_path / f"virt-{method}.dtb"
+    out.write_bytes(bytes(fdt.as_bytearray()))
+    return out
+
+
+@needs_linux
+def test_linux_on_qemus_own_tree_with_smc_method_calls_through_smc(qemu_dtb: Path, tmp_path: Path) -> None:
+    # QEMU's tree, its /psci method patched to "smc": the conduit comes from the tree.
+    r = run_hcdbg("trace", str(LINUX), *LINUX_ARGS, "--profile", "qemu",
+                  "--dtb", str(_with_method(qemu_dtb, "smc", tmp_path)))
+    assert _hcdbg_calls(r.stderr) == _qemu_calls(QEMU_LINUX_SMC)
+    assert _firmware_lines(r.stdout) == QEMU_FIRMWARE_LINES
+
+
+@needs_linux
+def test_linux_on_qemus_own_tree_reaches_pv_time(qemu_dtb: Path) -> None:
+    # With QEMU's tree the kernel finds its timer (the GIC and PCIe regions read harmlessly),
+    # so it gets past time_init to pv_time_init.
+    r = run_hcdbg("trace", str(LINUX), "--mem", "512M", "--append", "earlycon=pl011,0x9000000",
+                  "--max-insns", "150000000", "--dtb", str(qemu_dtb))
+    assert "arch_timer: cp15 timer(s) running at 62.50MHz (virt)." in r.stdout
+    calls = _probe_calls(r.stderr)
+    assert calls[:len(_KVM_PROBE) + 1] == _KVM_PROBE + _PV_TIME
+    pv = next(ln for ln in _calls(r.stderr) if "function_id=0xc5000020" in ln)
+    expected = _KVM_PROBE + _PV_TIME + ([("PV_TIME_FEATURES", 0xC500_0021)] if pv.endswith("= 0x0") else [])
+    assert calls[:len(expected)] == expected
+
+
+@needs_linux
+@needs_qemu
+def test_linux_console_firmware_lines_equal_qemus() -> None:
     try:
         qemu = subprocess.run(
             ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-m", "512M", "-display", "none",
@@ -96,7 +283,98 @@ def test_linux_sees_the_same_firmware_under_qemu_profile_and_qemu() -> None:
              "-append", "earlycon=pl011,0x9000000"],
             capture_output=True, text=True, timeout=6, stdin=subprocess.DEVNULL).stdout
     except subprocess.TimeoutExpired as exc:  # QEMU's kernel boots on (it has a timer): stop it
-        qemu = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-    theirs = _firmware_lines(qemu)
-    assert "psci: SMC Calling Convention v1.0" in theirs  # QEMU: SMCCC_VERSION -> -1 (reference §5.2)
-    assert _firmware_lines(ours.stdout) == theirs
+        qemu = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+    assert _firmware_lines(qemu) == QEMU_FIRMWARE_LINES
+
+
+@needs_qemu
+@pytest.mark.parametrize("guest, argv, expected", [
+    ("linux", ["--mem", "512M", "--max-calls", "6"], QEMU_LINUX),
+    ("linux", ["--mem", "512M", "--conduit", "smc", "--max-calls", "7"], QEMU_LINUX_SMC),
+    ("uboot", ["--mem", "128M", "--reloc", "0x47ef7000", "--input", r"\nreset\n"], QEMU_UBOOT_RESET),
+], ids=["linux-hvc", "linux-smc", "uboot-reset"])
+def test_qemu_still_answers_so(guest: str, argv: list[str], expected: list[str]) -> None:
+    """The oracle itself, re-run: the lists above are what QEMU says."""
+    path = LINUX if guest == "linux" else UBOOT_BIN
+    if not path.exists():
+        pytest.skip(f"no {guest} guest at {path} (scripts/fetch-guests)")
+    boot = [str(path)] if guest == "linux" else ["--bios", str(path)]
+    # --seconds: room for a loaded machine; each run ends at its last call anyway
+    out = subprocess.run([str(ROOT / "scripts/qemu-psci-calls"), *boot, *argv, "--seconds", "40"],
+                         capture_output=True, text=True, timeout=90).stdout
+    assert [ln for ln in out.splitlines() if "own EL2 stub" not in ln] == expected
+
+
+# --- the boot layout and board pieces such guests rely on -----------------------------------
+
+def _tree(machine) -> libfdt.Fdt:
+    size = int.from_bytes(machine.read_memory(machine.dtb_address + 4, 4), "big")  # FDT totalsize
+    return libfdt.Fdt(machine.read_memory(machine.dtb_address, size))
+
+
+def _chosen(fdt: libfdt.Fdt, name: str) -> int | None:
+    prop = fdt.getprop(fdt.path_offset("/chosen"), name, [libfdt.FDT_ERR_NOTFOUND])
+    return None if prop == -libfdt.FDT_ERR_NOTFOUND else int.from_bytes(bytes(prop), "big")
+
+
+@needs_linux
+@pytest.mark.parametrize("mem, initrd, initrd_at, dtb_at", [
+    # Measured with QEMU 7.2 and this Image (2026-12-03): -initrd of 3,000,000 bytes;
+    # /chosen/linux,initrd-start from `-M virt,dumpdtb=F`, the DTB address (x0) read from the
+    # boot stub's literal at 0x40000018 through the gdbstub (-S).
+    (128, 3_000_000, 0x4400_0000, 0x4440_0000),
+    (512, 3_000_000, 0x4800_0000, 0x4840_0000),
+    (512, 0, None, 0x4800_0000),
+    (64, 0, None, 0x4240_0000),  # half of RAM is below the image's end: DTB right above it
+])
+def test_initrd_and_device_tree_go_where_qemu_puts_them(mem: int, initrd: int, initrd_at: int | None,
+                                                        dtb_at: int) -> None:
+    data = os.urandom(initrd) if initrd else None
+    machine = Machine(loader.load(LINUX), MachineConfig(ram_size=mem << 20, initrd=data))
+    assert machine.dtb_address == dtb_at == machine.vcpus[0].read("x0")
+    fdt = _tree(machine)
+    assert _chosen(fdt, "linux,initrd-start") == initrd_at
+    if data is not None:
+        assert _chosen(fdt, "linux,initrd-end") == initrd_at + initrd
+        assert machine.read_memory(initrd_at, initrd) == data
+
+
+def test_a_users_device_tree_gets_qemus_fixups_and_keeps_its_psci_method() -> None:
+    """hw/arm/boot.c arm_load_dtb: every /memory node replaced by one for the board's RAM,
+    /chosen created, bootargs and the initrd range set."""
+    sw = libfdt.FdtSw()
+    sw.finish_reservemap()
+    with sw.add_node(""):
+        sw.property_u32("#address-cells", 2)
+        sw.property_u32("#size-cells", 2)
+        for base in (0x4000_0000, 0x1_0000_0000):
+            with sw.add_node(f"memory@{base:x}"):
+                sw.property_string("device_type", "memory")
+                sw.property("reg", (base << 64 | 1 << 30).to_bytes(16, "big"))
+        with sw.add_node("psci"):
+            sw.property_string("method", "smc")
+    user = sw.as_fdt()
+    user.pack()
+    machine = Machine(loader.load(guest("hello")), MachineConfig(
+        ram_size=256 << 20, bootargs="console=ttyAMA0", initrd=b"\x5a" * 4096, dtb=bytes(user.as_bytearray())))
+    fdt = _tree(machine)
+    assert fdt.path_offset("/memory@100000000", [libfdt.FDT_ERR_NOTFOUND]) == -libfdt.FDT_ERR_NOTFOUND
+    reg = fdt.getprop(fdt.path_offset("/memory@40000000"), "reg")
+    assert bytes(reg) == (0x4000_0000 << 64 | 256 << 20).to_bytes(16, "big")
+    assert fdt.getprop(fdt.path_offset("/chosen"), "bootargs").as_str() == "console=ttyAMA0"
+    start = _chosen(fdt, "linux,initrd-start")
+    assert start == 0x4800_0000 and _chosen(fdt, "linux,initrd-end") == start + 4096
+    assert fdt.getprop(fdt.path_offset("/psci"), "method").as_str() == "smc"
+
+
+def test_other_virt_device_regions_read_harmlessly() -> None:
+    machine = Machine(loader.load(guest("hello")))
+    # PCIe config space (ECAM, low and the high one QEMU's tree points to): all-ones, the
+    # "no device" of a config read (PCIe base spec: Vendor ID 0xFFFF).
+    for ecam in (0x3F00_0000, 0x40_1000_0000):
+        assert machine.read_memory(ecam, 4) == b"\xff" * 4
+        assert machine.read_memory(ecam + 0x8000, 2) == b"\xff" * 2  # bus 0, device 1
+    # GIC, RTC, fw_cfg, GPIO, virtio-mmio (MagicValue 0: no transport), PCIe windows: zero.
+    for address in (0x0800_0000, 0x0801_0000, 0x0901_0000, 0x0902_0000, 0x0903_0000,
+                    0x0A00_0000, 0x0A00_3E00, 0x1000_0000, 0x3EFF_0000, 0x80_0000_0000):
+        assert machine.read_memory(address, 4) == b"\0" * 4, hex(address)

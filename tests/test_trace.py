@@ -127,7 +127,8 @@ def test_record_writes_one_json_line_per_call(tmp_path: Path) -> None:
     rec = tmp_path / "calls.jsonl"
     r = run_hcdbg("trace", "smccc-probe", "--record", str(rec))
     assert r.returncode == 0
-    lines = [json.loads(x) for x in rec.read_text().splitlines()]
+    head, *lines = [json.loads(x) for x in rec.read_text().splitlines()]
+    assert head["hcdbg"] == 1 and head["guest"]["name"] == "smccc-probe"
     assert len(lines) == len(calls(r.stderr)) == 12
     assert lines[0]["fid"] == "0x84000000" and lines[0]["answer"]["x0"] == "0x10001"
     assert lines[-1]["effect"] == "SystemOff"

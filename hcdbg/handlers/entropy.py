@@ -37,6 +37,19 @@ class Entropy:
         self.consumed += size
         return out
 
+    def save_state(self) -> tuple[object, bytes, int]:
+        """For a checkpoint: the generator's state (seeded only), bytes drawn but not handed
+        out, bytes handed out."""
+        return (self._rng.getstate() if self._rng is not None else None, bytes(self._buffer),
+                self.consumed)
+
+    def restore_state(self, state: tuple[object, bytes, int]) -> None:
+        """Back to a `save_state()`: a seeded stream hands out the same bytes again."""
+        rng, buffered, self.consumed = state
+        if self._rng is not None and rng is not None:
+            self._rng.setstate(rng)  # type: ignore[arg-type]
+        self._buffer = bytearray(buffered)
+
     def bits(self, count: int, *, consume: bool = True) -> int:
         """`count` random bits as an int below 2**count (0 bits draw nothing)."""
         if count <= 0:

@@ -246,6 +246,15 @@ class Firmware:
         """Bytes of TRNG entropy handed out so far (dry runs excluded)."""
         return self._env.entropy.consumed
 
+    def save_state(self) -> object:
+        """The state answers advance (the TRNG stream), for a checkpoint; PSCI keeps none of
+        its own (power states are the machine's)."""
+        return self._env.entropy.save_state()
+
+    def restore_state(self, state: object) -> None:
+        """Back to a `save_state()`."""
+        self._env.entropy.restore_state(state)  # type: ignore[arg-type]
+
     def features(self) -> tuple[Provided, ...]:
         """The functions this firmware answers itself, in table order."""
         return self._provided

@@ -1,13 +1,20 @@
-"""The flattened device tree hcdbg hands the guest, shaped like QEMU `virt`'s."""
+"""The flattened device tree hcdbg hands the guest: built like QEMU `virt`'s, or the user's own
+with QEMU's boot-time fixups."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import libfdt
 
+from hcdbg.errors import LoadError
 from hcdbg.machine.board import RAM_BASE, UART_BASE, UART_SIZE
 
 _PHANDLE_CLK = 0x8000
+_FDT_MAGIC = 0xD00DFEED
+# QEMU 7.2 writes these as one 32-bit cell each (hw/arm/boot.c load_dtb: qemu_fdt_setprop_cell;
+# seen in a `-M virt,dumpdtb=F -initrd F` dump); Linux reads either width.
+_INITRD_PROPS = ("linux,initrd-start", "linux,initrd-end")
 
 
 def _cells(*values: int) -> bytes:
@@ -24,7 +31,7 @@ def _strings(*values: str) -> bytes:
 
 
 def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
-              bootargs: str = "") -> bytes:
+              bootargs: str = "", initrd: tuple[int, int] | None = None) -> bytes:
     """A DTB describing memory, the CPUs (reg = MPIDR), /psci, the PL011 and /chosen.
 
     Node names and properties follow what `qemu-system-aarch64 -M virt,dumpdtb=F` writes
@@ -75,6 +82,89 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
             sw.property_string("stdout-path", f"/pl011@{UART_BASE:x}")
             if bootargs:
                 sw.property_string("bootargs", bootargs)
+            if initrd is not None:
+                for name, value in zip(_INITRD_PROPS, initrd):
+                    sw.property_u32(name, value)
     fdt = sw.as_fdt()
     fdt.pack()
     return bytes(fdt.as_bytearray())
+
+
+def check_dtb(data: bytes, path: Path) -> None:
+    """Raise LoadError unless `data` is a flattened device tree a guest can use: the FDT header,
+    a structure block libfdt can walk to its end, and a root with #address-cells and
+    #size-cells (QEMU refuses a tree without them: "dtb file invalid")."""
+    what = f"--dtb {path}"
+    if len(data) < 40 or struct.unpack_from(">I", data)[0] != _FDT_MAGIC:
+        raise LoadError(f"{what}: not a flattened device tree (no d00dfeed magic; "
+                        "a .dtb from dtc or qemu-system-aarch64 -M virt,dumpdtb=FILE is)")
+    try:
+        fdt = libfdt.Fdt(data)
+        if fdt.totalsize() > len(data):
+            raise LoadError(f"{what}: truncated device tree ({len(data)} of {fdt.totalsize()} bytes)")
+        _walk(fdt, 0)  # every node and property: a damaged structure block raises here
+        cells = [fdt.getprop(0, name, [libfdt.FDT_ERR_NOTFOUND]) for name in ("#address-cells", "#size-cells")]
+    except libfdt.FdtException as exc:
+        raise LoadError(f"{what}: damaged device tree ({exc})") from None
+    if any(c == -libfdt.FDT_ERR_NOTFOUND or len(c) != 4 or c.as_uint32() == 0 for c in cells):
+        raise LoadError(f"{what}: the root node needs non-zero #address-cells and #size-cells")
+
+
+def _walk(fdt: libfdt.Fdt, node: int) -> None:
+    prop = fdt.first_property_offset(node, [libfdt.FDT_ERR_NOTFOUND])
+    while prop >= 0:
+        fdt.get_property_by_offset(prop)
+        prop = fdt.next_property_offset(prop, [libfdt.FDT_ERR_NOTFOUND])
+    child = fdt.first_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
+    while child >= 0:
+        _walk(fdt, child)
+        child = fdt.next_subnode(child, [libfdt.FDT_ERR_NOTFOUND])
+
+
+def psci_method(data: bytes) -> str | None:
+    """The /psci node's `method` ("hvc" or "smc") of a checked tree, or None."""
+    fdt = libfdt.Fdt(data)
+    node = fdt.path_offset("/psci", [libfdt.FDT_ERR_NOTFOUND])
+    if node < 0:
+        return None
+    method = fdt.getprop(node, "method", [libfdt.FDT_ERR_NOTFOUND])
+    return None if method == -libfdt.FDT_ERR_NOTFOUND else method.as_str()
+
+
+def fixup_dtb(data: bytes, *, ram_size: int, bootargs: str = "",
+              initrd: tuple[int, int] | None = None) -> bytes:
+    """A user's tree with the fixups QEMU's arm_load_dtb makes (hw/arm/boot.c): one /memory
+    node for the board's RAM in place of every /memory and /memory@..., /chosen created if
+    missing, /chosen/bootargs and the initrd range set. Unlike QEMU, /psci is left as the
+    user wrote it: hcdbg answers on both conduits, and the tree says which the guest uses."""
+    fdt = libfdt.Fdt(data)
+    fdt.resize(fdt.totalsize() + 1024 + len(bootargs))
+    acells = fdt.getprop(0, "#address-cells").as_uint32()
+    scells = fdt.getprop(0, "#size-cells").as_uint32()
+    if scells < 2 and ram_size >= 1 << 32:
+        raise LoadError("--dtb: its #size-cells = 1 cannot describe 4 GiB or more of RAM (give less --mem)")
+    names = []
+    node = fdt.first_subnode(0, [libfdt.FDT_ERR_NOTFOUND])
+    while node >= 0:
+        names.append(fdt.get_name(node))
+        node = fdt.next_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
+    for name in names:
+        if name == "memory" or name.startswith("memory@"):
+            fdt.del_node(fdt.path_offset(f"/{name}"))
+    memory = fdt.add_subnode(0, f"memory@{RAM_BASE:x}")
+    fdt.setprop_str(memory, "device_type", "memory")
+    fdt.setprop(memory, "reg", _sized(acells, RAM_BASE) + _sized(scells, ram_size))
+    if fdt.path_offset("/chosen", [libfdt.FDT_ERR_NOTFOUND]) < 0:
+        fdt.add_subnode(0, "chosen")
+    if bootargs:  # node offsets move as the tree grows: look /chosen up each time
+        fdt.setprop_str(fdt.path_offset("/chosen"), "bootargs", bootargs)
+    if initrd is not None:
+        for name, value in zip(_INITRD_PROPS, initrd):
+            fdt.setprop_u32(fdt.path_offset("/chosen"), name, value)
+    fdt.pack()
+    return bytes(fdt.as_bytearray())
+
+
+def _sized(cells: int, value: int) -> bytes:
+    """`value` in `cells` big-endian 32-bit cells (the high ones first)."""
+    return b"".join(struct.pack(">I", (value >> (32 * i)) & 0xFFFF_FFFF) for i in reversed(range(cells)))

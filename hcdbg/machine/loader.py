@@ -1,23 +1,29 @@
-"""Guest images: ELF files (segments, entry, symbols) and raw/arm64 `Image` files."""
+"""Guest images (ELF, arm64 `Image`, raw, -bios firmware) and where the boot puts them, the
+initrd and the device tree."""
 from __future__ import annotations
 
 import bisect
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
+from typing import TYPE_CHECKING
 
 from hcdbg.errors import LoadError
-from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, RAM_BASE
+from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, FLASH_BANK_SIZE, FLASH_BASE, RAM_BASE
+from hcdbg.machine.fdt import build_dtb, fixup_dtb
+
+if TYPE_CHECKING:
+    from elftools.elf.elffile import ELFFile
 
 # arm64 Linux boot protocol (Documentation/arch/arm64/booting.rst): header fields.
 _IMAGE_MAGIC = b"ARM\x64"
 _IMAGE_MAGIC_OFFSET = 0x38
 _BOOTLOADER_MAX = 0x1000  # QEMU keeps its boot stub below this; a text_offset under it moves up 2 MiB
 _TWO_MIB = 2 << 20
+_PAGE = 0x1000
+# QEMU hw/arm/boot.c arm_setup_direct_kernel_boot: the initrd goes half way into RAM, but no
+# further than 128 MiB (and above the image).
+_INITRD_MAX_OFFSET = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -80,18 +86,25 @@ class Image:
         return max(s.address + s.memsize for s in self.segments)
 
 
-def load(path: Path, *, load_addr: int | None = None, entry: int | None = None) -> Image:
-    """Read an ELF, an arm64 `Image` or (with `load_addr`) a raw binary. Raises LoadError."""
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of a file the user named for `what` (guest, --bios, --initrd, --dtb); a
+    missing, unreadable or empty file is a LoadError naming the option and the file."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise LoadError(f"{path}: no such file") from None
+        raise LoadError(f"{what}{path}: no such file") from None
     except IsADirectoryError:
-        raise LoadError(f"{path}: is a directory, not a guest image") from None
+        raise LoadError(f"{what}{path}: is a directory, not a file") from None
     except OSError as exc:
-        raise LoadError(f"{path}: cannot read: {exc.strerror}") from None
+        raise LoadError(f"{what}{path}: cannot read: {exc.strerror}") from None
     if not data:
-        raise LoadError(f"{path}: empty file")
+        raise LoadError(f"{what}{path}: empty file")
+    return data
+
+
+def load(path: Path, *, load_addr: int | None = None, entry: int | None = None) -> Image:
+    """Read an ELF, an arm64 `Image` or (with `load_addr`) a raw binary. Raises LoadError."""
+    data = read_file(path, "")
     if data[:4] == b"\x7fELF":
         image = _load_elf(path, data)
         if entry is not None:
@@ -105,8 +118,24 @@ def load(path: Path, *, load_addr: int | None = None, entry: int | None = None) 
                  load_addr if entry is None else entry, Symbols())
 
 
+def load_firmware(path: Path) -> Image:
+    """QEMU's `-bios FILE`: the file's bytes, whatever they are, at the start of the first
+    flash bank, and the CPU starts at 0 (hw/arm/virt.c virt_firmware_init loads it into
+    pflash0 with load_image_mr, which refuses a file larger than the bank)."""
+    data = read_file(path, "--bios ")
+    if len(data) > FLASH_BANK_SIZE:
+        raise LoadError(f"--bios {path}: {len(data)} bytes do not fit the {FLASH_BANK_SIZE >> 20} MiB "
+                        "flash bank at 0 (QEMU's -bios slot)")
+    return Image(path, "bios", [Segment(FLASH_BASE, data, len(data))], FLASH_BASE, Symbols())
+
+
 def _load_elf(path: Path, data: bytes) -> Image:
+    # pyelftools is imported here, not at the top: its import costs more than the rest of
+    # hcdbg's start-up, and a kernel Image or firmware never needs it.
     import io
+
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
 
     try:
         elf = ELFFile(io.BytesIO(data))
@@ -135,6 +164,9 @@ def _load_elf(path: Path, data: bytes) -> Image:
 def _symbols(elf: ELFFile) -> Symbols:
     """Function and data symbols of .symtab; an ELF whose section headers pyelftools cannot
     follow (U-Boot's uboot.elf has a .hash pointing at no symbol table) just has none."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.sections import SymbolTableSection
+
     symbols = Symbols()
     try:
         symtab = elf.get_section_by_name(".symtab")
@@ -159,3 +191,57 @@ def _load_linux_image(path: Path, data: bytes, load_addr: int | None, entry: int
     memsize = max(len(data), image_size)
     return Image(path, "image", [Segment(load_addr, data, memsize)],
                  load_addr if entry is None else entry, Symbols(), is_linux=True)
+
+
+def _align_up(value: int, align: int) -> int:
+    return (value + align - 1) & ~(align - 1)
+
+
+@dataclass(frozen=True)
+class BootBlobs:
+    """What the boot puts in RAM besides the image: the initrd (if any), then the device
+    tree, whose address the first vCPU gets in x0."""
+
+    dtb_address: int
+    segments: tuple[Segment, ...]
+
+
+def boot_blobs(image: Image, *, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
+               bootargs: str = "", initrd: bytes | None = None, dtb: bytes | None = None) -> BootBlobs:
+    """Place the initrd and the device tree (built, or the user's `dtb` with QEMU's fixups)
+    where QEMU 7.2's `virt` places them. Raises LoadError when they do not fit.
+
+    Measured with QEMU 7.2 (a -initrd of 3 MB; x0 read at the boot stub through the gdbstub):
+    with the Debian 6.1 Image, 128 MiB puts the initrd at 0x4400_0000 and the DTB at
+    0x4440_0000, 512 MiB at 0x4800_0000 / 0x4840_0000; 64 MiB puts the DTB just above the
+    image at 0x4240_0000. Firmware in flash (-bios) gets the DTB at the bottom of RAM, as
+    does a non-Linux image with room below it (arm_setup_firmware_boot, the ELF branch of
+    arm_setup_direct_kernel_boot). QEMU loads an initrd for a Linux kernel only; hcdbg
+    places it the same way for any guest in RAM, for guests that read /chosen."""
+    ram_end = RAM_BASE + ram_size
+    in_flash = image.high <= RAM_BASE
+    start = _align_up(max(RAM_BASE + min(ram_size // 2, _INITRD_MAX_OFFSET), image.high), _PAGE)
+    segments: list[Segment] = []
+    span = None
+    if initrd is not None:
+        if in_flash:  # QEMU: "-initrd only allowed with -kernel option"
+            raise LoadError("--initrd needs a kernel: firmware in flash (--bios) gets no initrd "
+                            "(QEMU refuses -initrd without -kernel)")
+        if start + len(initrd) > ram_end:
+            raise LoadError(f"--initrd: {len(initrd)} bytes do not fit in RAM above the image "
+                            f"({start:#x}-{ram_end:#x}); give more --mem")
+        segments.append(Segment(start, initrd, len(initrd)))
+        span = (start, start + len(initrd))
+    if dtb is None:
+        tree = build_dtb(ram_size=ram_size, mpidrs=mpidrs, conduit=conduit, bootargs=bootargs, initrd=span)
+    else:
+        tree = fixup_dtb(dtb, ram_size=ram_size, bootargs=bootargs, initrd=span)
+    if in_flash or (not image.is_linux and image.low - RAM_BASE >= len(tree)):
+        address = RAM_BASE
+    else:
+        address = _align_up(span[1] if span else start, _TWO_MIB)
+    if address + len(tree) > ram_end:
+        raise LoadError(f"no room for the {len(tree)}-byte device tree at {address:#x} above the "
+                        f"image{' and initrd' if span else ''}: give more --mem")
+    segments.append(Segment(address, tree, len(tree)))
+    return BootBlobs(address, tuple(segments))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
 from unicorn import arm64_const as A
@@ -24,8 +25,8 @@ from hcdbg.handlers.base import (CpuOff, CpuOn, CpuSuspend, Effect, PowerState, 
                                  SystemReset, SystemSuspend, Undefined)
 from hcdbg.machine import board as B
 from hcdbg.machine import exceptions as X
-from hcdbg.machine.fdt import build_dtb
-from hcdbg.machine.loader import Image
+from hcdbg.machine.callregs import hook_intr
+from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 
@@ -35,6 +36,7 @@ _UNTIL = 0xFFFF_FFFF_FFFF_FFFF  # never a valid PC: run until stopped or count i
 _WFI = 0xD503207F
 _HVC_MASK, _HVC_BITS = 0xFFE0001F, 0xD4000002
 _SMC_BITS = 0xD4000003
+_U32 = struct.Struct("<I").unpack_from
 
 
 class StopKind(Enum):
@@ -52,9 +54,11 @@ class StopKind(Enum):
     MAX_INSNS = "max-insns"
 
 
-@dataclass(frozen=True)
-class Trap:
-    """An HVC/SMC as the machine saw it: who, how, where, and x0..x17."""
+class Trap(NamedTuple):
+    """An HVC/SMC as the machine saw it: who, how, where, and x0..x17.
+
+    Immutable like the other values, but a NamedTuple: one is built for every call, and
+    a frozen dataclass's __init__ costs about 1 us more (scripts/bench profile, issue 6)."""
 
     vcpu: int
     conduit: str  # "hvc" | "smc"
@@ -100,6 +104,8 @@ class MachineConfig:
     quantum: int = 20_000  # instructions per vCPU slice when several vCPUs are on
     catch: set[str] = field(default_factory=set)  # exception names to stop on, not deliver
     bootargs: str = ""
+    initrd: bytes | None = None  # placed as QEMU's -initrd, /chosen/linux,initrd-* set
+    dtb: bytes | None = None  # the user's device tree (checked) instead of the built one
     no_reboot: bool = False  # like QEMU -no-reboot: SYSTEM_RESET ends the run instead
 
 
@@ -119,7 +125,7 @@ class Machine:
         self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
-        devices = [(B.GIC_DIST_BASE, B.GIC_SIZE), (B.VIRTIO_BASE, B.VIRTIO_SIZE)]
+        devices = list(B.DEVICE_REGIONS)
         memory: list[tuple[int, ctypes.Array]] = [(B.RAM_BASE, self.ram)]
         self._flash: mmap.mmap | None = None
         if any(s.address < B.FLASH_BASE + B.FLASH_SIZE for s in image.segments):
@@ -129,8 +135,12 @@ class Machine:
         self.vcpus = [Vcpu(i, B.mpidr_of(i), memory, self.uart, devices) for i in range(cfg.smp)]
         self._pending = [_Pending() for _ in self.vcpus]
         self._fault: list[tuple[int, int, int] | None] = [None] * cfg.smp
+        self._intr_hooks: list[object] = []  # ctypes callbacks libunicorn calls: keep alive
         for v in self.vcpus:
-            v.uc.hook_add(UC_HOOK_INTR, self._on_intr, v.index)
+            hook = hook_intr(v.uc, self._on_intr, v.index)
+            if hook is None:
+                v.uc.hook_add(UC_HOOK_INTR, self._on_intr, v.index)
+            self._intr_hooks.append(hook)
             v.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid, v.index)
         self.breakpoints: dict[int, list[int]] = {}  # address -> hook handle per vCPU
         self._running: Vcpu | None = None
@@ -170,21 +180,12 @@ class Machine:
                     f"{self.image.path}: segment {seg.address:#x}-{end:#x} is outside RAM "
                     f"{lo:#x}-{hi:#x} and flash 0x0-{B.FLASH_SIZE:#x} (use --mem or relink the guest)")
 
-    def _place_dtb(self, size: int) -> int:
-        """Where QEMU's -kernel boot would put the DTB (reference: "How QEMU lays out memory")."""
-        ram_end = B.RAM_BASE + self.config.ram_size
-        if self.image.high <= B.RAM_BASE or (
-                not self.image.is_linux and self.image.low - B.RAM_BASE >= size):
-            return B.RAM_BASE  # firmware in flash, or a non-Linux image: DTB at the bottom of RAM
-        base = B.RAM_BASE + min(self.config.ram_size // 2, 128 << 20)
-        base = max(base, (self.image.high + (2 << 20) - 1) & ~((2 << 20) - 1))
-        if base + size > ram_end:
-            raise UsageError("no room for the device tree above the image: give more --mem")
-        return base
-
     def reset(self) -> None:
         """Fresh RAM with the image and DTB; vCPU 0 at the entry point, the others off."""
-        ctypes.memset(self.ram, 0, len(self.ram))
+        try:  # give the pages back: untouched guest RAM then costs no host memory
+            self._mmap.madvise(mmap.MADV_REMOVE)  # shared anonymous map: reads zero after
+        except (AttributeError, OSError):  # not Linux
+            ctypes.memset(self.ram, 0, len(self.ram))
         if self._flash is not None:
             self._flash[:] = b"\xff" * B.FLASH_SIZE  # erased flash reads as all-ones
         for seg in self.image.segments:
@@ -193,11 +194,12 @@ class Machine:
             else:
                 assert self._flash is not None
                 self._flash[seg.address:seg.address + len(seg.data)] = seg.data
-        dtb = build_dtb(ram_size=self.config.ram_size, mpidrs=self.mpidrs(),
-                        conduit=self.config.conduit, bootargs=self.config.bootargs)
-        self.dtb_address = self._place_dtb(len(dtb))
-        off = self.dtb_address - B.RAM_BASE
-        self._mmap[off:off + len(dtb)] = dtb
+        cfg = self.config
+        boot = boot_blobs(self.image, ram_size=cfg.ram_size, mpidrs=self.mpidrs(), conduit=cfg.conduit,
+                          bootargs=cfg.bootargs, initrd=cfg.initrd, dtb=cfg.dtb)
+        self.dtb_address = boot.dtb_address
+        for seg in boot.segments:  # initrd and device tree, where QEMU's boot puts them
+            self._mmap[seg.address - B.RAM_BASE:seg.address - B.RAM_BASE + len(seg.data)] = seg.data
         self.uart.reset()
         self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
@@ -276,8 +278,10 @@ class Machine:
             p.stop = Stop(kind, vcpu.index, vcpu.pc, reason, trap)
         vcpu.uc.emu_stop()
 
-    def _on_intr(self, uc, intno: int, index: int) -> None:
+    def _on_intr(self, _uc: object, intno: int, index: int) -> None:
+        """The UC_HOOK_INTR hook of vCPU `index` (`_uc`: its Uc or libunicorn's handle)."""
         vcpu = self.vcpus[index]
+        uc = vcpu.uc
         try:
             if intno == X.INTNO_HVC or intno == X.INTNO_SMC:
                 regs, pc = vcpu.call_regs_pc()
@@ -328,7 +332,7 @@ class Machine:
         physical address that mem_read could read."""
         off = pc - B.RAM_BASE
         if 0 <= off < self._ram_size:
-            return (int.from_bytes(self._mmap[off:off + 4], "little") >> 5) & 0xFFFF
+            return (_U32(self._mmap, off)[0] >> 5) & 0xFFFF
         real = X.qemu_syndrome(uc)
         if real is not None and real[0] >> 26 in (X.EC_HVC64, X.EC_SMC64):
             return real[0] & 0xFFFF
@@ -486,3 +490,22 @@ class Machine:
                         f"{stop.reason}; no-reboot: the machine stops instead of restarting")
         self.reset()
         return Stop(StopKind.RESET, stop.vcpu, self.vcpus[0].pc, stop.reason)
+
+    # --- checkpoints (machine/checkpoint.py saves and restores through these) ---------------
+    def memory_blocks(self) -> tuple[mmap.mmap, ...]:
+        """The host buffers behind guest memory: RAM, then the flash banks when mapped."""
+        return (self._mmap,) if self._flash is None else (self._mmap, self._flash)
+
+    def scheduler_state(self) -> tuple[int, int, tuple[int | None, ...], int]:
+        """Which vCPU the round robin tries next, which ran last, where each one last
+        stopped (a resume at a breakpoint executes it), and the instructions charged."""
+        return self._next, self._last_run.index, tuple(self._stopped_at), self.insns_charged
+
+    def set_scheduler_state(self, state: tuple[int, int, tuple[int | None, ...], int]) -> None:
+        """Go back to a `scheduler_state()` taken at a stop: nothing is pending then."""
+        self._next, last, stopped_at, self.insns_charged = state
+        self._last_run = self.vcpus[last]
+        self._stopped_at = list(stopped_at)
+        self._fault = [None] * len(self.vcpus)
+        for p in self._pending:
+            p.stop = p.error = p.skip_bp = None

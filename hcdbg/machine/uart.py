@@ -31,6 +31,19 @@ class Pl011:
         """Forget register contents (output history and pending input are kept)."""
         self._regs.clear()
 
+    def save_state(self) -> tuple[int, bytes, dict[int, int]]:
+        """For a checkpoint: how much output there is (it only grows), the input not read
+        yet, the registers."""
+        return len(self.output), bytes(self.rx), dict(self._regs)
+
+    def restore_state(self, state: tuple[int, bytes, dict[int, int]]) -> None:
+        """Back to a `save_state()`: later output is forgotten, unread input is as it was."""
+        length, rx, regs = state
+        del self.output[length:]
+        self.rx.clear()
+        self.rx.extend(rx)
+        self._regs = dict(regs)
+
     def read(self, offset: int) -> int:
         """A guest load from the UART's MMIO window."""
         if offset == DR:

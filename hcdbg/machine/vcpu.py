@@ -28,7 +28,7 @@ class Vcpu:
     """A vCPU: its Unicorn instance, MPIDR and PSCI power state."""
 
     def __init__(self, index: int, mpidr: int, memory: list[tuple[int, ctypes.Array]], uart: Pl011,
-                 devices: list[tuple[int, int]]) -> None:
+                 devices: list[tuple[int, int, int]]) -> None:
         self.index = index
         self.mpidr = mpidr
         self.state = PowerState.OFF
@@ -41,8 +41,9 @@ class Vcpu:
         uc.mmio_map(UART_BASE, UART_SIZE,
                     lambda _uc, off, _size, _ud: uart.read(off), None,
                     lambda _uc, off, _size, value, _ud: uart.write(off, value), None)
-        for base, size in devices:  # present but silent devices: read as zero, writes ignored
-            uc.mmio_map(base, size, lambda *_a: 0, None, lambda *_a: None, None)
+        for base, size, fill in devices:  # present but silent devices: read `fill`, writes ignored
+            uc.mmio_map(base, size, lambda _uc, _off, n, _ud, f=fill: f & ((1 << 8 * n) - 1), None,
+                        lambda *_a: None, None)
         uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SCR_EL3 + (SCR_EL3_VALUE,))
         uc.reg_write(A.UC_ARM64_REG_CP_REG, R.CNTHCTL_EL2 + (3,))
         # A non-secure EL1 guest reads MPIDR_EL1 from VMPIDR_EL2 (bit 31 is RES1).

@@ -91,6 +91,16 @@ class AnswerRules:
         """Forget how many calls each rule has matched (a #N rule fires again)."""
         self._counts = [0] * len(self._rules)
 
+    def save_state(self) -> tuple[tuple[AnswerRule, int], ...]:
+        """Each rule with its count, for a checkpoint (the rules themselves are settings)."""
+        return tuple(zip(self._rules, self._counts))
+
+    def restore_state(self, state: tuple[tuple[AnswerRule, int], ...]) -> None:
+        """Back to a `save_state()`'s counts. Rules are told apart by identity: one added
+        since counts from 0 (every call it saw has been undone); removed ones are gone."""
+        saved = {id(rule): count for rule, count in state}
+        self._counts = [saved.get(id(rule), 0) for rule in self._rules]
+
     def match(self, call: Call, dry_run: bool = False) -> tuple[int, Answer] | None:
         """The first rule that answers `call`, as (rule number, answer), or None.
 

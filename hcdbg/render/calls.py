@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from hcdbg.machine.machine import Trap
 from hcdbg.session.record import CallRecord
+from hcdbg.session.replay import Divergence
+from hcdbg.session.script import Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import decode_call
 from hcdbg.smccc.ids import s64
@@ -86,3 +88,33 @@ def record_line(rec: CallRecord) -> str:
     tail = "" if rec.source == "handle" else f"  <{rec.source}>"
     flag = f"  [#{t.imm}: non-zero immediate, not SMCCC]" if t.imm else ""
     return f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = {result_text(t, rec.answer, rec.effect)}{tail}{flag}"
+
+
+def entry_text(entry: Entry) -> str:
+    """A script entry as the call line it expects: `[vcpu0] hvc#0 PSCI_VERSION()`; what the
+    entry does not check shows as `?` (`[vcpu?]`), unchecked arguments are left out."""
+    fn = catalog.lookup(entry.fid)
+    name = (_width_name(fn) if fn is not None
+            else f"{catalog.service_of(entry.fid).upper().replace('-', '_')}_{entry.fid:#010x}")
+    names = dict(enumerate((n for n, _ in decode_call(entry.fid).args), 1))
+    args = ", ".join(f"{names.get(n, f'x{n}')}={hexv(v)}" for n, v in sorted(entry.args.items()))
+    vcpu = "?" if entry.vcpu is None else entry.vcpu
+    conduit = f"{entry.conduit or '?'}#{'?' if entry.imm is None else entry.imm}"
+    return f"[vcpu{vcpu}] {conduit} {name}({args})"
+
+
+def divergence_lines(div: Divergence, history: list[CallRecord], context: int = 3) -> list[str]:
+    """Where a replay left its script: the entry, expected vs actual call, how they differ,
+    and the last `context` calls that matched."""
+    t = div.trap
+    head = (f"replay diverged at script entry {div.index} (line {div.entry.line})"
+            if div.entry is not None else "replay diverged: the guest made a call past the script's end")
+    lines = [head + f", pc {t.pc:#x}:"]
+    if div.entry is not None:
+        lines.append(f"  expected  {entry_text(div.entry)}")
+    lines.append(f"  actual    [vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)}")
+    lines.extend(f"  differs:  {d}" for d in div.differences)
+    if history and context:
+        lines.append("  last calls before it:")
+        lines.extend(f"    #{rec.seq} {record_line(rec)}" for rec in history[-context:])
+    return lines

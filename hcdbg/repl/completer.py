@@ -56,6 +56,8 @@ class CommandCompleter(Completer):
             return services + functions + ["vcpu", "handle", "deny", "reply", "rule"]
         if kind == "command":
             return K.top_names()
+        if kind == "file":
+            return _paths(word) + ["stop"]
         return []
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
@@ -75,8 +77,8 @@ class CommandCompleter(Completer):
         hits = [c for c in candidates if c.startswith(word)] or \
             [c for c in candidates if c.lower().startswith(low)]  # psci_cpu_on -> PSCI_CPU_ON
         for cand in dict.fromkeys(hits):
-            # gdb ends a completed word with a space; "x1=" waits for its value
-            text = cand if cand.endswith("=") else cand + " "
+            # gdb ends a completed word with a space; "x1=" and "dir/" wait for more
+            text = cand if cand.endswith(("=", "/")) else cand + " "
             yield Completion(text, start_position=-len(word), display=cand)
 
     def _candidates(self, before: list[str], word: str) -> list[str]:
@@ -103,3 +105,17 @@ class CommandCompleter(Completer):
                 return self.words_for(getattr(action, "complete", None), word)
             index -= 1
         return []
+
+
+def _paths(word: str) -> list[str]:
+    """Files and directories (with a trailing /) that `word` may be the start of."""
+    import os
+
+    head, _, _ = word.rpartition("/")
+    directory = os.path.expanduser(head) if head else "."
+    try:
+        names = sorted(os.listdir(directory or "/"))
+    except OSError:
+        return []
+    prefix = f"{head}/" if head else ""
+    return [prefix + n + ("/" if os.path.isdir(os.path.join(directory or "/", n)) else "") for n in names]

@@ -8,18 +8,19 @@ class knows nothing of prompt_toolkit: questions go through an injected `ask` fu
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render import context as C
-from hcdbg.render.calls import result_text
+from hcdbg.render.calls import divergence_lines, result_text
 from hcdbg.render.style import Fragments
 from hcdbg.repl import commands as K
 from hcdbg.repl.console import Console
 from hcdbg.repl.examine import Format
 from hcdbg.repl.values import evaluate
+from hcdbg.session.rewind import Rewind
 from hcdbg.session.runner import run_interruptible
 from hcdbg.session.session import NoAnswer, Session
 from hcdbg.smccc import catalog
@@ -73,6 +74,8 @@ class Debugger:
         self.last_repeat: str | None = None
         self.failures = 0  # commands that failed (batch mode exits 1 if any did)
         self._snapshot_all()
+        self.rewind = Rewind(session)
+        self.checkpoint()
 
     # --- output (the only two ways a command talks to the user) -----------------------
     def message(self, text: str | Fragments, style: str = "") -> None:
@@ -213,6 +216,12 @@ class Debugger:
                                 uart_start=len(self.session.machine.uart.output))
         if 0 <= stop.vcpu < len(self.session.machine.vcpus):
             self.focus = stop.vcpu
+        div = self.session.divergence
+        if div is not None and stop.trap is div.trap:  # the replay ended at this call
+            self.console.flush()
+            for line in divergence_lines(div, self.session.history):
+                self.message(line, "class:error")
+            title = title or "replay diverged: this call is yours"
         if stop.kind is StopKind.BREAKPOINT and title is None:
             hit = [b for b in self.breakpoints.values() if b.address == stop.pc]
             for b in hit:
@@ -223,6 +232,7 @@ class Debugger:
                 if b.temporary:
                     self.delete_breakpoint(b.number)
         self.show_context(stop, title)
+        self.checkpoint()
 
     def show_context(self, stop: Stop | None = None, title: str | None = None) -> None:
         """The context view of `stop` (default: the last stop) on the focused vCPU."""
@@ -249,6 +259,13 @@ class Debugger:
         self.focus = 0
         self.next_examine = None
         self._snapshot_all()
+        self.rewind.clear()
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Every stop shown is a checkpoint 'back' returns to (commands/rewind.py), with the
+        REPL's own run state."""
+        self.rewind.checkpoint((replace(self.run, snapshots=dict(self.run.snapshots)), self.focus))
 
     # --- breakpoints ----------------------------------------------------------------------
     def add_breakpoint(self, address: int, location: str, temporary: bool) -> Breakpoint:

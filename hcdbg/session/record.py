@@ -1,17 +1,31 @@
-"""What happened to each call: the history a run keeps and the recording it writes."""
+"""What happened to each call: the history a run keeps and the call script it records.
+
+The script format is described in `hcdbg.session.script`; this module writes it: a header
+line, then one entry per answered call, each flushed as it is written so a crash or a
+kill -9 loses at most the call in flight.
+"""
 from __future__ import annotations
 
+import datetime
+import functools
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from hcdbg.errors import UsageError
 from hcdbg.machine.machine import Trap
+from hcdbg.smccc import catalog
+from hcdbg.smccc.decode import arg_mask, decode_call
+from hcdbg.session.script import FORMAT_VERSION
 
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One call and its answer. `source` says who answered: handle, deny, rule N, reply."""
+    """One call and its answer. `source` says who answered: handle, deny, rule N, reply
+    (prefixed "replay " when the answer came from a replayed script)."""
 
     seq: int
     trap: Trap
@@ -24,28 +38,101 @@ class CallRecord:
     def fid(self) -> int:
         return self.trap.regs[0] & 0xFFFF_FFFF
 
-    def to_json(self) -> str:
-        """One JSON line (all numbers as hex strings, so a reader needs no 64-bit care)."""
-        return json.dumps({
-            "seq": self.seq, "vcpu": self.trap.vcpu, "conduit": self.trap.conduit,
-            "imm": self.trap.imm, "pc": f"{self.trap.pc:#x}", "fid": f"{self.fid:#010x}",
-            "args": [f"{r:#x}" for r in self.trap.regs[1:8]], "source": self.source,
-            "answer": {f"x{n}": f"{v:#x}" for n, v in sorted(self.answer.items())},
-            "effect": self.effect,
-        })
+    @property
+    def by(self) -> str:
+        """Who answered, in the script's words: user, built-in, deny or rule N."""
+        source = self.source.removeprefix("replay ")
+        return {"reply": "user", "handle": "built-in"}.get(source, source)
+
+    def to_json(self, call: int | None = None) -> str:
+        """One script entry, numbered `call` (default: the session's sequence number);
+        numbers as hex strings, so a reader needs no 64-bit care. Built by hand, not with
+        json.dumps: it runs once per call while recording (see scripts/bench `record`)."""
+        t = self.trap
+        fid = self.fid
+        name, args_format, nargs, mask = _shape(fid)
+        regs = t.regs
+        args = args_format % tuple([regs[n] & mask for n in range(1, nargs + 1)]) if nargs else ""
+        values = _answer_text(tuple(self.answer.items()))
+        effect = "" if self.effect is None else f', "effect": "{self.effect}"'
+        return (f'{{"call": {self.seq if call is None else call}, "vcpu": {t.vcpu}, '
+                f'"conduit": "{t.conduit}", "imm": {t.imm}, "fid": "{fid:#010x}", "name": {name}, '
+                f'"args": {{{args}}}, "answer": {{{values}}}, "by": "{self.by}", "pc": "{t.pc:#x}"{effect}}}')
+
+
+@functools.lru_cache(maxsize=256)
+def _registers_format(regs: tuple[int, ...]) -> str:
+    """`"x0": "%#x", "x1": "%#x"` for registers (0, 1): the %-template of a register map."""
+    return ", ".join(f'"x{n}": "%#x"' for n in regs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _answer_text(items: tuple[tuple[int, int], ...]) -> str:
+    """`"x0": "0x10001", "x1": "0x0"`: answers repeat, so each is formatted once."""
+    return ", ".join(f'"x{n}": "{v:#x}"' for n, v in sorted(items))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape(fid: int) -> tuple[str, str, int, int]:
+    """A function's name as JSON, the template, count and mask of its argument registers
+    (by register, not by argument name, so an entry stays valid when its fid is edited)."""
+    fn = catalog.lookup(fid)
+    nargs = len(decode_call(fid).args)
+    return (json.dumps(fn.name if fn else None), _registers_format(tuple(range(1, nargs + 1))),
+            nargs, arg_mask(fid))
+
+
+def sha256(path: Path) -> str | None:
+    """The file's SHA-256 in hex, or None if it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def header(guest: dict[str, Any], machine: dict[str, Any], firmware: dict[str, Any],
+           filter_: dict[str, Any], rules: list[str]) -> dict[str, Any]:
+    """The first line of a script: what a replay needs to rebuild the recorded run."""
+    return {"hcdbg": FORMAT_VERSION,
+            "recorded": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "guest": guest, "machine": machine, "firmware": firmware, "filter": filter_,
+            "rules": rules}
 
 
 class Recorder:
-    """Appends one JSON line per answered call and flushes it at once, so a crash or a kill
-    loses at most the call in flight."""
+    """Writes a call script as the run goes: the header at once, then each answered call,
+    flushed (and the OS buffer too on close). An existing file is never overwritten
+    unless `overwrite` is set. `offset` is how many calls the session had answered when
+    the recording began (the script numbers its calls from 1)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, head: dict[str, Any], overwrite: bool = False,
+                 offset: int = 0) -> None:
         self.path = path
-        self._file: IO[str] = path.open("a", encoding="utf-8")
+        self.offset = offset
+        try:
+            self._file: IO[str] = path.open("w" if overwrite else "x", encoding="utf-8")
+        except FileExistsError:
+            raise UsageError(f"{path}: file exists, not overwriting it (choose another name, "
+                             "or --overwrite / 'record -f')") from None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
+        self.calls = 0
+        self._file.write(json.dumps(head) + "\n")
+        self._file.flush()
+        self._fd = self._file.fileno()  # entries bypass the text layer: one write(2) each
 
     def write(self, record: CallRecord) -> None:
-        self._file.write(record.to_json() + "\n")
-        self._file.flush()
+        """Append one entry; it reaches the OS (one write(2)) before the guest sees the answer."""
+        self.calls += 1
+        os.write(self._fd, (record.to_json(self.calls) + "\n").encode())
+
+    def rewind(self, kept: int) -> None:
+        """The session went back to a checkpoint where `kept` calls had been answered:
+        later entries no longer stand (a replay drops them)."""
+        self.calls = min(self.calls, max(0, kept - self.offset))
+        os.write(self._fd, (json.dumps({"back": self.calls}) + "\n").encode())
 
     def close(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            os.fsync(self._fd)
+            self._file.close()

@@ -1,77 +1,95 @@
-"""Replaying a recording (`--record FILE`) against a guest: the CI use of hcdbg.
+"""Replaying a call script against a guest: each call is checked against the script's next
+entry and answered as the script says; the first call that differs is a divergence.
 
-A recording lists every call a run answered, in order, with who answered it. Replaying it
-gives each vCPU's calls, in order, the answers a person (or a rule) gave in the recorded
-run; calls the built-ins answered are answered by the built-ins again, so their effects
-(CPU_ON starting a vCPU, SYSTEM_OFF) happen for real. A call that is not the one recorded
-next for its vCPU (another function ID, conduit or immediate) is a divergence.
+By default the script is one sequence in the order the calls were made (the scheduler is
+deterministic, so a recorded run repeats it). `any_vcpu_order` lets each vCPU follow its
+own entries while their interleaving varies; `ignore_args` checks only the function ID,
+conduit, immediate and vCPU.
 """
 from __future__ import annotations
 
-import json
-from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
-from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine.machine import Trap
-
-
-class ReplayDiverged(HcdbgError):
-    """The guest made a call other than the one the recording has next."""
+from hcdbg.session.script import Entry, Script
+from hcdbg.smccc import catalog
+from hcdbg.smccc.decode import arg_mask, decode_call
 
 
 @dataclass(frozen=True)
-class Expected:
-    """One recorded call: what must come, and how it was answered."""
+class Divergence:
+    """The guest's call `trap` is not what the script has next (`entry`; None when the
+    script has no entry left for it)."""
 
-    line: int
-    fid: int
-    conduit: str
-    imm: int
-    source: str  # handle, deny, reply, rule N
-    answer: dict[int, int]
+    trap: Trap
+    entry: Entry | None
+    differences: tuple[str, ...]
 
-    def describe(self) -> str:
-        return f"{self.fid:#010x} via {self.conduit}#{self.imm} (line {self.line}, answered by {self.source})"
+    @property
+    def index(self) -> int:
+        """The 1-based number of the call in the script that diverged."""
+        return self.entry.index if self.entry is not None else 0
+
+
+def _name(fid: int) -> str:
+    fn = catalog.lookup(fid)
+    return f"{fid:#010x} ({fn.name})" if fn else f"{fid:#010x}"
+
+
+def differences(entry: Entry, trap: Trap, ignore_args: bool = False) -> tuple[str, ...]:
+    """What about `trap` differs from `entry` (empty: it matches)."""
+    fid = trap.regs[0] & 0xFFFF_FFFF
+    out: list[str] = []
+    if fid != entry.fid:
+        return (f"function ID {_name(fid)}, expected {_name(entry.fid)}",)
+    if entry.vcpu is not None and trap.vcpu != entry.vcpu:
+        out.append(f"vCPU {trap.vcpu}, expected {entry.vcpu}")
+    if entry.conduit is not None and trap.conduit != entry.conduit:
+        out.append(f"conduit {trap.conduit.upper()}, expected {entry.conduit.upper()}")
+    if entry.imm is not None and trap.imm != entry.imm:
+        out.append(f"immediate #{trap.imm}, expected #{entry.imm}")
+    if not ignore_args and entry.args:
+        mask = arg_mask(fid)
+        names = dict(enumerate((n for n, _ in decode_call(fid).args), 1))
+        for reg, want in sorted(entry.args.items()):
+            have = trap.regs[reg] if reg < len(trap.regs) else 0
+            if (have ^ want) & mask:
+                label = f"x{reg} ({names[reg]})" if reg in names else f"x{reg}"
+                out.append(f"{label} = {have & mask:#x}, expected {want & mask:#x}")
+    return tuple(out)
 
 
 class Replay:
-    """Per-vCPU queues of recorded calls."""
+    """The entries of a script not yet matched, and how strictly to match them."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.queues: dict[int, deque[Expected]] = {}
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise UsageError(f"--replay {path}: cannot read: {exc.strerror}") from None
-        for n, text in enumerate(lines, 1):
-            if not text.strip():
-                continue
-            try:
-                rec = json.loads(text)
-                exp = Expected(n, int(rec["fid"], 16), rec["conduit"], int(rec["imm"]), rec["source"],
-                               {int(k[1:]): int(v, 16) for k, v in rec["answer"].items()})
-                vcpu = int(rec["vcpu"])
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise UsageError(f"--replay {path}:{n}: not a hcdbg call record ({exc})") from None
-            self.queues.setdefault(vcpu, deque()).append(exp)
+    def __init__(self, script: Script, *, ignore_args: bool = False,
+                 any_vcpu_order: bool = False) -> None:
+        self.script = script
+        self.ignore_args = ignore_args
+        self.any_vcpu_order = any_vcpu_order
+        self._left: list[Entry] = list(script.entries)
+        self.matched = 0
 
-    def take(self, trap: Trap) -> Expected | None:
-        """The recorded call `trap` must be; None once this vCPU's recording is used up."""
-        queue = self.queues.get(trap.vcpu)
-        if not queue:
-            return None
-        exp = queue[0]
-        fid = trap.regs[0] & 0xFFFF_FFFF
-        if (fid, trap.conduit, trap.imm) != (exp.fid, exp.conduit, exp.imm):
-            raise ReplayDiverged(
-                f"replay diverged on vCPU {trap.vcpu} at pc {trap.pc:#x}: the guest called "
-                f"{fid:#010x} via {trap.conduit}#{trap.imm}, the recording has {exp.describe()}")
-        queue.popleft()
-        return exp
+    def take(self, trap: Trap) -> Entry | Divergence:
+        """The entry `trap` is (consumed), or the divergence it is."""
+        entry = self._next_for(trap.vcpu)
+        if entry is None:
+            return Divergence(trap, None, (f"the script has no more calls{self._for(trap.vcpu)}",))
+        diff = differences(entry, trap, self.ignore_args)
+        if diff:
+            return Divergence(trap, entry, diff)
+        self._left.remove(entry)
+        self.matched += 1
+        return entry
 
-    def remaining(self) -> int:
-        """Recorded calls the guest has not made (yet)."""
-        return sum(len(q) for q in self.queues.values())
+    def _for(self, vcpu: int) -> str:
+        return f" for vCPU {vcpu}" if self.any_vcpu_order and self._left else ""
+
+    def _next_for(self, vcpu: int) -> Entry | None:
+        if not self.any_vcpu_order:
+            return self._left[0] if self._left else None
+        return next((e for e in self._left if e.vcpu is None or e.vcpu == vcpu), None)
+
+    def remaining(self) -> list[Entry]:
+        """Entries the guest has not made (yet), in script order."""
+        return list(self._left)

@@ -6,10 +6,9 @@ the trap hook so answered calls cost no emulation restart.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.base import Answer, Call
@@ -19,8 +18,9 @@ from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind, Trap
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.filter import Action, Filter
-from hcdbg.session.record import CallRecord, Recorder
-from hcdbg.session.replay import Replay, ReplayDiverged
+from hcdbg.session.record import CallRecord, Recorder, header, sha256
+from hcdbg.session.replay import Divergence, Replay
+from hcdbg.session.script import Entry
 
 
 def is_call(word: int) -> bool:
@@ -64,8 +64,12 @@ class Session:
         self.on_record: Callable[[CallRecord], None] | None = None
         self.pending: PendingCall | None = None
         self.last_stop: Stop | None = None
-        #: A recording whose answers this run gives again (None: no replay).
+        #: A call script whose answers this run gives (None: no replay).
         self.replay: Replay | None = None
+        #: Where the replay ended because the guest made another call (stopped at it).
+        self.divergence: Divergence | None = None
+        #: What the session was launched with (guest, machine, firmware), for script headers.
+        self.options: dict[str, Any] = {}
         self.machine.on_call = self._on_call
 
     # --- the hot path ----------------------------------------------------------------------
@@ -73,9 +77,12 @@ class Session:
         regs = trap.regs
         fid = regs[0] & 0xFFFF_FFFF
         call = Call(fid, regs, trap.conduit, trap.imm, trap.vcpu)  # type: ignore[arg-type]
-        replayed = self._replayed(call, trap) if self.replay is not None else None
-        if replayed is not None:
-            answer, source = replayed
+        if self.replay is not None:
+            taken = self.replay.take(trap)
+            if isinstance(taken, Divergence):  # stop at the call: the user (or CI) decides
+                self.divergence, self.replay = taken, None
+                return False
+            answer, source = self._scripted(call, taken)
         else:
             rules = self.rules
             matched = rules.match(call) if len(rules) else None
@@ -99,17 +106,48 @@ class Session:
         vcpu.write_call_result(answer.regs)
         self._record(trap, source, answer)
 
-    def _replayed(self, call: Call, trap: Trap) -> tuple[Answer, str] | None:
-        """The answer the replayed recording gives `call` (None: recording used up)."""
-        assert self.replay is not None
-        exp = self.replay.take(trap)
-        if exp is None:
-            return None
-        if exp.source == "handle":
+    def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, str]:
+        """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
+        A recorded built-in answer: the built-in runs again (so CPU_ON starts the CPU) if it
+        answers the same; if it would answer otherwise (an unseeded TRNG, an edited entry)
+        the script's registers are given without the built-in's effect."""
+        if entry.answer is None:
+            if entry.by == "deny":
+                return self.firmware.deny(call), "replay deny"
             return self.firmware.answer(call, self.machine), "replay handle"
-        if exp.source == "deny":
-            return self.firmware.deny(call), "replay deny"
-        return Answer(dict(exp.answer), None, f"replayed from line {exp.line}"), f"replay {exp.source}"
+        if entry.by == "built-in":
+            if self.firmware.answer(call, self.machine, dry_run=True).regs == entry.answer:
+                return self.firmware.answer(call, self.machine), "replay handle"
+        source = {"built-in": "handle", "user": "reply"}.get(entry.by, entry.by)
+        return (Answer(dict(entry.answer), None, f"from line {entry.line} of the script"),
+                f"replay {source}")
+
+    # --- recording and replaying --------------------------------------------------------------
+    def start_recording(self, path: Path, overwrite: bool = False) -> Recorder:
+        """Record every call answered from now on into a new call script at `path`."""
+        self.stop_recording()
+        rules = [r.text for r in self.rules.entries()]
+        ranges = [{"base": f"{r.base:#010x}", "count": r.count, "action": r.action.value,
+                   "conduit": r.scope} for r in self.filter.entries()]
+        guest = dict(self.options.get("guest", {"path": str(self.machine.image.path)}))
+        guest["sha256"] = sha256(Path(guest["path"]))
+        head = header(guest,
+                      self.options.get("machine", {}), self.options.get("firmware", {}),
+                      {"default": self.filter.default.value, "ranges": ranges}, rules)
+        self.recorder = Recorder(path, head, overwrite, offset=len(self.history))
+        return self.recorder
+
+    def stop_recording(self) -> Path | None:
+        """Close the recording, if any; its path."""
+        rec, self.recorder = self.recorder, None
+        if rec is None:
+            return None
+        rec.close()
+        return rec.path
+
+    def start_replay(self, replay: Replay) -> None:
+        """Answer the calls from now on from `replay`'s script, checking each."""
+        self.replay, self.divergence = replay, None
 
     def _record(self, trap: Trap, source: str, answer: Answer) -> None:
         effect = type(answer.effect).__name__ if answer.effect is not None else None
@@ -175,8 +213,7 @@ class Session:
         self._check_resumable()
         stop = self._deliver_pending()
         if stop is None:
-            with self._replay_guard():
-                stop = self.machine.run(max_insns)
+            stop = self.machine.run(max_insns)
         return self._finish(stop)
 
     def step(self, vcpu: int, count: int = 1) -> Stop:
@@ -184,8 +221,7 @@ class Session:
         self._check_resumable()
         stop = self._deliver_pending()
         if stop is None:
-            with self._replay_guard():
-                stop = self.machine.step(vcpu, count)
+            stop = self.machine.step(vcpu, count)
         return self._finish(stop)
 
     def step_over(self, vcpu: int) -> Stop:
@@ -210,15 +246,6 @@ class Session:
         finally:
             if internal:
                 machine.remove_breakpoint(target)
-
-    @contextmanager
-    def _replay_guard(self) -> Iterator[None]:
-        """A divergence ends the replay (the run can go on under the filter) and is raised."""
-        try:
-            yield
-        except ReplayDiverged:
-            self.replay = None
-            raise
 
     def _check_resumable(self) -> None:
         last = self.last_stop

@@ -1,0 +1,222 @@
+"""Call scripts: the JSON-lines file `--record` writes and `replay` reads, parsed and checked.
+
+One JSON object per line; blank lines and lines starting with `#` are ignored, so a script
+can be written and commented by hand. The first object may be a header (`"hcdbg": 1`,
+with the guest, machine, firmware, filter and rules of the recorded run). Every other
+object is a call entry, or a rewind marker `{"back": K}` (the REPL's `back`: only the
+first K calls before it stand). An entry names the call (`fid`, or `name` when `fid` is
+absent) and, optionally, what to check (`vcpu`, `conduit`, `imm`, `args`) and how to
+answer it (`answer`, `by`). What an entry leaves out is not checked; an entry with no
+answer is answered by the built-in handler (or denied when `"by": "deny"`).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hcdbg.errors import UsageError
+from hcdbg.smccc import catalog
+from hcdbg.smccc.decode import decode_call
+from hcdbg.smccc.retcodes import parse_value
+
+FORMAT_VERSION = 1
+#: Keys a call entry may have; anything else is a typo worth reporting.
+ENTRY_KEYS = {"call", "vcpu", "conduit", "imm", "pc", "fid", "name", "args", "answer", "by",
+              "effect", "why"}
+HEADER_KEYS = {"hcdbg", "guest", "machine", "firmware", "filter", "rules", "recorded"}
+#: Who answered a call, as written in `by`; "rule N" is also accepted.
+SOURCES = ("user", "built-in", "deny")
+
+
+class ScriptError(UsageError):
+    """A call script that cannot be read: names the file, the line and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One expected call and, if the script gives one, its answer."""
+
+    index: int  # 1-based position among the script's calls (after rewind markers)
+    line: int
+    fid: int
+    vcpu: int | None = None
+    conduit: str | None = None
+    imm: int | None = None
+    args: dict[int, int] = field(default_factory=dict)  # register number -> value
+    answer: dict[int, int] | None = None  # register number -> value; None: not given
+    by: str = "built-in"  # user, built-in, deny, rule N
+
+    @property
+    def name(self) -> str:
+        fn = catalog.lookup(self.fid)
+        return fn.name if fn else f"{self.fid:#010x}"
+
+
+@dataclass(frozen=True)
+class Script:
+    """A parsed call script: its header (empty dict if none) and its call entries."""
+
+    path: Path
+    header: dict[str, Any]
+    entries: tuple[Entry, ...]
+
+
+def _fail(path: Path, line: int, message: str) -> ScriptError:
+    return ScriptError(f"{path}:{line}: {message}")
+
+
+def _int(value: Any, what: str, service: str | None = None) -> int:
+    """A number given as a JSON integer, a string ("0x10", "-1") or a return-code name."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{what}: expected a number or a string like \"0x10\", got {json.dumps(value)}")
+    if isinstance(value, int):
+        return value & 0xFFFF_FFFF_FFFF_FFFF
+    try:
+        return parse_value(value, service)
+    except UsageError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
+def _fid(obj: dict[str, Any]) -> int:
+    if "fid" in obj:
+        fid = _int(obj["fid"], "fid")
+        if fid >> 32:
+            raise ValueError(f"fid: {fid:#x} is wider than 32 bits (a function ID is W0)")
+        return fid
+    if "name" not in obj:
+        raise ValueError("a call entry needs \"fid\" (e.g. \"0x84000000\") or \"name\" (e.g. \"PSCI_VERSION\")")
+    name = obj["name"]
+    if not isinstance(name, str):
+        raise ValueError(f"name: expected a string, got {json.dumps(name)}")
+    found = catalog.find(name)
+    if not found:
+        close = catalog.suggest(name)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"name: unknown function {name!r}{hint}")
+    if len(found) > 1:
+        ids = " or ".join(f"{f.fid:#010x}" for f in found)
+        raise ValueError(f"name: {name!r} is {ids}: add _32/_64 or give \"fid\"")
+    return found[0].fid
+
+
+def _register_map(value: Any, what: str, names: dict[str, int], service: str | None,
+                  lowest: int) -> dict[int, int]:
+    """{"x1": "0x2", "target_cpu": 2} -> {1: 2}; registers by xN or by argument name."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{what}: expected an object like {{\"x1\": \"0x2\"}}, got {json.dumps(value)}")
+    out: dict[int, int] = {}
+    for key, v in value.items():
+        reg = names.get(key)
+        if reg is None and key[:1] in "xw" and key[1:].isdigit():
+            reg = int(key[1:])
+        if reg is None or not lowest <= reg <= 17:
+            known = f", or an argument name: {', '.join(names)}" if names else ""
+            raise ValueError(f"{what}: unknown register {key!r} (x{lowest}..x17{known})")
+        out[reg] = _int(v, f"{what}.{key}", service)
+    return out
+
+
+def parse_entry(obj: dict[str, Any], index: int, line: int) -> Entry:
+    """One call entry from its JSON object; raises ValueError saying what is wrong."""
+    unknown = sorted(set(obj) - ENTRY_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (a call entry has: {', '.join(sorted(ENTRY_KEYS))})")
+    fid = _fid(obj)
+    fn = catalog.lookup(fid)
+    service = fn.service if fn else None
+    arg_names = {name: n for n, (name, _) in enumerate(decode_call(fid).args, 1)}
+    vcpu = obj.get("vcpu")
+    if vcpu is not None and (isinstance(vcpu, bool) or not isinstance(vcpu, int) or vcpu < 0):
+        raise ValueError(f"vcpu: expected a vCPU number (0, 1, ...), got {json.dumps(vcpu)}")
+    conduit = obj.get("conduit")
+    if conduit is not None and conduit not in ("hvc", "smc"):
+        raise ValueError(f"conduit: expected \"hvc\" or \"smc\", got {json.dumps(conduit)}")
+    imm = obj.get("imm")
+    if imm is not None:
+        imm = _int(imm, "imm")
+        if imm > 0xFFFF:
+            raise ValueError(f"imm: {imm:#x} does not fit the 16-bit HVC/SMC immediate")
+    args = _register_map(obj.get("args", {}), "args", arg_names, service, 1)
+    answer = None
+    if "answer" in obj:
+        raw = obj["answer"]
+        answer = ({0: _int(raw, "answer", service)} if isinstance(raw, (int, str)) and not isinstance(raw, bool)
+                  else _register_map(raw, "answer", {}, service, 0))
+    by = obj.get("by", "built-in" if answer is None else "user")
+    if not isinstance(by, str) or not (by in SOURCES or _is_rule(by)):
+        raise ValueError(f"by: expected one of {', '.join(SOURCES)} or \"rule N\", got {json.dumps(by)}")
+    return Entry(index, line, fid, vcpu, conduit, imm, args, answer, by)
+
+
+def _is_rule(by: str) -> bool:
+    word, _, n = by.partition(" ")
+    return word == "rule" and n.isdigit()
+
+
+def parse_text(text: str, path: Path) -> Script:
+    """Parse a whole script; ScriptError names the first bad line."""
+    header: dict[str, Any] = {}
+    entries: list[Entry] = []
+    lines = text.splitlines()
+    for line, raw in enumerate(lines, 1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            obj = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            if line == len(lines) and not text.endswith("\n"):
+                break  # a recording killed while writing its last line: that call was in flight
+            raise _fail(path, line, f"not JSON ({exc.msg} at column {exc.colno}); each line is one "
+                        "JSON object, or a # comment") from None
+        if not isinstance(obj, dict):
+            raise _fail(path, line, f"expected a JSON object {{...}}, got {type(obj).__name__}")
+        try:
+            if "hcdbg" in obj:
+                if header or entries:
+                    raise ValueError("a header (\"hcdbg\": ...) may only come first")
+                header = _header(obj)
+            elif "back" in obj:
+                entries = entries[:_back(obj, len(entries))]
+            else:
+                entries.append(parse_entry(obj, len(entries) + 1, line))
+        except ValueError as exc:
+            raise _fail(path, line, str(exc)) from None
+    return Script(path, header, tuple(entries))
+
+
+def _header(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["hcdbg"] != FORMAT_VERSION:
+        raise ValueError(f"hcdbg: script format {json.dumps(obj['hcdbg'])} is not supported (this hcdbg "
+                         f"reads format {FORMAT_VERSION})")
+    unknown = sorted(set(obj) - HEADER_KEYS)
+    if unknown:
+        raise ValueError(f"unknown header key {unknown[0]!r} (a header has: {', '.join(sorted(HEADER_KEYS))})")
+    for key in ("guest", "machine", "firmware", "filter"):
+        if key in obj and not isinstance(obj[key], dict):
+            raise ValueError(f"{key}: expected an object, got {json.dumps(obj[key])}")
+    if "rules" in obj and not (isinstance(obj["rules"], list) and all(isinstance(r, str) for r in obj["rules"])):
+        raise ValueError("rules: expected a list of answer rules as strings")
+    return obj
+
+
+def _back(obj: dict[str, Any], have: int) -> int:
+    if set(obj) != {"back"}:
+        raise ValueError("a rewind marker has only \"back\": {\"back\": K}")
+    kept = obj["back"]
+    if isinstance(kept, bool) or not isinstance(kept, int) or not 0 <= kept <= have:
+        raise ValueError(f"back: expected a call count from 0 to {have}, got {json.dumps(kept)}")
+    return kept
+
+
+def load(path: Path) -> Script:
+    """Read and parse the script at `path` (ScriptError if unreadable or malformed)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScriptError(f"{path}: no such call script") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScriptError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_text(text, path)
