@@ -160,11 +160,33 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
         # scripts/run-qemu gives QEMU no console input: UARTFR.RXFE stays set.
         return ["echo: no input", "SYSTEM_OFF"]
     elif name == "bench-calls":
-        # 100000 PSCI_VERSION answers of 0x10001 (PSCI 1.1, reference §5.2) summed.
-        return [f"sum of answers {100000 * 0x10001:#x}", "SYSTEM_OFF"]
+        # BENCH_CALLS PSCI_VERSION answers of 0x10001 (PSCI 1.1, reference §5.2) summed.
+        return [f"sum of answers {BENCH_CALLS * 0x10001:#x}", "SYSTEM_OFF"]
+    elif name == "bench-compute":
+        return [f"cpus {smp:#x} checksum {bench_checksum(BENCH_STEPS):#x}", "SYSTEM_OFF"]
     else:
         raise AssertionError(f"no expected transcript for guest {name!r}")
     return lines + ["SYSTEM_OFF"]
+
+
+# The committed counts of the benchmark guests (the `.quad` at bench_count in each source;
+# scripts/bench patches larger ones in).
+BENCH_CALLS = 1000
+BENCH_STEPS = 100_000
+
+
+def bench_checksum(steps: int) -> int:
+    """bench-compute's checksum as its header defines it: the sum, modulo 2^64, of
+    mix(k) for k in [0, steps), mix being two multiply/xor-shift rounds."""
+    mask = (1 << 64) - 1
+    total = 0
+    for k in range(steps):
+        x = k * 0x9E3779B97F4A7C15 & mask
+        x ^= x >> 29
+        x = x * 0xBF58476D1CE4E5B9 & mask
+        x ^= x >> 32
+        total += x
+    return total & mask
 
 
 # QEMU 7.2's TCG CPU_ON is not the oracle for the race (reference unicorn-aarch64.md, "PSCI
@@ -217,9 +239,9 @@ def test_index_lists_every_guest_source_and_elf():
 @pytest.mark.parametrize("name", NAMES)
 def test_guest_transcript_under_qemu(name):
     lines = run_qemu(name)
-    # exceptions and bench-calls print their own records, not call lines.
+    # exceptions and the bench guests print their own records, not call lines.
     bad = [line for line in lines if not LINE.fullmatch(line)
-           and name not in ("exceptions", "bench-calls", "echo", "reset")]
+           and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset")]
     assert not bad, f"lines outside the guest line format: {bad}"
     assert lines == expected(name, SMP[name], lines)
 
@@ -229,6 +251,12 @@ def test_guest_transcript_under_qemu(name):
 def test_psci_tour_follows_the_cpu_count(smp):
     lines = run_qemu("psci-tour", smp)
     assert lines == expected("psci-tour", smp)
+
+
+@needs_qemu
+def test_bench_compute_splits_the_work_over_four_cpus():
+    # Each CPU adds its quarter: the checksum is the one-CPU checksum.
+    assert run_qemu("bench-compute", 4) == expected("bench-compute", 4)
 
 
 @needs_qemu

@@ -37,9 +37,10 @@ def test_workaround_answers_are_configurable() -> None:
     assert [x0(firmware, call(ARCH_FEATURES, w)) for w in (WA1, WA2, WA3)] == [0, 1, NOT_SUPPORTED]
 
 
-@pytest.mark.parametrize("queried", [0x8000_0000, 0x8000_0001, SOC_ID, 0x8400_0000, 0x8400_0050, PV_FEATURES])
+@pytest.mark.parametrize("queried", [0x8000_0000, 0x8000_0001, SOC_ID, 0x8400_0000, 0x8400_0050])
 def test_kvm_arch_features_everything_else(queried) -> None:
-    # reference §4.5: anything else (SOC_ID, SMCCC_VERSION itself, PV time when off) -> -1
+    # reference §4.5: anything else (SOC_ID, SMCCC_VERSION itself) -> -1
+    assert fw(pv_time=False).answer(call(ARCH_FEATURES, PV_FEATURES), Board()).regs[0] == NOT_SUPPORTED
     assert fw().answer(call(ARCH_FEATURES, queried), Board()).regs == {0: NOT_SUPPORTED, 1: 0, 2: 0, 3: 0}
 
 
@@ -125,15 +126,16 @@ def test_vendor_hyp_is_kvm_only(profile) -> None:
 # --- PV time ------------------------------------------------------------------------------------
 
 def test_pv_time_off() -> None:
-    firmware = fw()
+    firmware = fw(pv_time=False)
     assert x0(firmware, call(PV_FEATURES, PV_FEATURES)) == NOT_SUPPORTED
     assert x0(firmware, call(PV_ST)) == NOT_SUPPORTED
 
 
 def test_pv_time_on_without_a_record() -> None:
     # reference §4.5: ARCH_FEATURES(PV_TIME_FEATURES) is 0 iff PV time is enabled; KVM's
-    # pvtime.c answers FEATURES/ST only once a stolen-time IPA exists
-    firmware = fw(pv_time=True)
+    # pvtime.c answers FEATURES/ST only once a stolen-time IPA exists. A fresh KVM VM has PV
+    # time on (KVM_REG_ARM_STD_HYP_BMAP bit 0 set by default), so this is the default.
+    firmware = fw()
     assert x0(firmware, call(ARCH_FEATURES, PV_FEATURES)) == 0
     assert x0(firmware, call(PV_FEATURES, PV_ST)) == NOT_SUPPORTED
     assert x0(firmware, call(PV_ST)) == NOT_SUPPORTED
@@ -189,7 +191,8 @@ def test_table_has_one_row_per_function_id() -> None:
 def test_features_lists_what_the_profile_provides() -> None:
     names = {p.name for p in fw().features()}
     assert {"PSCI_VERSION", "TRNG_RND64", "VENDOR_HYP_CALL_UID", "SMCCC_VERSION"} <= names
-    assert "SYSTEM_SUSPEND" not in names and "PV_TIME_ST" not in names
+    assert "SYSTEM_SUSPEND" not in names and "PV_TIME_ST" in names
+    assert "PV_TIME_ST" not in {p.name for p in fw(pv_time=False).features()}
     qemu = {p.name for p in fw(profile="qemu").features()}
     assert "CPU_ON (PSCI 0.1)" in qemu and "TRNG_VERSION" not in qemu and "SMCCC_VERSION" not in qemu
 

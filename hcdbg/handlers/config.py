@@ -36,7 +36,9 @@ class FirmwareConfig:
     smccc_version: tuple[int, int] | None = None  # None: the profile's (kvm 1.1, tf-a 1.5, qemu none)
     conduit: str = "hvc"  # the conduit the device tree advertises for PSCI
     seed: int | None = None  # TRNG: None = os.urandom; int = a replayable stream
-    pv_time: bool = False  # KVM's PV time service (DEN0057) is present
+    # KVM's PV time service (DEN0057): on in a fresh VM (KVM_REG_ARM_STD_HYP_BMAP bit 0 is set by
+    # default, reference §4.5); only PV_TIME_ST needs the VMM to give a stolen-time IPA.
+    pv_time: bool = True
     pv_time_base: int | None = None  # IPA of vCPU 0's 64-byte stolen-time record (vCPU n: +64*n)
     system_suspend: bool = False  # KVM_CAP_ARM_SYSTEM_SUSPEND enabled
     workarounds: tuple[int, int, int] = (1, -2, 1)  # ARCH_FEATURES(WA1, WA2, WA3)

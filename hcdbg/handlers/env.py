@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hcdbg.handlers.base import Answer, Call, Effect, Platform
 from hcdbg.handlers.config import FirmwareConfig
@@ -11,6 +11,7 @@ from hcdbg.smccc.ids import MASK32, MASK64
 
 #: Bit 30 of a function ID: the SMC64/HVC64 convention (DEN0028 §2.5).
 SMC64 = 0x4000_0000
+_RESULTS_KEPT = 1024  # bound on Env's cache of one-value results (x0 can come from a call)
 
 #: A built-in handler: (env, call, platform, dry_run) -> answer. Pure apart from `env.entropy`,
 #: which it may only advance when dry_run is False.
@@ -30,6 +31,9 @@ class Env:
     arch_features: Mapping[int, int]  # SMCCC_ARCH_FEATURES answers that are not -1
     trng_ids: frozenset[int]  # TRNG_FEATURES answers 0 for these
     entropy: Entropy
+    #: One-value results already made, by (x0, why): most calls get one of a few answers.
+    #: Answers are values: nobody changes their registers, so they can be shared.
+    _results: dict[tuple[int, str], Answer] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def profile(self) -> str:
@@ -37,6 +41,16 @@ class Env:
 
     def result(self, x0: int, why: str, effect: Effect | None = None) -> Answer:
         """A one-value result: x0, plus x1..x3 = 0 where the profile zeroes them."""
+        if effect is None:
+            answer = self._results.get((x0, why))
+            if answer is None:
+                answer = self._result(x0, why, None)
+                if len(self._results) < _RESULTS_KEPT:
+                    self._results[(x0, why)] = answer
+            return answer
+        return self._result(x0, why, effect)
+
+    def _result(self, x0: int, why: str, effect: Effect | None) -> Answer:
         if self.zero_fill:
             return Answer({0: x0 & MASK64, 1: 0, 2: 0, 3: 0}, effect, why)
         return Answer({0: x0 & MASK64}, effect, why)

@@ -1,30 +1,58 @@
-"""Fast access to x0..x17, the registers of every HVC/SMC: one C call instead of 18.
+"""The trap's fast paths into libunicorn: its interrupt hook, and x0..x17 in one C call.
 
-The Python binding's reg_read costs about 2 us a register (argument dispatch in Python); a
-trap reads 18 of them. `uc_reg_read_batch` over buffers allocated once per vCPU does the
-same in one ctypes call. It uses the binding's loaded library handle (`uclib`, `_uch`),
-which is not public API: if a future binding moves them, we fall back to reg_read.
+The Python binding's reg_read/reg_write cost about 3 us a register (argument dispatch in
+Python, then ctypes converting to its declared pointer types); a trap reads 18 of them.
+`uc_reg_read_batch`/`uc_reg_write_batch` over buffers allocated once per vCPU, called
+through our own function objects whose arguments are plain addresses, take about 1 us.
+Likewise the binding runs each hook through two Python layers of its own (0.5 us); the
+interrupt hook is registered with libunicorn directly. (Measured with the profile of
+scripts/bench `calls`, issue 6.) This needs the binding's library path and instance
+handle (`uclib._name`, `_uch`), which are not public API: if a future binding moves them,
+we fall back to reg_read/reg_write and hook_add.
 """
 from __future__ import annotations
 
 import ctypes
 import struct
+from typing import Any, Callable
 
-from unicorn import Uc
+from unicorn import UC_HOOK_INTR, Uc
 from unicorn import arm64_const as A
 
 from hcdbg.machine.registers import CALL_REGS
 
-_uclib: ctypes.CDLL | None
+_read_batch: Any = None
+_write_batch: Any = None
+_hook_add: Any = None
 try:  # pragma: no cover - depends on the installed binding's layout
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
-except ImportError:  # pragma: no cover
-    _uclib = None
+
+    # A second handle on the already-loaded library (dlopen shares it) so that our
+    # function objects can declare plain-address arguments without touching the binding's.
+    _lib = ctypes.CDLL(_uclib._name)
+    _read_batch, _write_batch = _lib.uc_reg_read_batch, _lib.uc_reg_write_batch
+    for _fn in (_read_batch, _write_batch):
+        # uc_err uc_reg_{read,write}_batch(uc_engine *uc, int *regs, void **vals, int count)
+        _fn.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        _fn.restype = ctypes.c_int
+    _hook_add = _lib.uc_hook_add
+    # uc_err uc_hook_add(uc_engine *uc, uc_hook *hh, int type, void *callback,
+    #                    void *user_data, uint64_t begin, uint64_t end, ...)
+    _hook_add.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                          ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+    _hook_add.restype = ctypes.c_int
+except (ImportError, AttributeError, OSError):  # pragma: no cover
+    _read_batch = _write_batch = _hook_add = None
+
+#: void (*)(uc_engine *uc, uint32_t intno, void *user_data): libunicorn's UC_HOOK_INTR
+#: callback; user_data carries a number (a void * as wide as size_t).
+_INTR_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t)
 
 _IDS = CALL_REGS + (A.UC_ARM64_REG_PC,)
 _N = len(_IDS)
 _UNPACK = struct.Struct(f"<{_N}Q").unpack_from  # faster than iterating a ctypes array
 _PACK = [struct.Struct(f"<{n}Q").pack_into for n in range(_N + 1)]
+_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class CallRegs:
@@ -35,31 +63,70 @@ class CallRegs:
         self._ids = (ctypes.c_int * _N)(*_IDS)
         self._vals = (ctypes.c_uint64 * _N)()
         self._ptrs = (ctypes.c_void_p * _N)(*(ctypes.addressof(self._vals) + 8 * i for i in range(_N)))
-        handle = getattr(uc, "_uch", None)
-        self._fast = _uclib is not None and handle is not None
-        self._handle = handle
-        self._write_ids: dict[tuple[int, ...], ctypes.Array] = {}
+        self._ids_at = ctypes.addressof(self._ids)
+        self._ptrs_at = ctypes.addressof(self._ptrs)
+        handle = getattr(getattr(uc, "_uch", None), "value", None)
+        self._handle: int | None = handle if _read_batch is not None else None
+        # Writes use their own buffer, so the values of the last answer written stay there.
+        self._wvals = (ctypes.c_uint64 * _N)()
+        self._wptrs = (ctypes.c_void_p * _N)(*(ctypes.addressof(self._wvals) + 8 * i for i in range(_N)))
+        self._wptrs_at = ctypes.addressof(self._wptrs)
+        #: Keys of an answer (register numbers, in order) -> address of their id array.
+        self._write_ids: dict[tuple[int, ...], int] = {}
+        self._keep: list[ctypes.Array] = []
+        #: (registers, id array address, count) of the last write: its values are in _wvals.
+        self._last: tuple[dict[int, int], int, int] | None = None
 
     def read(self) -> tuple[tuple[int, ...], int]:
         """(x0..x17 as 64-bit values, PC)."""
-        if self._fast and _uclib is not None:
-            if _uclib.uc_reg_read_batch(self._handle, self._ids, self._ptrs, _N) == 0:
-                vals = _UNPACK(self._vals)
-                return vals[:-1], vals[-1]
+        if self._handle is not None and _read_batch(self._handle, self._ids_at, self._ptrs_at, _N) == 0:
+            vals = _UNPACK(self._vals)
+            return vals[:-1], vals[-1]
         read = self._uc.reg_read
         return tuple(read(r) for r in CALL_REGS), read(A.UC_ARM64_REG_PC)
 
     def write(self, regs: dict[int, int]) -> None:
-        """Write register n (0..17) := value for each item."""
+        """Write register n (0..17) := value for each item.
+
+        The same dict as the last write (the built-in handlers hand out one shared Answer
+        per result: handlers.env) is not packed again. Answers are values: a dict once
+        written is never changed."""
+        last = self._last
+        if last is not None and last[0] is regs:
+            if _write_batch(self._handle, last[1], self._wptrs_at, last[2]) == 0:
+                return
         count = len(regs)
-        if self._fast and count and _uclib is not None:
+        if self._handle is not None and count:
             key = tuple(regs)
             ids = self._write_ids.get(key)
             if ids is None:
-                ids = self._write_ids[key] = (ctypes.c_int * count)(*(CALL_REGS[n] for n in key))
-            _PACK[count](self._vals, 0, *[v & 0xFFFF_FFFF_FFFF_FFFF for v in regs.values()])
-            if _uclib.uc_reg_write_batch(self._handle, ids, self._ptrs, count) == 0:
+                array = (ctypes.c_int * count)(*(CALL_REGS[n] for n in key))
+                self._keep.append(array)
+                ids = self._write_ids[key] = ctypes.addressof(array)
+            try:
+                _PACK[count](self._wvals, 0, *regs.values())
+            except struct.error:  # negative or wider than 64 bits: two's complement, truncated
+                _PACK[count](self._wvals, 0, *[v & _MASK64 for v in regs.values()])
+            self._last = (regs, ids, count)
+            if _write_batch(self._handle, ids, self._wptrs_at, count) == 0:
                 return
+            self._last = None
         write = self._uc.reg_write
         for n, value in regs.items():
-            write(CALL_REGS[n], value & 0xFFFF_FFFF_FFFF_FFFF)
+            write(CALL_REGS[n], value & _MASK64)
+
+
+def hook_intr(uc: Uc, callback: Callable[[int, int, int], None], number: int) -> object:
+    """Make `callback(handle, intno, number)` the UC_HOOK_INTR hook of `uc`, registered
+    with libunicorn itself. Returns the ctypes callback object, which must be kept alive as
+    long as `uc`, or None if this binding has no such path (then use uc.hook_add, which
+    calls back with (uc, intno, number))."""
+    handle = getattr(getattr(uc, "_uch", None), "value", None)
+    if _hook_add is None or handle is None:
+        return None
+    thunk = _INTR_CALLBACK(callback)
+    hh = ctypes.c_size_t()
+    if _hook_add(handle, ctypes.addressof(hh), UC_HOOK_INTR, ctypes.cast(thunk, ctypes.c_void_p),
+                 number, 1, 0) != 0:
+        return None
+    return thunk
