@@ -66,7 +66,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="use this device tree blob (e.g. from qemu-system-aarch64 -M virt,dumpdtb=FILE) "
                         "instead of the generated one; /memory, bootargs and initrd are fixed up as QEMU's -dtb")
     m.add_argument("--entry", type=parse_int, metavar="ADDR", help="entry point (default: from the image)")
-    m.add_argument("--quantum", type=int, default=20_000, metavar="N", help="instructions per vCPU slice (default 20000)")
+    m.add_argument("--deterministic", action="store_true",
+                   help="schedule several vCPUs by instruction count (--quantum) so every run "
+                   "interleaves alike; slower (on with --record and replays)")
+    m.add_argument("--quantum", type=int, default=20_000, metavar="N",
+                   help="instructions per vCPU slice with --deterministic (default 20000)")
     m.add_argument("--catch", action="append", default=[], metavar="EXC",
                    choices=("svc", "brk", "undef", "iabt", "dabt"),
                    help="stop on this guest exception (svc, brk, undef, iabt, dabt) instead of delivering it")

@@ -82,6 +82,7 @@ def build_session(args: argparse.Namespace,
     initrd, dtb, conduit = _boot_files(args)
     mcfg = MachineConfig(smp=args.smp if args.smp is not None else smp, ram_size=args.mem,
                          conduit=conduit, quantum=max(1, args.quantum),
+                         timeslice=0 if args.deterministic else MachineConfig.timeslice,
                          catch={_CATCH_NAMES[c] for c in args.catch}, no_reboot=args.no_reboot,
                          bootargs=args.append, initrd=initrd, dtb=dtb)
     if args.psci_version not in ((0, 2), (1, 0), (1, 1), (1, 3)):

@@ -16,6 +16,7 @@ from conftest import ROOT, guest
 from hcdbg.machine import loader
 from hcdbg.machine.board import RAM_BASE
 from hcdbg.machine.machine import Machine, MachineConfig, StopKind
+from hcdbg.session.session import Session
 
 
 def _machine(name: str, **kw) -> Machine:
@@ -79,3 +80,34 @@ def test_clock_snapshot_for_kvm_ptp_reads_the_guest_counter() -> None:
     assert m.vcpus[0].uc.reg_read(A.UC_ARM64_REG_CP_REG, (14, 0, 3, 3, 0)) == 62_500_000  # CNTFRQ
     elapsed = (w1 - w0) / 1e9
     assert abs((c1 - c0) / 62.5e6 - elapsed) < 0.02
+
+
+def _compute(smp: int, timeslice: float, count: int) -> tuple[str, int]:
+    """bench-compute over `smp` vCPUs with `count` iterations: (UART output, vCPU switches)."""
+    out: list[bytes] = []
+    session = Session(loader.load(guest("bench-compute")), MachineConfig(smp=smp, timeslice=timeslice),
+                      uart_sink=out.append)
+    m = session.machine
+    m.write_memory(m.image.symbols.lookup("bench_count"), struct.pack("<Q", count))
+    slices = 0
+    real = m._slice
+
+    def counting(vcpu, n):  # noqa: ANN001 - wraps the scheduler's own method
+        nonlocal slices
+        slices += 1
+        return real(vcpu, n)
+
+    m._slice = counting  # type: ignore[method-assign]
+    assert session.cont().kind is StopKind.POWER_OFF
+    return b"".join(out).decode(), slices
+
+
+def test_time_slices_preempt_spinning_vcpus_and_keep_the_result() -> None:
+    # The boot CPU waits for the others in a loop (WFE is a no-op here): only the timer
+    # thread ends its slice, so without preemption this run never finishes.
+    one, _ = _compute(1, 0.01, 3_000_000)
+    four, slices = _compute(4, 0.005, 3_000_000)
+    assert four.replace("cpus 0x4", "cpus 0x1") == one  # same checksum on 4 vCPUs as on 1
+    assert slices > 4  # the vCPUs took turns more than once each
+    counted, _ = _compute(4, 0, 3_000_000)
+    assert counted == four

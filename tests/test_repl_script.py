@@ -61,3 +61,15 @@ def test_record_refuses_an_existing_file_at_the_prompt_too(tmp_path: Path) -> No
     assert rec.read_text() == "keep me\n"
     r = run_hcdbg("--batch", "-ex", f"record -f {rec}", "-ex", "c", "hello")
     assert r.returncode == 0 and "PSCI_SYSTEM_OFF" in rec.read_text()
+
+
+def test_a_recording_started_mid_run_replays_from_its_first_call(tmp_path: Path) -> None:
+    rec = tmp_path / "late.calls"
+    r = run_hcdbg("--batch", "-ex", "filter add TRNG_GET_UUID forward", "-ex", "c",
+                  "-ex", f"record {rec}", "-ex", "reply 0x1234", "-ex", "c", "trng")
+    assert r.returncode == 0, r.stdout[-2000:]
+    head = json.loads(rec.read_text().splitlines()[0])
+    assert head["from_call"] == 7  # TRNG_VERSION and five TRNG_FEATURES came before
+    again = run_hcdbg("replay", str(rec))
+    assert again.returncode == 0, again.stderr
+    assert "TRNG_GET_UUID -> 0x0000000000001234" in again.stdout

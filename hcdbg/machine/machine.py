@@ -27,6 +27,7 @@ from hcdbg.machine import board as B
 from hcdbg.machine import exceptions as X
 from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.loader import Image, boot_blobs
+from hcdbg.machine.preempt import Preempter
 from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 
@@ -101,7 +102,10 @@ class MachineConfig:
     smp: int = 1
     ram_size: int = B.DEFAULT_RAM_SIZE
     conduit: str = "hvc"
-    quantum: int = 20_000  # instructions per vCPU slice when several vCPUs are on
+    quantum: int = 20_000  # instructions per counted vCPU slice when several vCPUs are on
+    #: Seconds a vCPU runs before the next one's turn when several are on (see preempt.py);
+    #: 0: count `quantum` instructions instead, a reproducible interleaving but slower.
+    timeslice: float = 0.01
     catch: set[str] = field(default_factory=set)  # exception names to stop on, not deliver
     bootargs: str = ""
     initrd: bytes | None = None  # placed as QEMU's -initrd, /chosen/linux,initrd-* set
@@ -148,6 +152,9 @@ class Machine:
         self._next = 0
         self._stopped_at: list[int | None] = [None] * cfg.smp  # PC of each vCPU's last stop
         self._last_run = self.vcpus[0]
+        #: Time slices (seconds; 0: counted slices). Recording and replaying set it to 0.
+        self.timeslice = cfg.timeslice
+        self._preempt = Preempter(cfg.timeslice or 0.01)
         self.dtb_address = 0
         #: Instructions charged against `max_insns` budgets so far (an upper bound).
         self.insns_charged = 0
@@ -441,14 +448,23 @@ class Machine:
             # A lone vCPU runs unbounded unless there is a budget to keep; slices are
             # cheap (an emu_start costs about as much as a few hundred instructions), and a
             # slice that ends early is charged in full, so they stay short.
-            count = self.config.quantum if len(on) > 1 or budget is not None else 0
+            timed = len(on) > 1 and budget is None and self.timeslice > 0
+            count = self.config.quantum if (len(on) > 1 and not timed) or budget is not None else 0
             if budget is not None:
                 if budget <= 0:
                     return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, "instruction limit reached")
                 count = min(count, budget)
                 budget -= count
                 self.insns_charged += count
-            stop = self._slice(vcpu, count)
+            if timed:
+                self._preempt.period = self.timeslice
+                self._preempt.arm(vcpu.uc)
+                try:
+                    stop = self._slice(vcpu, 0)
+                finally:
+                    self._preempt.disarm()
+            else:
+                stop = self._slice(vcpu, count)
             if stop is not None:
                 return self._stopped(stop)
 

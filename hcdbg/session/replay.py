@@ -69,9 +69,15 @@ class Replay:
         self.any_vcpu_order = any_vcpu_order
         self._left: list[Entry] = list(script.entries)
         self.matched = 0
+        #: Calls made before the script begins (its header's from_call - 1): not checked.
+        self.skip = int(script.header.get("from_call", 1)) - 1
 
-    def take(self, trap: Trap) -> Entry | Divergence:
-        """The entry `trap` is (consumed), or the divergence it is."""
+    def take(self, trap: Trap) -> Entry | Divergence | None:
+        """The entry `trap` is (consumed), or the divergence it is; None for a call before
+        the script begins (answered as if there were no script)."""
+        if self.skip:
+            self.skip -= 1
+            return None
         entry = self._next_for(trap.vcpu)
         if entry is None:
             return Divergence(trap, None, (f"the script has no more calls{self._for(trap.vcpu)}",))

@@ -4,7 +4,8 @@ One JSON object per line; blank lines and lines starting with `#` are ignored, s
 can be written and commented by hand. The first object may be a header (`"hcdbg": 1`,
 with the guest, machine, firmware, filter and rules of the recorded run). Every other
 object is a call entry, or a rewind marker `{"back": K}` (the REPL's `back`: only the
-first K calls before it stand). An entry names the call (`fid`, or `name` when `fid` is
+first K calls before it stand). A header's `from_call` N says the script was recorded from
+the run's Nth call on: a replay lets the calls before it through unchecked. An entry names the call (`fid`, or `name` when `fid` is
 absent) and, optionally, what to check (`vcpu`, `conduit`, `imm`, `args`) and how to
 answer it (`answer`, `by`). What an entry leaves out is not checked; an entry with no
 answer is answered by the built-in handler (or denied when `"by": "deny"`).
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 #: Keys a call entry may have; anything else is a typo worth reporting.
 ENTRY_KEYS = {"call", "vcpu", "conduit", "imm", "pc", "fid", "name", "args", "answer", "by",
               "effect", "why"}
-HEADER_KEYS = {"hcdbg", "guest", "machine", "firmware", "filter", "rules", "recorded"}
+HEADER_KEYS = {"hcdbg", "guest", "machine", "firmware", "filter", "rules", "recorded", "from_call"}
 #: Who answered a call, as written in `by`; "rule N" is also accepted.
 SOURCES = ("user", "built-in", "deny")
 
@@ -197,6 +198,10 @@ def _header(obj: dict[str, Any]) -> dict[str, Any]:
     for key in ("guest", "machine", "firmware", "filter"):
         if key in obj and not isinstance(obj[key], dict):
             raise ValueError(f"{key}: expected an object, got {json.dumps(obj[key])}")
+    first = obj.get("from_call", 1)
+    if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+        raise ValueError(f"from_call: expected the number (1, 2, ...) of the first call the script "
+                         f"holds, got {json.dumps(first)}")
     if "rules" in obj and not (isinstance(obj["rules"], list) and all(isinstance(r, str) for r in obj["rules"])):
         raise ValueError("rules: expected a list of answer rules as strings")
     return obj
