@@ -26,8 +26,8 @@
 // Only the boot CPU writes to the UART, so the line order is fixed whatever
 // the interleaving. Flags are written with `stlr` (after the data they
 // publish) + `sev` and read with `ldar`; waiters spin on `wfe`, the
-// AFFINITY_INFO polls on `yield` (hcdbg's scheduler treats both as yield
-// points, as in psci-tour).
+// AFFINITY_INFO polls on `yield` (hints: QEMU may switch vCPUs there; under
+// Unicorn both are no-ops and a waiter spins until its slice ends).
 //
 // QEMU 7.2 (TCG) is not an oracle for this race (reference unicorn-aarch64.md
 // "PSCI details that real guests check"): arm_set_cpu_on() tests the target's

@@ -19,8 +19,9 @@
 // `go_flag` and gets it back with `done_flag`; both hold the context id of
 // the CPU concerned, so a value from an earlier round can never match. Each
 // hand-over is `dsb sy` (UART writes complete) + `stlr` + `sev`; each waiter
-// spins on `ldar` + `wfe` (and the AFFINITY_INFO polls on `yield`), which
-// hcdbg's scheduler treats as yield points.
+// spins on `ldar` + `wfe` (and the AFFINITY_INFO polls on `yield`): hints
+// QEMU may switch vCPUs on; under Unicorn they are no-ops and a waiter spins
+// until its time slice ends.
 //
 // QEMU 7.2 (TCG) quirk: CPU_ON returns SUCCESS before the target vCPU
 // thread has run the work that powers it on, and until then AFFINITY_INFO
