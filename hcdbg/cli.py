@@ -174,14 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.STOPPED
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+    except BrokenPipeError:  # `hcdbg trace GUEST | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
     except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
         if debug:
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return Exit.INTERNAL
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return Exit.OK
 
 
 def _list_guests() -> int:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import GUESTS, run_hcdbg
+from conftest import GUESTS, ROOT, run_hcdbg
 
 INDEX = json.loads((GUESTS / "guests.json").read_text())
 NAMES = [g["name"] for g in INDEX]
@@ -221,3 +224,13 @@ def test_qemu_profile_on_the_smc_conduit_makes_hvc_undefined() -> None:
                        "PSCI_VERSION hvc#1 -> UNDEFINED"]
     # The guest powers off through HVC, which is UNDEFINED here: it cannot, and spins.
     assert r.returncode == 1 and "instruction limit reached" in r.stderr
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
+    # `hcdbg trace GUEST | head -1`: the pipe closes while the guest still prints.
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    err = tmp_path / "err.txt"
+    r = subprocess.run(f"{sys.executable} -m hcdbg trace psci-tour 2>{err} | head -1",
+                       shell=True, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert r.stdout == "PSCI_VERSION -> 0x0000000000010001\n"
+    assert "internal error" not in err.read_text() and "Traceback" not in err.read_text()
