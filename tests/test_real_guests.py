@@ -301,10 +301,16 @@ def test_qemu_still_answers_so(guest: str, argv: list[str], expected: list[str])
     if not path.exists():
         pytest.skip(f"no {guest} guest at {path} (scripts/fetch-guests)")
     boot = [str(path)] if guest == "linux" else ["--bios", str(path)]
-    # --seconds: room for a loaded machine; each run ends at its last call anyway
-    out = subprocess.run([str(ROOT / "scripts/qemu-psci-calls"), *boot, *argv, "--seconds", "40"],
-                         capture_output=True, text=True, timeout=90).stdout
-    assert [ln for ln in out.splitlines() if "own EL2 stub" not in ln] == expected
+    # --seconds: room for a loaded machine; each run ends at its last call anyway. U-Boot's
+    # input is typed into QEMU's serial port before U-Boot runs, and once in a full-suite run
+    # QEMU's U-Boot missed it (not reproduced alone): one more try before failing.
+    for _ in range(2):
+        out = subprocess.run([str(ROOT / "scripts/qemu-psci-calls"), *boot, *argv, "--seconds", "40"],
+                             capture_output=True, text=True, timeout=90).stdout
+        got = [ln for ln in out.splitlines() if "own EL2 stub" not in ln]
+        if got == expected:
+            break
+    assert got == expected
 
 
 # --- the boot layout and board pieces such guests rely on -----------------------------------

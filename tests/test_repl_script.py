@@ -73,3 +73,15 @@ def test_a_recording_started_mid_run_replays_from_its_first_call(tmp_path: Path)
     again = run_hcdbg("replay", str(rec))
     assert again.returncode == 0, again.stderr
     assert "TRNG_GET_UUID -> 0x0000000000001234" in again.stdout
+
+
+def test_back_rewinds_a_replay_to_where_it_was(tmp_path: Path) -> None:
+    script = tmp_path / "expect.calls"
+    script.write_text(SCRIPT)
+    r = run_hcdbg("--batch", "-ex", f"replay {script}", "-ex", "c", "-ex", "back", "-ex", "replay",
+                  "-ex", "c", "trng")
+    assert r.returncode == 0, r.stdout[-2000:]
+    # Back at the entry point the replay is active again, at its first entry, and the
+    # guest diverges at the same place a second time.
+    assert "replaying " + str(script) + ": 0 call(s) matched, 2 to go" in r.stdout
+    assert r.stdout.count("replay diverged at script entry 2 (line 2)") == 2

@@ -71,6 +71,7 @@ class Replay:
         self.matched = 0
         #: Calls made before the script begins (its header's from_call - 1): not checked.
         self.skip = int(script.header.get("from_call", 1)) - 1
+        self._start = self.save_state()
 
     def take(self, trap: Trap) -> Entry | Divergence | None:
         """The entry `trap` is (consumed), or the divergence it is; None for a call before
@@ -95,6 +96,19 @@ class Replay:
         if not self.any_vcpu_order:
             return self._left[0] if self._left else None
         return next((e for e in self._left if e.vcpu is None or e.vcpu == vcpu), None)
+
+    def save_state(self) -> tuple[list[Entry], int, int]:
+        """Where the replay is (for a checkpoint): entries left, matched, calls to skip."""
+        return list(self._left), self.matched, self.skip
+
+    def restore_state(self, state: tuple[list[Entry], int, int]) -> None:
+        """Go back to a position `save_state` returned."""
+        left, self.matched, self.skip = state
+        self._left = list(left)
+
+    def restart(self) -> None:
+        """Back to the script's first entry."""
+        self.restore_state(self._start)
 
     def remaining(self) -> list[Entry]:
         """Entries the guest has not made (yet), in script order."""

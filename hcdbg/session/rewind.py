@@ -11,12 +11,12 @@ REPL takes checkpoints (`hcdbg trace` and replays never pay for them).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 
 from hcdbg.errors import HcdbgError
 from hcdbg.machine.checkpoint import Checkpointer, MachineState
 from hcdbg.machine.machine import Stop, StopKind
+from hcdbg.session.replay import Divergence, Replay
 from hcdbg.session.session import PendingCall, Session
 
 #: Host memory the checkpoints may hold (undo deltas and CPU states) before the oldest are
@@ -39,8 +39,7 @@ class Checkpoint:
     machine: MachineState
     firmware: object
     rules: object
-    replay: object
-    divergence: object
+    replay: _ReplayState
     extra: object = None
 
     @property
@@ -54,22 +53,36 @@ class Checkpoint:
         return s.trap.pc if s is not None and s.kind is StopKind.CALL and s.trap else None
 
 
-def _save_replay(replay: object) -> object:
-    if replay is None:
-        return None
-    save = getattr(replay, "save_state", None)
-    return (replay, save()) if save is not None else (replay, copy.deepcopy(replay))
+@dataclass(frozen=True)
+class _ReplayState:
+    """A replay at a checkpoint: the one running (if any), its position, and the last one
+    started (to tell, on the way back, whether the user started another since)."""
+
+    running: Replay | None
+    position: object
+    started: Replay | None
+    divergence: Divergence | None
 
 
-def _load_replay(saved: object) -> object:
-    if saved is None:
-        return None
-    replay, state = saved  # type: ignore[misc]
-    restore = getattr(replay, "restore_state", None)
-    if restore is not None:
-        restore(state)
-        return replay
-    return copy.deepcopy(state)  # the saved copy stays as it was for the next `back`
+def _save_replay(s: Session) -> _ReplayState:
+    position = s.replay.save_state() if s.replay is not None else None
+    return _ReplayState(s.replay, position, s.replay_started, s.divergence)
+
+
+def _load_replay(s: Session, saved: _ReplayState) -> None:
+    """Starting or stopping a replay is a setting, like a filter range: going back keeps the
+    user's choice and rewinds only the position. A replay started after the checkpoint
+    starts over; the one that was running then is where it was (even if it since diverged)."""
+    now = s.replay_started
+    if now is None:  # stopped by the user since: stays stopped
+        s.replay, s.divergence = None, None
+    elif now is not saved.started:
+        now.restart()
+        s.replay, s.divergence = now, None
+    else:
+        if saved.running is not None:
+            saved.running.restore_state(saved.position)  # type: ignore[arg-type]
+        s.replay, s.divergence = saved.running, saved.divergence
 
 
 class Rewind:
@@ -103,8 +116,7 @@ class Rewind:
         s = self.session
         machine = self._engine.capture(first=not self._stack)
         cp = Checkpoint(self._next, s.last_stop, len(s.history), machine,
-                        s.firmware.save_state(), s.rules.save_state(), _save_replay(s.replay),
-                        getattr(s, "divergence", None), extra)
+                        s.firmware.save_state(), s.rules.save_state(), _save_replay(s), extra)
         self._next += 1
         self._stack.append(cp)
         self._held += machine.size
@@ -157,9 +169,7 @@ class Rewind:
         s.last_stop = stop
         s.firmware.restore_state(cp.firmware)
         s.rules.restore_state(cp.rules)  # type: ignore[arg-type]
-        s.replay = _load_replay(cp.replay)  # type: ignore[assignment]
-        if hasattr(s, "divergence"):
-            s.divergence = cp.divergence  # type: ignore[assignment]
+        _load_replay(s, cp.replay)
         rewind = getattr(s.recorder, "rewind", None)
         if rewind is not None:
             rewind(cp.calls)  # the recording marks the later calls as undone

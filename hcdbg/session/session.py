@@ -83,6 +83,8 @@ class Session:
         self.last_stop: Stop | None = None
         #: A call script whose answers this run gives (None: no replay).
         self.replay: Replay | None = None
+        #: The replay the user started last (kept after a divergence; None once stopped).
+        self.replay_started: Replay | None = None
         #: Where the replay ended because the guest made another call (stopped at it).
         self.divergence: Divergence | None = None
         #: What the session was launched with (guest, machine, firmware), for script headers.
@@ -177,8 +179,14 @@ class Session:
 
     def start_replay(self, replay: Replay) -> None:
         """Answer the calls from now on from `replay`'s script, checking each."""
-        self.replay, self.divergence = replay, None
+        self.replay, self.divergence, self.replay_started = replay, None, replay
         self.machine.timeslice = 0  # counted slices, as the recording had
+
+    def stop_replay(self) -> Replay | None:
+        """End the replay (running or diverged); the ranges answer calls again."""
+        rep = self.replay_started
+        self.replay = self.replay_started = self.divergence = None
+        return rep
 
     def _record(self, trap: Trap, source: str, answer: Answer) -> None:
         effect = type(answer.effect).__name__ if answer.effect is not None else None

@@ -67,7 +67,7 @@ def do_replay(dbg: Debugger, args: argparse.Namespace) -> None:
     if args.script == "stop":
         if rep is None:
             raise UsageError("not replaying: 'replay SCRIPT' starts a replay")
-        session.replay = None
+        session.stop_replay()
         dbg.message(f"replay of {rep.script.path} stopped after {rep.matched} call(s); "
                     "the ranges decide again")
         return
