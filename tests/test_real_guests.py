@@ -386,3 +386,20 @@ def test_other_virt_device_regions_read_harmlessly() -> None:
     for address in (0x0800_0000, 0x0801_0000, 0x0901_0000, 0x0902_0000, 0x0903_0000,
                     0x0A00_0000, 0x0A00_3E00, 0x1000_0000, 0x3EFF_0000, 0x80_0000_0000):
         assert machine.read_memory(address, 4) == b"\0" * 4, hex(address)
+
+
+@needs_linux
+def test_the_repl_reads_the_kernels_virtual_addresses_through_its_page_tables() -> None:
+    # Stopped at Linux's first PSCI call, the MMU is on and pc is a kernel virtual address.
+    # The word before it must be the kernel's own HVC #0, as in the Image file: the kernel
+    # text is mapped at KIMAGE_VADDR 0xffff800008000000 + file offset (arm64 memory layout,
+    # no KASLR without a seed).
+    r = run_hcdbg("--batch", "-ex", "filter add PSCI_VERSION forward", "-ex", "c",
+                  "-ex", "x/1wx $pc-4", "-ex", "x/2i $pc-4", str(LINUX), *LINUX_ARGS)
+    assert r.returncode == 0, r.stdout[-2000:]
+    m = re.search(r"^(0xffff8000[0-9a-f]{8}):\s+(0x[0-9a-f]{8})$", r.stdout, re.M)
+    assert m, r.stdout[-3000:]
+    va, word = int(m[1], 16), int(m[2], 16)
+    image = LINUX.read_bytes()
+    assert word == int.from_bytes(image[va - 0xFFFF_8000_0800_0000:][:4], "little") == 0xD400_0002
+    assert f"{m[1]}:\thvc     #0" in r.stdout

@@ -222,18 +222,25 @@ class Machine:
 
     # --- memory ------------------------------------------------------------------------
     def read_memory(self, address: int, size: int, vcpu: int = 0) -> bytes:
-        """Bytes at a physical address (as the vCPU's MMU-off view sees them)."""
+        """Bytes at `address` as vCPU `vcpu` sees it: through its page tables when its MMU
+        is on (a kernel's virtual addresses), else physical."""
+        uc = self.vcpus[vcpu].uc
         try:
-            return bytes(self.vcpus[vcpu].uc.mem_read(address, size))
+            return b"".join(bytes(uc.mem_read(pa, n)) for pa, n in self.vcpus[vcpu].physical(address, size))
         except UcError:
             raise UsageError(f"cannot access memory at {address:#x}: not mapped") from None
         except OverflowError:
             raise UsageError(f"address {address:#x} is out of range") from None
 
     def write_memory(self, address: int, data: bytes, vcpu: int = 0) -> None:
-        """Write guest memory and drop any code translated from it."""
+        """Write guest memory (at `address` as vCPU `vcpu` sees it) and drop any code
+        translated from it."""
+        uc = self.vcpus[vcpu].uc
         try:
-            self.vcpus[vcpu].uc.mem_write(address, data)
+            done = 0
+            for pa, n in self.vcpus[vcpu].physical(address, len(data)):
+                uc.mem_write(pa, data[done:done + n])
+                done += n
         except UcError:
             raise UsageError(f"cannot access memory at {address:#x}: not mapped") from None
         for v in self.vcpus:

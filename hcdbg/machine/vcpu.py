@@ -10,6 +10,7 @@ from unicorn.arm64_const import UC_CPU_ARM64_A57
 
 from hcdbg.errors import UsageError
 from hcdbg.handlers.base import PowerState
+from hcdbg.machine import mmu
 from hcdbg.machine import registers as R
 from hcdbg.machine.callregs import CallRegs
 
@@ -124,6 +125,33 @@ class Vcpu:
     def write_call_result(self, regs: dict[int, int]) -> None:
         """Write an answer: register index (0..17) -> 64-bit value."""
         self._call_regs.write(regs)
+
+    def physical(self, address: int, size: int) -> list[tuple[int, int]]:
+        """(physical address, length) pieces of [address, address + size) as this vCPU sees
+        it: the range itself with its MMU off, else translated a 4 KiB page at a time (the
+        smallest granule) through its stage 1 tables (mmu.py). UsageError if unmapped."""
+        if not self.read("sctlr_el1") & mmu.SCTLR_M:
+            return [(address, size)]
+        tcr, ttbr0, ttbr1 = self.read("tcr_el1"), self.read("ttbr0_el1"), self.read("ttbr1_el1")
+        uc = self.uc
+
+        def read64(pa: int) -> int | None:
+            try:
+                return int.from_bytes(uc.mem_read(pa, 8), "little")
+            except UcError:
+                return None
+
+        pieces = []
+        end = address + size
+        while address < end:
+            n = min(end, (address | 0xFFF) + 1) - address
+            pa = mmu.translate(address, tcr, ttbr0, ttbr1, read64)
+            if pa is None:
+                raise UsageError(f"cannot access memory at {address:#x}: not mapped by the "
+                                 f"guest's page tables (vCPU {self.index})")
+            pieces.append((pa, n))
+            address += n
+        return pieces
 
     def read_word(self, address: int) -> int | None:
         """The 32-bit word at a (physical, MMU-off view) address, or None if unmapped."""
