@@ -48,56 +48,38 @@ class CallRecord(NamedTuple):
         source = source.removeprefix("replay ")
         return {"reply": "user", "handle": "built-in"}.get(source, source)
 
-    def to_json(self, call: int | None = None) -> str:
-        """One script entry, numbered `call` (default: the session's sequence number);
-        numbers as hex strings, so a reader needs no 64-bit care. Built by hand, not with
-        json.dumps: it runs once per call while recording (see scripts/bench `record`)."""
+    def to_line(self, call: int | None = None) -> bytes:
+        """One script entry and its newline, numbered `call` (default: the session's sequence
+        number); numbers as hex strings, so a reader needs no 64-bit care. Built by hand, not
+        with json.dumps: it runs once per call while recording (scripts/bench `record`), so
+        everything but the call number, the arguments and the pc comes from a template made
+        once per kind of call and answer."""
         t = self.trap
         regs = t.regs
-        middle, tail, args_format, nargs, mask = _entry_parts(
-            t.vcpu, t.conduit, t.imm, regs[0] & 0xFFFF_FFFF, tuple(self.answer.items()),
-            self.source, self.effect)
-        args = args_format % tuple([regs[n] & mask for n in range(1, nargs + 1)]) if nargs else ""
-        return f'{{"call": {self.seq if call is None else call}{middle}{args}{tail}"{t.pc:#x}"{_effect_text(self.effect)}}}'
-
-
-@functools.lru_cache(maxsize=256)
-def _registers_format(regs: tuple[int, ...]) -> str:
-    """`"x0": "%#x", "x1": "%#x"` for registers (0, 1): the %-template of a register map."""
-    return ", ".join(f'"x{n}": "%#x"' for n in regs)
-
-
-def _effect_text(effect: str | None) -> str:
-    return "" if effect is None else f', "effect": "{effect}"'
+        template, nargs, mask = _template(t.vcpu, t.conduit, t.imm, regs[0] & 0xFFFF_FFFF,
+                                          tuple(self.answer.items()), self.source, self.effect)
+        number = self.seq if call is None else call
+        if nargs:
+            return template % (number, *[regs[n] & mask for n in range(1, nargs + 1)], t.pc)
+        return template % (number, t.pc)
 
 
 @functools.lru_cache(maxsize=4096)
-def _entry_parts(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[int, int], ...],
-                 source: str, effect: str | None) -> tuple[str, str, str, int, int]:
-    """The parts of an entry that repeat from call to call (formatted once): what comes
-    between the call number and the arguments, what between the arguments and the pc, and
-    the arguments' template, count and mask."""
-    name, args_format, nargs, mask = _shape(fid)
-    by = CallRecord.source_by(source)
-    return (f', "vcpu": {vcpu}, "conduit": "{conduit}", "imm": {imm}, "fid": "{fid:#010x}", '
-            f'"name": {name}, "args": {{',
-            f'}}, "answer": {{{_answer_text(answer)}}}, "by": "{by}", "pc": ', args_format, nargs, mask)
-
-
-@functools.lru_cache(maxsize=4096)
-def _answer_text(items: tuple[tuple[int, int], ...]) -> str:
-    """`"x0": "0x10001", "x1": "0x0"`: answers repeat, so each is formatted once."""
-    return ", ".join(f'"x{n}": "{v:#x}"' for n, v in sorted(items))
-
-
-@functools.lru_cache(maxsize=4096)
-def _shape(fid: int) -> tuple[str, str, int, int]:
-    """A function's name as JSON, the template, count and mask of its argument registers
-    (by register, not by argument name, so an entry stays valid when its fid is edited)."""
+def _template(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[int, int], ...],
+              source: str, effect: str | None) -> tuple[bytes, int, int]:
+    """The %-template of an entry (call number, arguments, pc to fill in), and the count and
+    mask of the argument registers (by register, not by argument name, so an entry stays
+    valid when its fid is edited)."""
     fn = catalog.lookup(fid)
     nargs = len(decode_call(fid).args)
-    return (json.dumps(fn.name if fn else None), _registers_format(tuple(range(1, nargs + 1))),
-            nargs, arg_mask(fid))
+    args = ", ".join(f'"x{n}": "%#x"' for n in range(1, nargs + 1))
+    values = ", ".join(f'"x{n}": "{v:#x}"' for n, v in sorted(answer))
+    tail = "" if effect is None else f', "effect": {json.dumps(effect)}'
+    text = (f'{{"call": %d, "vcpu": {vcpu}, "conduit": "{conduit}", "imm": {imm}, '
+            f'"fid": "{fid:#010x}", "name": {json.dumps(fn.name if fn else None)}, '
+            f'"args": {{{args}}}, "answer": {{{values}}}, "by": "{CallRecord.source_by(source)}", '
+            f'"pc": "%#x"{tail}}}\n')
+    return text.encode(), nargs, arg_mask(fid)
 
 
 def sha256(path: Path) -> str | None:
@@ -142,7 +124,7 @@ class Recorder:
     def write(self, record: CallRecord) -> None:
         """Append one entry; it reaches the OS (one write(2)) before the guest sees the answer."""
         self.calls += 1
-        os.write(self._fd, f"{record.to_json(self.calls)}\n".encode())
+        os.write(self._fd, record.to_line(self.calls))
 
     def rewind(self, kept: int) -> None:
         """The session went back to a checkpoint where `kept` calls had been answered:
