@@ -123,6 +123,23 @@ def test_uboot_reset_with_kvms_answers() -> None:
                                 "hvc#0 PSCI_SYSTEM_RESET() = (does not return: system reset)"]
 
 
+@needs_uboot
+def test_a_uboot_session_typed_at_the_prompt_replays(tmp_path: Path) -> None:
+    # Record typing `reset` into U-Boot's console at the REPL; the replay types it again
+    # and U-Boot makes the same three calls (the recording's header keeps --bios etc.).
+    rec = tmp_path / "uboot.calls"
+    r = run_hcdbg("--batch", "--bios", str(UBOOT_BIN), "--no-reboot", "--record", str(rec),
+                  "-ex", r'uart send "\nreset\n"', "-ex", "c")
+    assert r.returncode == 0, r.stdout[-2000:]
+    again = run_hcdbg("replay", str(rec), "-v")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "=> reset" in again.stdout
+    assert _calls(again.stderr) == [
+        "hvc#0 PSCI_VERSION() = 0x10001 (1.1)  <replay handle>",
+        "hvc#0 PSCI_FEATURES(psci_func_id=0xc4000012) = 0x0  <replay handle>",
+        "hvc#0 PSCI_SYSTEM_RESET() = (does not return: system reset)  <replay handle>"]
+
+
 # --- Debian's Linux 6.1 arm64 kernel (linux-image-*-arm64) -----------------------------------
 
 # No GIC or timer in hcdbg's own tree: the kernel panics in time_init ("Unable to initialise

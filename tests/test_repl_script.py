@@ -85,3 +85,13 @@ def test_back_rewinds_a_replay_to_where_it_was(tmp_path: Path) -> None:
     # guest diverges at the same place a second time.
     assert "replaying " + str(script) + ": 0 call(s) matched, 2 to go" in r.stdout
     assert r.stdout.count("replay diverged at script entry 2 (line 2)") == 2
+
+
+def test_console_input_typed_at_the_prompt_is_recorded_and_typed_again(tmp_path: Path) -> None:
+    rec = tmp_path / "echo.calls"
+    r = run_hcdbg("--batch", "--record", str(rec), "-ex", r'uart send "hi there\n"', "-ex", "c", "echo")
+    assert r.returncode == 0 and "echo: hi there" in r.stdout, r.stdout[-2000:]
+    assert json.loads(rec.read_text().splitlines()[1]) == {"uart": "hi there\n"}
+    again = run_hcdbg("replay", str(rec))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "echo: hi there\nSYSTEM_OFF\n"

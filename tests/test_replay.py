@@ -161,6 +161,7 @@ def test_expectations_only_and_relaxed_checks(tmp_path: Path) -> None:
     ('{"name": "PSCI_CPU_ON"}', "is 0x84000003 or 0xc4000003"),
     ("[1, 2]", "expected a JSON object"),
     ('{"back": 9}', "back: expected a call count from 0 to 1"),
+    ('{"uart": 5}', 'console input is {"uart": "TEXT"} alone'),
 ])
 def test_a_bad_script_exits_2_naming_the_line(tmp_path: Path, line: str, message: str) -> None:
     script = tmp_path / "bad.calls"

@@ -126,6 +126,10 @@ class Recorder:
         self.calls += 1
         os.write(self._fd, record.to_line(self.calls))
 
+    def write_uart(self, data: bytes) -> None:
+        """Console input typed now: a replay types it once the calls recorded so far are made."""
+        os.write(self._fd, (json.dumps({"uart": data.decode("latin-1")}) + "\n").encode())
+
     def rewind(self, kept: int) -> None:
         """The session went back to a checkpoint where `kept` calls had been answered:
         later entries no longer stand (a replay drops them)."""

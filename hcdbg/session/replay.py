@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hcdbg.machine.machine import Trap
-from hcdbg.session.script import Entry, Script
+from hcdbg.session.script import Entry, Script, UartInput
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_mask, decode_call
 
@@ -68,6 +68,7 @@ class Replay:
         self.ignore_args = ignore_args
         self.any_vcpu_order = any_vcpu_order
         self._left: list[Entry] = list(script.entries)
+        self._inputs = list(script.inputs)
         self.matched = 0
         #: Calls made before the script begins (its header's from_call - 1): not checked.
         self.skip = int(script.header.get("from_call", 1)) - 1
@@ -97,14 +98,20 @@ class Replay:
             return self._left[0] if self._left else None
         return next((e for e in self._left if e.vcpu is None or e.vcpu == vcpu), None)
 
-    def save_state(self) -> tuple[list[Entry], int, int]:
-        """Where the replay is (for a checkpoint): entries left, matched, calls to skip."""
-        return list(self._left), self.matched, self.skip
+    def due_input(self) -> bytes:
+        """Console input the script types now: what comes after the calls made so far."""
+        due = b"".join(i.data for i in self._inputs if i.after <= self.matched)
+        self._inputs = [i for i in self._inputs if i.after > self.matched]
+        return due
 
-    def restore_state(self, state: tuple[list[Entry], int, int]) -> None:
+    def save_state(self) -> tuple[list[Entry], list[UartInput], int, int]:
+        """Where the replay is (for a checkpoint): entries and input left, matched, skip."""
+        return list(self._left), list(self._inputs), self.matched, self.skip
+
+    def restore_state(self, state: tuple[list[Entry], list[UartInput], int, int]) -> None:
         """Go back to a position `save_state` returned."""
-        left, self.matched, self.skip = state
-        self._left = list(left)
+        left, inputs, self.matched, self.skip = state
+        self._left, self._inputs = list(left), list(inputs)
 
     def restart(self) -> None:
         """Back to the script's first entry."""

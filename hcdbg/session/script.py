@@ -3,8 +3,9 @@
 One JSON object per line; blank lines and lines starting with `#` are ignored, so a script
 can be written and commented by hand. The first object may be a header (`"hcdbg": 1`,
 with the guest, machine, firmware, filter and rules of the recorded run). Every other
-object is a call entry, or a rewind marker `{"back": K}` (the REPL's `back`: only the
-first K calls before it stand). A header's `from_call` N says the script was recorded from
+object is a call entry, console input `{"uart": TEXT}` (typed into the guest's UART once
+the calls before it are made; TEXT holds the bytes as code points 0-255), or a rewind marker
+`{"back": K}` (the REPL's `back`: only the first K calls before it stand). A header's `from_call` N says the script was recorded from
 the run's Nth call on: a replay lets the calls before it through unchecked. An entry names the call (`fid`, or `name` when `fid` is
 absent) and, optionally, what to check (`vcpu`, `conduit`, `imm`, `args`) and how to
 answer it (`answer`, `by`). What an entry leaves out is not checked; an entry with no
@@ -56,12 +57,22 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class UartInput:
+    """Bytes typed into the guest's console once `after` calls of the script are made."""
+
+    after: int
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Script:
-    """A parsed call script: its header (empty dict if none) and its call entries."""
+    """A parsed call script: its header (empty dict if none), its call entries and the
+    console input between them."""
 
     path: Path
     header: dict[str, Any]
     entries: tuple[Entry, ...]
+    inputs: tuple[UartInput, ...] = ()
 
 
 def _fail(path: Path, line: int, message: str) -> ScriptError:
@@ -160,6 +171,7 @@ def parse_text(text: str, path: Path) -> Script:
     """Parse a whole script; ScriptError names the first bad line."""
     header: dict[str, Any] = {}
     entries: list[Entry] = []
+    inputs: list[UartInput] = []
     lines = text.splitlines()
     for line, raw in enumerate(lines, 1):
         stripped = raw.strip()
@@ -181,11 +193,14 @@ def parse_text(text: str, path: Path) -> Script:
                 header = _header(obj)
             elif "back" in obj:
                 entries = entries[:_back(obj, len(entries))]
+                inputs = [i for i in inputs if i.after <= len(entries)]
+            elif "uart" in obj:
+                inputs.append(UartInput(len(entries), _uart(obj)))
             else:
                 entries.append(parse_entry(obj, len(entries) + 1, line))
         except ValueError as exc:
             raise _fail(path, line, str(exc)) from None
-    return Script(path, header, tuple(entries))
+    return Script(path, header, tuple(entries), tuple(inputs))
 
 
 def _header(obj: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +220,16 @@ def _header(obj: dict[str, Any]) -> dict[str, Any]:
     if "rules" in obj and not (isinstance(obj["rules"], list) and all(isinstance(r, str) for r in obj["rules"])):
         raise ValueError("rules: expected a list of answer rules as strings")
     return obj
+
+
+def _uart(obj: dict[str, Any]) -> bytes:
+    text = obj["uart"]
+    if set(obj) != {"uart"} or not isinstance(text, str):
+        raise ValueError('console input is {"uart": "TEXT"} alone, TEXT a string')
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError("uart: TEXT holds bytes as characters U+0000..U+00FF (use \\u00XX)") from None
 
 
 def _back(obj: dict[str, Any], have: int) -> int:

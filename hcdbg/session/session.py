@@ -102,6 +102,8 @@ class Session:
                 self.divergence, self.replay = taken, None
                 return False
             answer, source = self._scripted(call, taken)
+            if self.replay.script.inputs:
+                self.machine.uart.feed(self.replay.due_input())
         else:
             rules = self.rules
             matched = rules.match(call) if len(rules) else None
@@ -181,6 +183,13 @@ class Session:
         """Answer the calls from now on from `replay`'s script, checking each."""
         self.replay, self.divergence, self.replay_started = replay, None, replay
         self.machine.timeslice = 0  # counted slices, as the recording had
+        self.machine.uart.feed(replay.due_input())  # typed before the script's first call
+
+    def send_uart(self, data: bytes) -> None:
+        """Type `data` into the guest's console (recorded, so a replay types it too)."""
+        self.machine.uart.feed(data)
+        if self.recorder is not None:
+            self.recorder.write_uart(data)
 
     def stop_replay(self) -> Replay | None:
         """End the replay (running or diverged); the ranges answer calls again."""

@@ -170,7 +170,7 @@ p.arg("text", metavar="TEXT")
 @command(p, category="inspecting")
 def do_uart_send(dbg: Debugger, args: argparse.Namespace) -> None:
     data = decode_escapes(args.text)
-    dbg.session.machine.uart.feed(data)
+    dbg.session.send_uart(data)
     dbg.message(f"{len(data)} byte(s) queued for the guest's UART "
                 f"({len(dbg.session.machine.uart.rx)} waiting)")
 
