@@ -158,7 +158,7 @@ class Machine:
         self._last_run = self.vcpus[0]
         #: Time slices (seconds; 0: counted slices). Recording and replaying set it to 0.
         self.timeslice = cfg.timeslice
-        self._preempt = Preempter(cfg.timeslice or 0.01)
+        self._preempt = Preempter()
         self.dtb_address = 0
         #: Instructions charged against `max_insns` budgets so far (an upper bound).
         self.insns_charged = 0
@@ -472,8 +472,7 @@ class Machine:
                 budget -= count
                 self.insns_charged += count
             if timed:
-                self._preempt.period = self.timeslice
-                self._preempt.arm(vcpu.uc)
+                self._preempt.arm(vcpu.uc, self.timeslice)
                 try:
                     stop = self._slice(vcpu, 0)
                 finally:

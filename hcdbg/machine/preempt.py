@@ -18,20 +18,20 @@ class _Stoppable(Protocol):
 
 
 class Preempter:
-    """Ends a slice that has run for one to two `period`s. The thread runs only while
-    slices are armed, and exits after a tick with nothing armed."""
+    """Ends a slice that has run for one to two periods. The thread runs only while slices
+    are armed, and exits after a tick with nothing armed."""
 
-    def __init__(self, period: float) -> None:
-        self.period = period
+    def __init__(self) -> None:
+        self.period = 0.01
         self._lock = threading.Lock()
         self._uc: _Stoppable | None = None
         self._generation = 0
         self._thread: threading.Thread | None = None
 
-    def arm(self, uc: _Stoppable) -> None:
-        """A slice of `uc` starts now."""
+    def arm(self, uc: _Stoppable, period: float) -> None:
+        """A slice of `uc` starts now; it may last one to two `period`s (seconds)."""
         with self._lock:
-            self._uc = uc
+            self._uc, self.period = uc, period
             self._generation += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._tick, name="hcdbg-preempt", daemon=True)

@@ -82,7 +82,8 @@ class Replay:
             return None
         entry = self._next_for(trap.vcpu)
         if entry is None:
-            return Divergence(trap, None, (f"the script has no more calls{self._for(trap.vcpu)}",))
+            which = f" for vCPU {trap.vcpu}" if self.any_vcpu_order and self._left else ""
+            return Divergence(trap, None, (f"the script has no more calls{which}",))
         diff = differences(entry, trap, self.ignore_args)
         if diff:
             return Divergence(trap, entry, diff)
@@ -90,10 +91,9 @@ class Replay:
         self.matched += 1
         return entry
 
-    def _for(self, vcpu: int) -> str:
-        return f" for vCPU {vcpu}" if self.any_vcpu_order and self._left else ""
-
     def _next_for(self, vcpu: int) -> Entry | None:
+        """The entry a call from `vcpu` must match: the script's next, or with
+        any_vcpu_order the next one for that vCPU (or for any)."""
         if not self.any_vcpu_order:
             return self._left[0] if self._left else None
         return next((e for e in self._left if e.vcpu is None or e.vcpu == vcpu), None)

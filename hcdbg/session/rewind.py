@@ -170,9 +170,8 @@ class Rewind:
         s.firmware.restore_state(cp.firmware)
         s.rules.restore_state(cp.rules)  # type: ignore[arg-type]
         _load_replay(s, cp.replay)
-        rewind = getattr(s.recorder, "rewind", None)
-        if rewind is not None:
-            rewind(cp.calls)  # the recording marks the later calls as undone
+        if s.recorder is not None:
+            s.recorder.rewind(cp.calls)  # the recording marks the later calls as undone
 
     @property
     def restored_bytes(self) -> int:
