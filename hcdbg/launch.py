@@ -113,7 +113,7 @@ def build_session(args: argparse.Namespace,
 
 #: Options a call script's header keeps, so a replay rebuilds the same machine and firmware.
 MACHINE_OPTIONS = ("smp", "mem", "conduit", "load", "entry", "quantum", "catch", "append",
-                   "no_reboot", "input", "uart_input", "bios", "initrd", "dtb")
+                   "no_reboot", "input", "bios", "initrd", "dtb")
 FIRMWARE_OPTIONS = ("profile", "psci_version", "smccc_version", "seed")
 _VERSIONS = ("psci_version", "smccc_version")
 _PATHS = ("bios", "initrd", "dtb")
@@ -149,13 +149,13 @@ def seed_recording(args: argparse.Namespace) -> None:
         args.seed = random.getrandbits(32)
 
 
-def apply_header(args: argparse.Namespace, head: dict[str, Any], defaults: dict[str, Any]) -> None:
+def apply_header(args: argparse.Namespace, head: dict[str, Any], default: Callable[[str], Any]) -> None:
     """Take the script header's machine and firmware options for every option `args` left at
-    its default (options given on the command line win)."""
+    its default, `default(name)` (options given on the command line win)."""
     for section, keys in (("machine", MACHINE_OPTIONS), ("firmware", FIRMWARE_OPTIONS)):
         values = head.get(section, {})
         for key in keys:
-            if key not in values or not hasattr(args, key) or getattr(args, key) != defaults.get(key):
+            if key not in values or not hasattr(args, key) or getattr(args, key) != default(key):
                 continue
             value = values[key]
             kinds = _TYPES.get(key, (str,))

@@ -37,7 +37,7 @@ def replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Exit 0 if the guest made exactly the script's calls, 1 if not, 130 on Ctrl-C
     (a bad script raises ScriptError: exit 2)."""
     script = S.load(args.script)
-    apply_header(args, script.header, {a.dest: a.default for a in parser._actions})
+    apply_header(args, script.header, parser.get_default)
     args.guest = _guest(args, script)
     recorded = script.header.get("guest", {}).get("sha256")
     session = build_session(args, uart_sink=uart_to_stdout)

@@ -460,11 +460,12 @@ class Machine:
             if not on:
                 return Stop(StopKind.HALTED, 0, self.vcpus[0].pc, "no vCPU is powered on")
             vcpu = self._last_run = self._pick(on)
-            # A lone vCPU runs unbounded unless there is a budget to keep; slices are
-            # cheap (an emu_start costs about as much as a few hundred instructions), and a
-            # slice that ends early is charged in full, so they stay short.
-            timed = len(on) > 1 and budget is None and self.timeslice > 0
-            count = self.config.quantum if (len(on) > 1 and not timed) or budget is not None else 0
+            # A lone vCPU runs unbounded unless there is a budget to keep. Several take turns:
+            # by time (preempt.py) unless counted slices are asked for or a budget must be
+            # kept. Counted slices are short: a slice that ends early is charged in full.
+            several = len(on) > 1
+            timed = several and budget is None and self.timeslice > 0
+            count = self.config.quantum if (several and not timed) or budget is not None else 0
             if budget is not None:
                 if budget <= 0:
                     return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, "instruction limit reached")

@@ -6,7 +6,7 @@ from hcdbg.session.record import CallRecord
 from hcdbg.session.replay import Divergence
 from hcdbg.session.script import Entry
 from hcdbg.smccc import catalog
-from hcdbg.smccc.decode import decode_call
+from hcdbg.smccc.decode import arg_names, decode_call
 from hcdbg.smccc.ids import s64
 from hcdbg.smccc.retcodes import retcode_name
 
@@ -37,9 +37,16 @@ def call_text(trap: Trap) -> str:
     unknown function shows its owner and x1..x6."""
     fid = trap.regs[0] & 0xFFFF_FFFF
     d = decode_call(fid, trap.regs, trap.imm, trap.conduit)
-    name = _width_name(d.function) if d.function is not None else f"{d.service.upper().replace('-', '_')}_{fid:#010x}"
     args = ", ".join(f"{n}={hexv(v)}" for n, v in d.args)
-    return f"{name}({args})"
+    return f"{function_text(fid)}({args})"
+
+
+def function_text(fid: int) -> str:
+    """`PSCI_CPU_ON_64`, or `SIP_0xc2001234` for a function the catalog does not know."""
+    fn = catalog.lookup(fid)
+    if fn is not None:
+        return _width_name(fn)
+    return f"{catalog.service_of(fid).upper().replace('-', '_')}_{fid & 0xFFFF_FFFF:#010x}"
 
 
 #: Effects after which the call never returns to the caller (DEN0022 §5.1.3, §5.1.9, §5.1.10).
@@ -93,14 +100,11 @@ def record_line(rec: CallRecord) -> str:
 def entry_text(entry: Entry) -> str:
     """A script entry as the call line it expects: `[vcpu0] hvc#0 PSCI_VERSION()`; what the
     entry does not check shows as `?` (`[vcpu?]`), unchecked arguments are left out."""
-    fn = catalog.lookup(entry.fid)
-    name = (_width_name(fn) if fn is not None
-            else f"{catalog.service_of(entry.fid).upper().replace('-', '_')}_{entry.fid:#010x}")
-    names = dict(enumerate((n for n, _ in decode_call(entry.fid).args), 1))
+    names = dict(enumerate(arg_names(entry.fid), 1))
     args = ", ".join(f"{names.get(n, f'x{n}')}={hexv(v)}" for n, v in sorted(entry.args.items()))
     vcpu = "?" if entry.vcpu is None else entry.vcpu
     conduit = f"{entry.conduit or '?'}#{'?' if entry.imm is None else entry.imm}"
-    return f"[vcpu{vcpu}] {conduit} {name}({args})"
+    return f"[vcpu{vcpu}] {conduit} {function_text(entry.fid)}({args})"
 
 
 def divergence_lines(div: Divergence, history: list[CallRecord], context: int = 3) -> list[str]:

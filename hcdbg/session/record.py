@@ -17,8 +17,8 @@ from typing import IO, Any, NamedTuple
 from hcdbg.errors import UsageError
 from hcdbg.machine.machine import Trap
 from hcdbg.smccc import catalog
-from hcdbg.smccc.decode import arg_mask, decode_call
-from hcdbg.session.script import FORMAT_VERSION
+from hcdbg.session.script import FORMAT_VERSION, by_of
+from hcdbg.smccc.decode import arg_mask, arg_names
 
 
 class CallRecord(NamedTuple):
@@ -40,13 +40,7 @@ class CallRecord(NamedTuple):
     @property
     def by(self) -> str:
         """Who answered, in the script's words: user, built-in, deny or rule N."""
-        return CallRecord.source_by(self.source)
-
-    @staticmethod
-    def source_by(source: str) -> str:
-        """A session's `source` in the script's words."""
-        source = source.removeprefix("replay ")
-        return {"reply": "user", "handle": "built-in"}.get(source, source)
+        return by_of(self.source)
 
     def to_line(self, call: int | None = None) -> bytes:
         """One script entry and its newline, numbered `call` (default: the session's sequence
@@ -71,13 +65,13 @@ def _template(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[i
     mask of the argument registers (by register, not by argument name, so an entry stays
     valid when its fid is edited)."""
     fn = catalog.lookup(fid)
-    nargs = len(decode_call(fid).args)
+    nargs = len(arg_names(fid))
     args = ", ".join(f'"x{n}": "%#x"' for n in range(1, nargs + 1))
     values = ", ".join(f'"x{n}": "{v:#x}"' for n, v in sorted(answer))
     tail = "" if effect is None else f', "effect": {json.dumps(effect)}'
     text = (f'{{"call": %d, "vcpu": {vcpu}, "conduit": "{conduit}", "imm": {imm}, '
             f'"fid": "{fid:#010x}", "name": {json.dumps(fn.name if fn else None)}, '
-            f'"args": {{{args}}}, "answer": {{{values}}}, "by": "{CallRecord.source_by(source)}", '
+            f'"args": {{{args}}}, "answer": {{{values}}}, "by": "{by_of(source)}", '
             f'"pc": "%#x"{tail}}}\n')
     return text.encode(), nargs, arg_mask(fid)
 

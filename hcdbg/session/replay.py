@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hcdbg.machine.machine import Trap
 from hcdbg.session.script import Entry, Script, UartInput
 from hcdbg.smccc import catalog
-from hcdbg.smccc.decode import arg_mask, decode_call
+from hcdbg.smccc.decode import arg_mask, arg_names
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def differences(entry: Entry, trap: Trap, ignore_args: bool = False) -> tuple[st
         out.append(f"immediate #{trap.imm}, expected #{entry.imm}")
     if not ignore_args and entry.args:
         mask = arg_mask(fid)
-        names = dict(enumerate((n for n, _ in decode_call(fid).args), 1))
+        names = dict(enumerate(arg_names(fid), 1))
         for reg, want in sorted(entry.args.items()):
             have = trap.regs[reg] if reg < len(trap.regs) else 0
             if (have ^ want) & mask:

@@ -20,7 +20,7 @@ from typing import Any
 
 from hcdbg.errors import UsageError
 from hcdbg.smccc import catalog
-from hcdbg.smccc.decode import decode_call
+from hcdbg.smccc.decode import arg_names
 from hcdbg.smccc.retcodes import parse_value
 
 FORMAT_VERSION = 1
@@ -30,6 +30,21 @@ ENTRY_KEYS = {"call", "vcpu", "conduit", "imm", "pc", "fid", "name", "args", "an
 HEADER_KEYS = {"hcdbg", "guest", "machine", "firmware", "filter", "rules", "recorded", "from_call"}
 #: Who answered a call, as written in `by`; "rule N" is also accepted.
 SOURCES = ("user", "built-in", "deny")
+#: A session names who answered in its own words (trace lines, `calls reply`), a script in
+#: these; deny and "rule N" are the same in both.
+_BY_OF_SOURCE = {"handle": "built-in", "reply": "user"}
+_SOURCE_OF_BY = {by: source for source, by in _BY_OF_SOURCE.items()}
+
+
+def by_of(source: str) -> str:
+    """A session's answer source ("handle", "replay reply", ...) as a script's `by`."""
+    source = source.removeprefix("replay ")
+    return _BY_OF_SOURCE.get(source, source)
+
+
+def source_of(by: str) -> str:
+    """A script's `by` as a session's answer source."""
+    return _SOURCE_OF_BY.get(by, by)
 
 
 class ScriptError(UsageError):
@@ -138,7 +153,7 @@ def parse_entry(obj: dict[str, Any], index: int, line: int) -> Entry:
     fid = _fid(obj)
     fn = catalog.lookup(fid)
     service = fn.service if fn else None
-    arg_names = {name: n for n, (name, _) in enumerate(decode_call(fid).args, 1)}
+    names = {name: n for n, name in enumerate(arg_names(fid), 1)}
     vcpu = obj.get("vcpu")
     if vcpu is not None and (isinstance(vcpu, bool) or not isinstance(vcpu, int) or vcpu < 0):
         raise ValueError(f"vcpu: expected a vCPU number (0, 1, ...), got {json.dumps(vcpu)}")
@@ -150,7 +165,7 @@ def parse_entry(obj: dict[str, Any], index: int, line: int) -> Entry:
         imm = _int(imm, "imm")
         if imm > 0xFFFF:
             raise ValueError(f"imm: {imm:#x} does not fit the 16-bit HVC/SMC immediate")
-    args = _register_map(obj.get("args", {}), "args", arg_names, service, 1)
+    args = _register_map(obj.get("args", {}), "args", names, service, 1)
     answer = None
     if "answer" in obj:
         raw = obj["answer"]

@@ -23,7 +23,7 @@ from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.filter import Action, Filter
 from hcdbg.session.record import CallRecord, Recorder, header, sha256
 from hcdbg.session.replay import Divergence, Replay
-from hcdbg.session.script import Entry
+from hcdbg.session.script import Entry, source_of
 
 
 def is_call(word: int) -> bool:
@@ -117,7 +117,14 @@ class Session:
                     answer, source = self.firmware.deny(call), "deny"
                 else:
                     answer, source = self.firmware.answer(call, self.machine), "handle"
-        # _give and _record, inlined: this runs once per call (scripts/bench `calls`).
+        self._give(vcpu, trap, answer, source)
+        if answer.effect is not None:
+            self.machine.apply(answer.effect, vcpu)
+        return True
+
+    def _give(self, vcpu: Vcpu, trap: Trap, answer: Answer, source: str) -> None:
+        """Write an answer into the caller's registers and record it (the one place that
+        does, for handled, ruled, replayed and forwarded calls alike)."""
         vcpu.write_call_result(answer.regs)
         effect = answer.effect
         history = self.history
@@ -128,14 +135,6 @@ class Session:
             self.recorder.write(rec)
         if self.on_record is not None:
             self.on_record(rec)
-        if effect is not None:
-            self.machine.apply(effect, vcpu)
-        return True
-
-    def _give(self, vcpu: Vcpu, trap: Trap, answer: Answer, source: str) -> None:
-        """Write an answer into the caller's registers and record it."""
-        vcpu.write_call_result(answer.regs)
-        self._record(trap, source, answer)
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, str]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
@@ -149,9 +148,8 @@ class Session:
         if entry.by == "built-in":
             if self.firmware.answer(call, self.machine, dry_run=True).regs == entry.answer:
                 return self.firmware.answer(call, self.machine), "replay handle"
-        source = {"built-in": "handle", "user": "reply"}.get(entry.by, entry.by)
         return (Answer(dict(entry.answer), None, f"from line {entry.line} of the script"),
-                f"replay {source}")
+                f"replay {source_of(entry.by)}")
 
     # --- recording and replaying --------------------------------------------------------------
     def start_recording(self, path: Path, overwrite: bool = False) -> Recorder:
@@ -196,15 +194,6 @@ class Session:
         rep = self.replay_started
         self.replay = self.replay_started = self.divergence = None
         return rep
-
-    def _record(self, trap: Trap, source: str, answer: Answer) -> None:
-        effect = type(answer.effect).__name__ if answer.effect is not None else None
-        rec = CallRecord(len(self.history) + 1, trap, source, answer.regs, answer.why, effect)
-        self.history.append(rec)
-        if self.recorder is not None:
-            self.recorder.write(rec)
-        if self.on_record is not None:
-            self.on_record(rec)
 
     # --- answering a forwarded call -------------------------------------------------------
     def _require_call(self) -> PendingCall:

@@ -111,6 +111,16 @@ def arg_mask(fid: int) -> int:
     return MASK32
 
 
+def arg_names(fid: int) -> tuple[str, ...]:
+    """The names of the arguments a call to `fid` passes in x1, x2, ...: the catalog's, or
+    w1..w6 / x1..x6 for an unknown function. Never raises."""
+    function = lookup(fid & MASK32)
+    if function is not None:
+        return tuple(arg.name for arg in function.args)
+    prefix = "w" if arg_mask(fid) == MASK32 else "x"
+    return tuple(f"{prefix}{n}" for n in range(1, _UNKNOWN_ARGS + 1))
+
+
 @dataclass(frozen=True)
 class DecodedCall:
     """One call as a user reads it: the ID's fields, the function, its arguments."""
@@ -148,15 +158,11 @@ def decode_call(fid: int, regs: Sequence[int] = (), imm: int = 0,
     function = lookup(fields.fid)
     mask = arg_mask(fields.fid)
     narrow = mask == MASK32
-    prefix = "w" if narrow else "x"
 
     def reg(n: int) -> int:
         return regs[n] & MASK64 if n < len(regs) else 0
 
-    if function is not None:
-        names = [arg.name for arg in function.args]
-    else:
-        names = [f"{prefix}{n}" for n in range(1, _UNKNOWN_ARGS + 1)]
+    names = arg_names(fields.fid)
     args = tuple((name, reg(n) & mask) for n, name in enumerate(names, 1))
 
     problems: list[str] = []
