@@ -164,6 +164,9 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
         return [f"sum of answers {BENCH_CALLS * 0x10001:#x}", "SYSTEM_OFF"]
     elif name == "bench-compute":
         return [f"cpus {smp:#x} checksum {bench_checksum(BENCH_STEPS):#x}", "SYSTEM_OFF"]
+    elif name == "smp-check":
+        # Each CPU's pointer chases and the shared LDXR/STXR counter come out right.
+        lines = [f"cpu {i:#x} PASS" for i in range(smp)] + ["counter PASS", "smp-check PASS"]
     else:
         raise AssertionError(f"no expected transcript for guest {name!r}")
     return lines + ["SYSTEM_OFF"]
@@ -229,8 +232,8 @@ def test_index_lists_every_guest_source_and_elf():
         assert set(entry) == {"name", "description", "smp"}
         assert entry["description"] and "\n" not in entry["description"]
         assert (GUESTS / f"{entry['name']}.elf").is_file()
-    # psci-tour and cpu-race need secondaries; every other guest runs on one vCPU.
-    assert {n: s for n, s in SMP.items() if s != 1} == {"psci-tour": 4, "cpu-race": 4}
+    # psci-tour, cpu-race and smp-check need secondaries; every other guest runs on one vCPU.
+    assert {n: s for n, s in SMP.items() if s != 1} == {"psci-tour": 4, "cpu-race": 4, "smp-check": 4}
 
 
 # --- QEMU transcripts ----------------------------------------------------------------
@@ -241,7 +244,7 @@ def test_guest_transcript_under_qemu(name):
     lines = run_qemu(name)
     # exceptions and the bench guests print their own records, not call lines.
     bad = [line for line in lines if not LINE.fullmatch(line)
-           and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset")]
+           and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset", "smp-check")]
     assert not bad, f"lines outside the guest line format: {bad}"
     assert lines == expected(name, SMP[name], lines)
 

@@ -144,7 +144,7 @@ def test_stepi_nexti_and_vcpu_focus() -> None:
     assert dbg.vcpu.pc == main + 8  # at bl puts
     text = run(dbg, out, "ni")
     assert "Hello from hello" in text and dbg.vcpu.pc == main + 12
-    assert dbg.session.machine.breakpoints.keys() == {main}  # the step-over breakpoint is gone
+    assert dbg.session.machine.breakpoints == {main}  # the step-over breakpoint is gone
     assert "no vCPU 3" in run(dbg, out, "vcpu 3", ok=False)
     assert "[vCPU 0] on" in run(dbg, out, "vcpu")
 

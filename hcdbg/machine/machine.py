@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable, NamedTuple
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
+from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
 from unicorn import arm64_const as A
 from unicorn import unicorn_const as UCC
 
@@ -24,6 +24,7 @@ from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.handlers.base import (CpuOff, CpuOn, CpuSuspend, Effect, PowerState, SystemOff,
                                  SystemReset, SystemSuspend, Undefined)
 from hcdbg.machine import board as B
+from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as X
 from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.loader import Image, boot_blobs
@@ -93,7 +94,6 @@ CallHandler = Callable[[Vcpu, Trap], bool]
 class _Pending:
     stop: Stop | None = None
     error: BaseException | None = None
-    skip_bp: int | None = None
 
 
 @dataclass
@@ -150,8 +150,13 @@ class Machine:
         #: path (Linux to its first PSCI call: 0.38 s without, 0.45 s with), so it is added
         #: at a vCPU's first unmapped access, which then runs again to tell the address.
         self._fault_hooked = [False] * cfg.smp
-        self.breakpoints: dict[int, list[int]] = {}  # address -> hook handle per vCPU
-        self._running: Vcpu | None = None
+        #: Breakpoint addresses: Unicorn exits on every vCPU, so a block ends before one.
+        self.breakpoints: set[int] = set()
+        #: Whether another thread may stop a running vCPU: only if Unicorn can be made to
+        #: take such a stop between blocks (exactstop.py), and only in uncounted slices.
+        self.exact_async_stops = exactstop.available()
+        self._running: Vcpu | None = None  # the vCPU in an uncounted slice, under _run_lock
+        self._run_lock = threading.Lock()
         self._interrupt = threading.Event()
         self._next = 0
         self._stopped_at: list[int | None] = [None] * cfg.smp  # PC of each vCPU's last stop
@@ -215,7 +220,7 @@ class Machine:
         self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
             v.state = PowerState.OFF
-            p.stop = p.error = p.skip_bp = None
+            p.stop = p.error = None
         # arm64 boot protocol: x0 = DTB address, x1..x3 = 0.
         self.vcpus[0].power_on(self.image.entry, self.dtb_address)
         self._next = 0
@@ -248,15 +253,22 @@ class Machine:
 
     # --- breakpoints -----------------------------------------------------------------------
     def add_breakpoint(self, address: int) -> None:
-        if address in self.breakpoints:
-            return
-        self.breakpoints[address] = [
-            v.uc.hook_add(UC_HOOK_CODE, self._on_breakpoint, v.index, address, address)
-            for v in self.vcpus]
+        if address not in self.breakpoints:
+            self.breakpoints.add(address)
+            self._set_exits(self.vcpus, self.breakpoints)
 
     def remove_breakpoint(self, address: int) -> None:
-        for v, handle in zip(self.vcpus, self.breakpoints.pop(address, [])):
-            v.uc.hook_del(handle)
+        if address in self.breakpoints:
+            self.breakpoints.discard(address)
+            self._set_exits(self.vcpus, self.breakpoints)
+
+    @staticmethod
+    def _set_exits(vcpus: list[Vcpu], addresses: set[int]) -> None:
+        """Make `addresses` the exits of `vcpus`. Exits are looked up when code is
+        translated, so code translated before is dropped."""
+        for v in vcpus:
+            v.uc.ctl_set_exits(sorted(addresses))  # type: ignore[attr-defined]
+            v.uc.ctl_flush_tb()  # type: ignore[attr-defined]
 
     # --- effects of handled calls -----------------------------------------------------
     def apply(self, effect: Effect, vcpu: Vcpu) -> None:
@@ -379,32 +391,46 @@ class Machine:
         self._fault[index] = (access, address, size)
         return False
 
-    def _on_breakpoint(self, uc, address: int, size: int, index: int) -> None:
-        p = self._pending[index]
-        if p.skip_bp == address:
-            p.skip_bp = None
-            return
-        self._stop(self.vcpus[index], StopKind.BREAKPOINT, f"breakpoint at {address:#x}")
-
     # --- run control -----------------------------------------------------------------------
     def interrupt(self) -> None:
-        """Ask a run in progress (on another thread) to stop soon. Safe from any thread."""
+        """Ask a run in progress (on another thread) to stop soon. Safe from any thread.
+
+        An uncounted slice is stopped at once (exactly: exactstop.py); a counted slice ends
+        by itself within `quantum` instructions, and the run loop sees the request then."""
         self._interrupt.set()
-        running = self._running
-        if running is not None:
-            running.uc.emu_stop()
+        with self._run_lock:
+            if self._running is not None:
+                self._running.uc.emu_stop()
 
     def _slice(self, vcpu: Vcpu, count: int) -> Stop | None:
         """Run one vCPU for up to `count` instructions (0: until something stops it)."""
-        p = self._pending[vcpu.index]
-        pc = vcpu.pc
-        if pc in self.breakpoints and self._stopped_at[vcpu.index] == pc:
-            p.skip_bp = pc  # resuming from a stop at a breakpoint executes its instruction
-        self._stopped_at[vcpu.index] = None
-        self._running = vcpu
+        index = vcpu.index
+        if self._stopped_at[index] == vcpu.pc and vcpu.pc in self.breakpoints:
+            # Resuming from a breakpoint executes its instruction, as gdb steps over it.
+            self._stopped_at[index] = None
+            stop = self._past_breakpoint(vcpu)
+            if stop is not None or count == 1 or vcpu.state is not PowerState.ON:
+                return stop
+            count = max(count - 1, 0)
+        self._stopped_at[index] = None
         if self._interrupt.is_set():
-            self._running = None
             return None
+        stop = self._emulate(vcpu, count)
+        if stop is None and vcpu.state is PowerState.ON and vcpu.pc in self.breakpoints:
+            stop = Stop(StopKind.BREAKPOINT, index, vcpu.pc, f"breakpoint at {vcpu.pc:#x}")
+        return stop
+
+    def _past_breakpoint(self, vcpu: Vcpu) -> Stop | None:
+        """Execute the one instruction at a breakpoint: without its exit, counted."""
+        self._set_exits([vcpu], self.breakpoints - {vcpu.pc})
+        try:
+            return self._emulate(vcpu, 1)
+        finally:
+            self._set_exits([vcpu], self.breakpoints)
+
+    def _emulate(self, vcpu: Vcpu, count: int) -> Stop | None:
+        """One emu_start of `vcpu`: `count` instructions, or (0) until something stops it."""
+        p = self._pending[vcpu.index]
         counted = count > 0
         if counted != vcpu.counted:
             # Unicorn instruments translated blocks for instruction counting only while a
@@ -412,17 +438,25 @@ class Machine:
             # one (seen here: a 20000-instruction slice that never ended). Retranslate.
             vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
             vcpu.counted = counted
+        # A counted slice's count is a code hook, which stops exactly only where Unicorn
+        # checks after each instruction's hook; such code is never stopped from outside.
+        exact = not counted and self.exact_async_stops
+        vcpu.exact_stops.enable(exact)
+        if exact:
+            with self._run_lock:
+                self._running = vcpu
         try:
-            vcpu.uc.emu_start(pc, _UNTIL, 0, count)
+            vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
             if exc.errno in _UNMAPPED and not self._fault_hooked[vcpu.index]:
                 self._fault_hooked[vcpu.index] = True
                 vcpu.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid, vcpu.index)
-                return self._slice(vcpu, 1) or self._fault_stop(vcpu, exc)
+                return self._emulate(vcpu, 1) or self._fault_stop(vcpu, exc)
             return self._fault_stop(vcpu, exc)
         finally:
-            self._running = None
-            p.skip_bp = None
+            if exact:
+                with self._run_lock:
+                    self._running = None
         if p.error is not None:
             err, p.error = p.error, None
             if isinstance(err, UcError):  # a guest access the hook could not make: a fault
@@ -464,7 +498,7 @@ class Machine:
             # by time (preempt.py) unless counted slices are asked for or a budget must be
             # kept. Counted slices are short: a slice that ends early is charged in full.
             several = len(on) > 1
-            timed = several and budget is None and self.timeslice > 0
+            timed = several and budget is None and self.timeslice > 0 and self.exact_async_stops
             count = self.config.quantum if (several and not timed) or budget is not None else 0
             if budget is not None:
                 if budget <= 0:
@@ -498,7 +532,16 @@ class Machine:
         if vcpu.state is not PowerState.ON:
             raise HcdbgError(f"vCPU {index} is powered off")
         self._interrupt.clear()
-        stop = self._slice(vcpu, count)
+        left = count
+        while True:  # in slices of at most `quantum`, so that Ctrl-C is seen between them
+            n = min(left, max(self.config.quantum, 1))
+            stop = self._slice(vcpu, n)
+            left -= n
+            if stop is not None or left <= 0 or vcpu.state is not PowerState.ON:
+                break
+            if self._interrupt.is_set():
+                stop = Stop(StopKind.INTERRUPT, index, vcpu.pc, "interrupted")
+                break
         if stop is None:
             why = "step" if vcpu.state is PowerState.ON else f"vCPU {index} powered off"
             stop = Stop(StopKind.STEP, index, vcpu.pc, why)
@@ -539,4 +582,4 @@ class Machine:
         self._stopped_at = list(stopped_at)
         self._fault = [None] * len(self.vcpus)
         for p in self._pending:
-            p.stop = p.error = p.skip_bp = None
+            p.stop = p.error = None

@@ -13,6 +13,7 @@ from hcdbg.handlers.base import PowerState
 from hcdbg.machine import mmu
 from hcdbg.machine import registers as R
 from hcdbg.machine.callregs import CallRegs
+from hcdbg.machine.exactstop import ExactStops
 
 if TYPE_CHECKING:
     from hcdbg.machine.uart import Pl011
@@ -53,7 +54,12 @@ class Vcpu:
         uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
         sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"])
         uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        # Breakpoints are Unicorn exits: the translator ends a block before such an address,
+        # an exact stop that needs no code hook (see exactstop.py, machine.py).
+        uc.ctl_exits_enabled(True)  # type: ignore[attr-defined]  # generated at runtime
+        uc.ctl_set_exits([])  # type: ignore[attr-defined]
         self.uc = uc
+        self.exact_stops = ExactStops(uc)
         self._call_regs = CallRegs(uc)
         self._reset_context = uc.context_save()
 
