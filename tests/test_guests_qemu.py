@@ -164,6 +164,9 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
         return [f"sum of answers {BENCH_CALLS * 0x10001:#x}", "SYSTEM_OFF"]
     elif name == "bench-compute":
         return [f"cpus {smp:#x} checksum {bench_checksum(BENCH_STEPS):#x}", "SYSTEM_OFF"]
+    elif name == "code-patch":
+        # Both CPUs run the old instruction (movz x0, #1) before the patch, the new one after.
+        lines = [f"cpu {i:#x} before 0x1 after 0x2" for i in range(2)] + ["code-patch PASS"]
     elif name == "smp-check":
         # Each CPU's pointer chases and the shared LDXR/STXR counter come out right.
         lines = [f"cpu {i:#x} PASS" for i in range(smp)] + ["counter PASS", "smp-check PASS"]
@@ -232,8 +235,9 @@ def test_index_lists_every_guest_source_and_elf():
         assert set(entry) == {"name", "description", "smp"}
         assert entry["description"] and "\n" not in entry["description"]
         assert (GUESTS / f"{entry['name']}.elf").is_file()
-    # psci-tour, cpu-race and smp-check need secondaries; every other guest runs on one vCPU.
-    assert {n: s for n, s in SMP.items() if s != 1} == {"psci-tour": 4, "cpu-race": 4, "smp-check": 4}
+    # psci-tour, cpu-race, smp-check and code-patch need secondaries; every other guest runs on one vCPU.
+    assert {n: s for n, s in SMP.items() if s != 1} == {"psci-tour": 4, "cpu-race": 4, "smp-check": 4,
+                                                     "code-patch": 2}
 
 
 # --- QEMU transcripts ----------------------------------------------------------------
@@ -244,7 +248,7 @@ def test_guest_transcript_under_qemu(name):
     lines = run_qemu(name)
     # exceptions and the bench guests print their own records, not call lines.
     bad = [line for line in lines if not LINE.fullmatch(line)
-           and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset", "smp-check")]
+           and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset", "smp-check", "code-patch")]
     assert not bad, f"lines outside the guest line format: {bad}"
     assert lines == expected(name, SMP[name], lines)
 

@@ -1,4 +1,5 @@
-"""Several vCPUs never corrupt a guest: no instruction runs twice, whatever ends a slice.
+"""Several vCPUs never corrupt a guest: no instruction runs twice, whatever ends a slice,
+and code one vCPU rewrites is what every vCPU runs afterwards.
 
 guests/smp-check.S runs, on every vCPU, loads whose destination is their own base register,
 an LDP through its base and a shared LDXR/STXR counter, and prints FAIL if any of them ran
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import guest, run_hcdbg
-from hcdbg.machine import exactstop, loader
+from hcdbg.machine import exactstop, icache, loader
 from hcdbg.machine.machine import MachineConfig, StopKind
 from hcdbg.session.session import Session
 
@@ -148,3 +149,35 @@ def test_a_guest_script_can_rely_on_it(tmp_path: Path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("[ breakpoint 1: vCPU") == 3
     assert PASS in r.stdout
+
+
+# --- code one vCPU rewrites (guests/code-patch.S) -----------------------------------------
+
+def _code_patch(**config) -> str:
+    out = bytearray()
+    session = Session(loader.load(guest("code-patch")), MachineConfig(smp=2, **config),
+                      uart_sink=out.extend)
+    assert _run_to_end(session) is StopKind.POWER_OFF
+    return out.decode()
+
+
+@pytest.mark.parametrize("timeslice", [0.01, 0], ids=["timed", "counted"])
+def test_a_patched_instruction_is_run_by_every_vcpu(timeslice):
+    # CPU 1 has translated `patched` before CPU 0 rewrites it (DC CVAU, IC IVAU, ISB).
+    assert _code_patch(timeslice=timeslice).splitlines() == [
+        "cpu 0x0 before 0x1 after 0x2", "cpu 0x1 before 0x1 after 0x2", "code-patch PASS",
+        "SYSTEM_OFF"]
+
+
+def test_without_the_watch_the_other_vcpu_runs_stale_code(monkeypatch):
+    # The check can fail: Unicorn alone keeps CPU 1's translation of the old instruction.
+    monkeypatch.setattr(icache.ICacheWatch, "before_slice", lambda self, vcpu: None)
+    assert "cpu 0x1 before 0x1 after 0x1" in _code_patch()
+
+
+def test_the_watch_starts_with_the_second_vcpu():
+    session, _out = _session(10)
+    machine = session.machine
+    assert not machine.icache.armed  # nothing hooked before a second vCPU is powered on
+    session.cont()
+    assert machine.icache.armed

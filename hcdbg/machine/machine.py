@@ -27,6 +27,7 @@ from hcdbg.machine import board as B
 from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as X
 from hcdbg.machine.callregs import hook_intr
+from hcdbg.machine.icache import ICacheWatch
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
 from hcdbg.machine.uart import Pl011
@@ -164,6 +165,7 @@ class Machine:
         #: Time slices (seconds; 0: counted slices). Recording and replaying set it to 0.
         self.timeslice = cfg.timeslice
         self._preempt = Preempter()
+        self.icache = ICacheWatch()
         self.dtb_address = 0
         #: Instructions charged against `max_insns` budgets so far (an upper bound).
         self.insns_charged = 0
@@ -275,6 +277,7 @@ class Machine:
         """Carry out what a handler asked for; called from inside the trap hook."""
         if isinstance(effect, CpuOn):
             self.vcpus[effect.target].power_on(effect.entry, effect.context_id)
+            self.icache.armed = True  # from now on one vCPU may rewrite another's code
             # A slice may have been started unbounded (one vCPU on): end it so the
             # scheduler starts time-slicing with the new vCPU.
             vcpu.uc.emu_stop()
@@ -440,6 +443,7 @@ class Machine:
             vcpu.counted = counted
         # A counted slice's count is a code hook, which stops exactly only where Unicorn
         # checks after each instruction's hook; such code is never stopped from outside.
+        self.icache.before_slice(vcpu)
         exact = not counted and self.exact_async_stops
         vcpu.exact_stops.enable(exact)
         if exact:
