@@ -151,8 +151,17 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
         return [f"SVC esr=0x56000042 elr={sym['do_svc'] + 4:#x}",
                 f"BRK esr=0xf2000007 elr={sym['do_brk']:#x}",
                 f"UDF esr=0x2000000 elr={sym['do_udf']:#x}",
+                # 0x9001000 is a hole in virt's map: a synchronous external abort (FSC
+                # 0b010000) from the same EL; data abort EC 0x25 (WnR for the store),
+                # instruction abort EC 0x21 with ELR = FAR = the target (D17.2.37)
+                f"LOAD esr=0x96000010 elr={sym['do_load']:#x} far=0x9001000",
+                f"STORE esr=0x96000050 elr={sym['do_store']:#x} far=0x9001000",
+                "FETCH esr=0x86000010 elr=0x9001000 far=0x9001000",
                 # data abort, same EL, translation fault level 1 (Arm ARM D17.2.37)
-                f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010", "SYSTEM_OFF"]
+                f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010",
+                # the hole again through VA 0xc9001000 (MMU on): FAR is virtual
+                f"VA LOAD esr=0x96000010 elr={sym['do_va_load']:#x} far=0xc9001000",
+                "VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000", "SYSTEM_OFF"]
     elif name == "reset":
         # scripts/run-qemu passes -no-reboot: the first SYSTEM_RESET ends QEMU.
         return ["boot 0x1", "SYSTEM_RESET"]

@@ -152,11 +152,17 @@ def test_runaway_loop_stops_at_max_insns(tmp_path: Path) -> None:
     assert "instruction limit reached" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_load_from_unmapped_memory_is_a_fault(tmp_path: Path) -> None:
-    # mov x1, #0x1000 ; ldr x0, [x1]  (0x1000 is flash on virt: nothing mapped there)
-    r = run_hcdbg("trace", str(_raw(tmp_path, 0xD2820001, 0xF9400020)), "--load", "0x40080000")
+@pytest.mark.parametrize("word, what", [
+    (0xF9400020, "read from unmapped memory at 0x1000 (pc 0x40080004)"),  # ldr x0, [x1]
+    (0xF9000020, "write to unmapped memory at 0x1000 (pc 0x40080004)"),  # str x0, [x1]
+    (0xD63F0020, "instruction fetch from unmapped memory at 0x1000 (pc 0x1000)"),  # blr x1
+])
+def test_unmapped_access_without_vectors_is_a_fault(tmp_path: Path, word: int, what: str) -> None:
+    # mov x1, #0x1000 ; WORD  (0x1000 is flash on virt, mapped only with --bios). No
+    # VBAR_EL1: the abort the guest would take cannot be delivered, so the run stops.
+    r = run_hcdbg("trace", str(_raw(tmp_path, 0xD2820001, word)), "--load", "0x40080000")
     assert r.returncode == 1
-    assert "read from unmapped memory at 0x1000" in r.stderr
+    assert f"+++ stopped: {what}" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -172,13 +178,22 @@ def test_exceptions_reach_the_guest_vectors_like_the_architecture_says() -> None
     from hcdbg.machine.loader import load
     sym = load(GUESTS / "exceptions.elf").symbols.by_name
     # ESR = EC<<26 | IL | ISS (Arm ARM D17.2.37); SVC returns past itself, BRK/UDF to themselves.
-    assert r.stdout.splitlines()[:4] == [
+    assert r.stdout.splitlines()[:9] == [
         f"SVC esr=0x56000042 elr={sym['do_svc'] + 4:#x}",
         f"BRK esr=0xf2000007 elr={sym['do_brk']:#x}",
         f"UDF esr=0x2000000 elr={sym['do_udf']:#x}",
+        # Accesses to 0x9001000, where virt has nothing: a synchronous external abort
+        # (FSC 0b010000) from the same EL, a data abort (EC 0x25, WnR for the store) or an
+        # instruction abort (EC 0x21) with ELR = FAR = the fetched address (D17.2.37).
+        f"LOAD esr=0x96000010 elr={sym['do_load']:#x} far=0x9001000",
+        f"STORE esr=0x96000050 elr={sym['do_store']:#x} far=0x9001000",
+        "FETCH esr=0x86000010 elr=0x9001000 far=0x9001000",
         # A load through the guest's own page tables from an unmapped address: data abort,
         # same EL (EC 0x25), IL, DFSC 0b000101 = translation fault at level 1 (D17.2.37).
-        f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010"]
+        f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010",
+        # The same hole through VA 0xc9001000 (MMU on): FAR is the virtual address.
+        f"VA LOAD esr=0x96000010 elr={sym['do_va_load']:#x} far=0xc9001000",
+        "VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000"]
 
 
 def test_uart_input_reaches_the_guest() -> None:
@@ -208,8 +223,12 @@ def test_catch_stops_on_a_guest_exception_instead_of_delivering_it() -> None:
     sym = load(GUESTS / "exceptions.elf").symbols.by_name
     r = run_hcdbg("trace", "exceptions", "--catch", "dabt")
     assert r.returncode == 1
-    # The same syndrome the guest's own handler would have seen (Arm ARM D17.2.37).
-    assert f"data abort at {sym['do_dabt']:#x} (ESR 0x96000005, FAR 0x80000010): caught" in r.stderr
+    # The same syndrome the guest's own handler would have seen (Arm ARM D17.2.37): the
+    # first data abort is the load from 0x9001000, where virt has nothing.
+    assert f"data abort at {sym['do_load']:#x} (ESR 0x96000010, FAR 0x9001000): caught" in r.stderr
+    assert r.stdout == ""  # stopped before the guest's vector ran
+    r = run_hcdbg("trace", "exceptions", "--catch", "iabt")
+    assert "prefetch abort at 0x9001000 (ESR 0x86000010, FAR 0x9001000): caught" in r.stderr
     r = run_hcdbg("trace", "exceptions", "--catch", "svc")
     assert f"SVC at {sym['do_svc']:#x} (ESR 0x56000042): caught" in r.stderr
 

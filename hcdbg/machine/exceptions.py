@@ -21,8 +21,13 @@ EC_UNKNOWN = 0x00
 EC_SVC64 = 0x15
 EC_HVC64 = 0x16
 EC_SMC64 = 0x17
+EC_IABT_LOWER = 0x20  # instruction abort from a lower EL; +1: from the same EL
+EC_DABT_LOWER = 0x24  # data abort from a lower EL; +1: from the same EL
 EC_BRK = 0x3C
 ESR_IL = 1 << 25
+# ISS of an abort (D17.2.37, "ISS encoding for an exception from an Instruction/Data Abort")
+FSC_SYNC_EXTERNAL = 0b010000  # IFSC/DFSC: synchronous external abort, not on a table walk
+ISS_WNR = 1 << 6  # data abort: caused by a write
 
 # Unicorn/QEMU intno values (reference: "intno 11 = HVC, 13 = SMC", others seen).
 INTNO_UDEF = 1
@@ -59,6 +64,15 @@ class Syndrome:
     @property
     def esr(self) -> int:
         return (self.ec << 26) | ESR_IL | (self.iss & 0x1FF_FFFF)
+
+
+def external_abort(fetch: bool, write: bool, el: int, elr: int, far: int) -> Syndrome:
+    """The synchronous external abort of an access with nothing behind it (D17.2.37): an
+    instruction abort for a fetch, else a data abort (WnR for a write), from EL0 ("lower
+    EL") or EL1, FSC 0b010000. ISV, EA and S1PTW stay 0, as QEMU 7.2 reports an access
+    that decodes to no device to an EL1 guest (ESR 0x86000010, 0x96000010, 0x96000050)."""
+    ec = (EC_IABT_LOWER if fetch else EC_DABT_LOWER) + (el != 0)
+    return Syndrome(ec, FSC_SYNC_EXTERNAL | (ISS_WNR if write else 0), elr, far)
 
 
 def vector_offset(pstate: int) -> int:

@@ -50,7 +50,7 @@ class StopKind(Enum):
     BREAKPOINT = "breakpoint"
     STEP = "step"
     EXCEPTION = "exception"  # a guest exception caught (no vectors, or the user asked)
-    FAULT = "fault"  # access to unmapped memory, fetch from nowhere: cannot continue
+    FAULT = "fault"  # access to unmapped memory without vectors to take it: cannot continue
     INTERRUPT = "interrupt"  # stop requested (Ctrl-C)
     POWER_OFF = "power-off"
     RESET = "reset"
@@ -376,19 +376,42 @@ class Machine:
 
     def _exception(self, vcpu: Vcpu, intno: int, syn: X.Syndrome) -> None:
         name = X.EXCEPTION_NAMES.get(intno, f"exception {intno}")
-        vbar = vcpu.uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
-        # With the MMU on VBAR_EL1 is a virtual address we cannot check; trust the guest.
-        mmu_on = vcpu.read("sctlr_el1") & 1
-        no_vectors = vbar == 0 or (not mmu_on and vcpu.read_word(vbar + 0x200) is None)
-        if name in self.config.catch or no_vectors:
+        if name in self.config.catch or not self._has_vectors(vcpu):
             why = ("caught" if name in self.config.catch
-                   else f"the guest has no vector table (VBAR_EL1 = {vbar:#x})")
+                   else f"the guest has no vector table (VBAR_EL1 = {vcpu.read('vbar_el1'):#x})")
             at = syn.elr - 4 if syn.ec in (X.EC_SVC64, X.EC_HVC64, X.EC_SMC64) else syn.elr
             vcpu.pc = syn.elr
             far = f", FAR {syn.far:#x}" if syn.far is not None else ""
             self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}{far}): {why}")
             return
         X.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
+
+    @staticmethod
+    def _has_vectors(vcpu: Vcpu) -> bool:
+        """VBAR_EL1 is set and, with the MMU off, in memory. With the MMU on VBAR_EL1 is a
+        virtual address we cannot check; trust the guest."""
+        vbar = vcpu.read("vbar_el1")
+        return vbar != 0 and bool(vcpu.read("sctlr_el1") & 1 or vcpu.read_word(vbar + 0x200) is not None)
+
+    def _abort(self, vcpu: Vcpu, exc: UcError) -> Stop | None:
+        """An access with nothing behind it, as QEMU and KVM treat it: the guest takes a
+        synchronous external abort (Arm ARM D17.2.37) with ELR at the access and FAR its
+        virtual address (a fetch's is the PC). `--catch iabt|dabt` stops before delivery; a
+        guest without vectors, or an access whose virtual address cannot be told (with the
+        MMU on, see Vcpu.access_address), gets a fault stop naming the access instead."""
+        fault = self._fault[vcpu.index]
+        fetch = exc.errno == UCC.UC_ERR_FETCH_UNMAPPED
+        intno = X.INTNO_PREFETCH_ABORT if fetch else X.INTNO_DATA_ABORT
+        pc = vcpu.pc
+        far = pc if fetch else vcpu.access_address(fault[1]) if fault else None
+        if far is None or not (X.EXCEPTION_NAMES[intno] in self.config.catch or self._has_vectors(vcpu)):
+            return self._fault_stop(vcpu, exc)
+        self._fault[vcpu.index] = None
+        write = exc.errno == UCC.UC_ERR_WRITE_UNMAPPED
+        self._exception(vcpu, intno, X.external_abort(fetch, write, vcpu.el, pc, far))
+        p = self._pending[vcpu.index]
+        stop, p.stop = p.stop, None
+        return stop
 
     def _on_mem_invalid(self, uc, access: int, address: int, size: int, value: int, index: int) -> bool:
         self._fault[index] = (access, address, size)
@@ -452,11 +475,13 @@ class Machine:
         try:
             vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
-            if exc.errno in _UNMAPPED and not self._fault_hooked[vcpu.index]:
+            if exc.errno not in _UNMAPPED:
+                return self._fault_stop(vcpu, exc)
+            if not self._fault_hooked[vcpu.index]:  # run the access again to learn its address
                 self._fault_hooked[vcpu.index] = True
                 vcpu.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid, vcpu.index)
-                return self._emulate(vcpu, 1) or self._fault_stop(vcpu, exc)
-            return self._fault_stop(vcpu, exc)
+                return self._emulate(vcpu, 1)  # faults again, now with the address
+            return self._abort(vcpu, exc)
         finally:
             if exact:
                 with self._run_lock:

@@ -12,6 +12,7 @@ from hcdbg.errors import UsageError
 from hcdbg.handlers.base import PowerState
 from hcdbg.machine import mmu
 from hcdbg.machine import registers as R
+from hcdbg.machine.access import access_base, virtual_address
 from hcdbg.machine.callregs import CallRegs
 from hcdbg.machine.exactstop import ExactStops
 
@@ -158,6 +159,26 @@ class Vcpu:
             pieces.append((pa, n))
             address += n
         return pieces
+
+    def access_address(self, physical: int) -> int | None:
+        """The virtual address at which the load/store at PC reached `physical`: the same
+        with the MMU off, else the instruction's own address computation (access.py) placed
+        on `physical`'s page offset; None if the instruction is not one access.py decodes."""
+        if not self.read("sctlr_el1") & mmu.SCTLR_M:
+            return physical
+        pc = self.pc
+        try:
+            word = self.read_word(self.physical(pc, 4)[0][0])
+        except UsageError:
+            return None
+        base = None if word is None else access_base(word, self._address_reg, pc)
+        return None if base is None else virtual_address(physical, base)
+
+    def _address_reg(self, n: int, sp: bool) -> int:
+        """Register n as an address operand: 31 is SP as a base (`sp`), else XZR."""
+        if n == 31:
+            return self.uc.reg_read(A.UC_ARM64_REG_SP) if sp else 0
+        return self.uc.reg_read(R.GPRS[f"x{n}"])
 
     def read_word(self, address: int) -> int | None:
         """The 32-bit word at a (physical, MMU-off view) address, or None if unmapped."""
