@@ -111,3 +111,24 @@ def test_time_slices_preempt_spinning_vcpus_and_keep_the_result() -> None:
     assert slices > 4  # the vCPUs took turns more than once each
     counted, _ = _compute(4, 0, 3_000_000)
     assert counted == four
+
+
+def test_a_store_to_nothing_stops_at_the_store_with_the_registers_before_it() -> None:
+    # Unicorn ends a run at a faulting store only at the end of the translated block when
+    # its per-access stop check is off (machine/exactstop.py): the add after the store has
+    # run by then. The machine puts back the CPU state saved at the store (no vectors here,
+    # so the abort is a fault stop showing the access).
+    m = _machine("hello")
+    code = struct.pack("<5I",
+                       0xD2A12001,   # mov  x1, #0x9000000
+                       0xF2820001,   # movk x1, #0x1000      -> 0x0900_1000: nothing there
+                       0xF9000020,   # str  x0, [x1]
+                       0x91000442,   # add  x2, x2, #1
+                       0x14000000)   # b    .
+    m.write_memory(0x40080000, code)
+    v = m.vcpus[0]
+    v.write("x2", 41)
+    stop = m.run()
+    assert stop.kind is StopKind.FAULT and "write to unmapped memory at 0x9001000" in stop.reason
+    assert stop.pc == 0x40080008 and v.pc == 0x40080008
+    assert v.read("x2") == 41
