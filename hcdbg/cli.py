@@ -56,7 +56,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--conduit", choices=("hvc", "smc"),
                    help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt; "
                         "with --dtb, its /psci method)")
-    m.add_argument("--load", type=parse_int, metavar="ADDR", help="load address of a raw binary")
+    m.add_argument("--load", type=parse_int, metavar="ADDR",
+                   help="load address of a raw binary or arm64 Image (default as QEMU's -kernel: "
+                        "RAM + 0x80000, an Image per its header)")
     m.add_argument("--bios", type=Path, metavar="FILE",
                    help="firmware image in the flash at 0, started there, DTB at the bottom of RAM "
                         "(QEMU's -bios; instead of GUEST)")
@@ -106,8 +108,8 @@ def _parser() -> argparse.ArgumentParser:
         "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
         "'hcdbg replay SCRIPT' checks a guest against a call script, "
         "'hcdbg guests' lists the bundled guests."))
-    p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
-                   f"(default {G.DEFAULT_GUEST})")
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
+                   f"guest name (default {G.DEFAULT_GUEST})")
     p.add_argument("--batch", action="store_true", help="run the -ex/-x commands without a prompt, then exit")
     p.add_argument("-ex", dest="ex", action="append", default=[], metavar="CMD", help="run REPL command CMD")
     p.add_argument("-x", dest="scripts", action="append", default=[], type=Path, metavar="FILE",
@@ -139,8 +141,8 @@ def _trace_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcdbg trace", description=(
         "Run GUEST to the end without a prompt; print one line per call (to stderr, like strace) "
         "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
-    p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
-                   f"(default {G.DEFAULT_GUEST}; none with --bios)")
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
+                   f"guest name (default {G.DEFAULT_GUEST}; none with --bios)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
     _common(p)
     return p
