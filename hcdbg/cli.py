@@ -7,6 +7,7 @@ import sys
 from enum import IntEnum
 from pathlib import Path
 
+from hcdbg import __version__
 from hcdbg import guests as G
 from hcdbg.errors import HcdbgError, UsageError
 
@@ -56,7 +57,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--conduit", choices=("hvc", "smc"),
                    help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt; "
                         "with --dtb, its /psci method)")
-    m.add_argument("--load", type=parse_int, metavar="ADDR", help="load address of a raw binary")
+    m.add_argument("--load", type=parse_int, metavar="ADDR",
+                   help="load address of a raw binary or arm64 Image (default as QEMU's -kernel: "
+                        "RAM + 0x80000, an Image per its header)")
     m.add_argument("--bios", type=Path, metavar="FILE",
                    help="firmware image in the flash at 0, started there, DTB at the bottom of RAM "
                         "(QEMU's -bios; instead of GUEST)")
@@ -100,14 +103,41 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for internal errors")
 
 
+def version_text() -> str:
+    """`hcdbg 0.1.0 (unicorn 2.1.4, capstone 5.0.9)`: the installed distributions' versions,
+    read from their metadata so that neither engine is imported just to print it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+    return f"hcdbg {__version__} (unicorn {of('unicorn')}, capstone {of('capstone')})"
+
+
+class _Version(argparse.Action):
+    """--version: print version_text() and exit 0 (argparse's own action wants the text
+    up front, and the metadata look-up is not worth doing on every start)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcdbg", description=(
         "Debug the HVC/SMC firmware calls of an AArch64 guest. "
         "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
         "'hcdbg replay SCRIPT' checks a guest against a call script, "
         "'hcdbg guests' lists the bundled guests."))
-    p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
-                   f"(default {G.DEFAULT_GUEST})")
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
+                   f"guest name (default {G.DEFAULT_GUEST})")
+    p.add_argument("--version", action=_Version, help="print the versions of hcdbg, Unicorn and capstone")
     p.add_argument("--batch", action="store_true", help="run the -ex/-x commands without a prompt, then exit")
     p.add_argument("-ex", dest="ex", action="append", default=[], metavar="CMD", help="run REPL command CMD")
     p.add_argument("-x", dest="scripts", action="append", default=[], type=Path, metavar="FILE",
@@ -139,8 +169,8 @@ def _trace_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hcdbg trace", description=(
         "Run GUEST to the end without a prompt; print one line per call (to stderr, like strace) "
         "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
-    p.add_argument("guest", nargs="?", help="ELF, arm64 Image or raw binary, or a bundled guest name "
-                   f"(default {G.DEFAULT_GUEST}; none with --bios)")
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
+                   f"guest name (default {G.DEFAULT_GUEST}; none with --bios)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
     _common(p)
     return p

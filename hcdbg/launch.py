@@ -48,7 +48,7 @@ def load_guest(args: argparse.Namespace) -> tuple[Path, int, loader.Image]:
     bios = getattr(args, "bios", None)
     if bios is None:
         path, smp = resolve_guest(args.guest)
-        return path, smp, loader.load(path, load_addr=args.load, entry=args.entry)
+        return path, smp, loader.load(path, load_addr=args.load, entry=args.entry, ram_size=args.mem)
     if args.guest is not None:  # QEMU would hand the kernel to the firmware through fw_cfg
         raise UsageError(f"--bios runs firmware from flash; give it without a GUEST ({args.guest}): "
                          "hcdbg's board has no fw_cfg to pass a kernel to the firmware")

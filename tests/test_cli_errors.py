@@ -65,10 +65,13 @@ def test_bad_machine_options(args: list[str], needle: str) -> None:
     assert needle in result.stderr
 
 
-def test_raw_binary_needs_a_load_address(tmp_path: Path) -> None:
+def test_raw_binary_needs_no_load_address(tmp_path: Path) -> None:
+    """As QEMU's -kernel: RAM + 0x80000 (tests/test_kernel_boot.py has the whole layout)."""
     raw = tmp_path / "loop.bin"
     raw.write_bytes(struct.pack("<I", 0x14000000))  # b .
-    _assert_usage_error(run_hcdbg("trace", str(raw)), "--load")
+    r = run_hcdbg("trace", str(raw), "--max-insns", "1000")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "instruction limit reached" in r.stderr and "0x40080000" in r.stderr
 
 
 # --- --bios, --initrd, --dtb, --uart-input ------------------------------------------------------

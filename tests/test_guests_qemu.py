@@ -5,8 +5,8 @@ PSCI over HVC) and its UART transcript is compared with what the specs and QEMU'
 documented behaviour say: reference smccc.md section 5.2 (QEMU's answers) and
 section 6 (golden pairs). Skipped when qemu-system-aarch64 is not installed.
 
-The rebuild test checks that scripts/build-guests reproduces the committed ELFs
-byte for byte (skipped without the aarch64 binutils; it never installs them).
+The rebuild test checks that scripts/build-guests reproduces the committed ELFs (and the
+raw guests/raw/*.bin) byte for byte (skipped without the aarch64 binutils; it never installs them).
 """
 from __future__ import annotations
 
@@ -313,5 +313,9 @@ def test_build_guests_reproduces_the_committed_elfs(tmp_path):
     assert built == sorted(NAMES)
     differ = [name for name in NAMES
               if (tmp_path / f"{name}.elf").read_bytes() != (GUESTS / f"{name}.elf").read_bytes()]
-    assert not differ, (f"rebuilt ELFs differ from the committed ones: {differ} "
+    raw = sorted(p.name for p in (GUESTS / "raw").glob("*.bin"))
+    assert raw == sorted(p.name for p in (tmp_path / "raw").glob("*.bin")) == ["boot-info.bin"]
+    differ += [f"raw/{name}" for name in raw
+               if (tmp_path / "raw" / name).read_bytes() != (GUESTS / "raw" / name).read_bytes()]
+    assert not differ, (f"rebuilt guests differ from the committed ones: {differ} "
                         "(commit the output of scripts/build-guests)")

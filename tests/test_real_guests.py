@@ -11,6 +11,7 @@ installed. `qemu-system-aarch64 ... -d int` agrees on the counts ("handled as PS
 """
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -362,6 +363,18 @@ def test_initrd_and_device_tree_go_where_qemu_puts_them(mem: int, initrd: int, i
     if data is not None:
         assert _chosen(fdt, "linux,initrd-end") == initrd_at + initrd
         assert machine.read_memory(initrd_at, initrd) == data
+
+
+@needs_linux
+def test_a_gzipped_linux_image_loads_as_the_image_does(tmp_path: Path) -> None:
+    """Distributions ship `Image.gz`; QEMU's -kernel gunzips it (hw/arm/boot.c
+    load_aarch64_image) and places it per the Image header inside."""
+    packed = tmp_path / "Image.gz"
+    packed.write_bytes(gzip.compress(LINUX.read_bytes(), compresslevel=1, mtime=0))
+    image, gz = loader.load(LINUX, ram_size=512 << 20), loader.load(packed, ram_size=512 << 20)
+    assert gz.kind == image.kind == "image" and gz.entry == image.entry == 0x4020_0000
+    assert gz.segments == image.segments
+    assert Machine(gz, MachineConfig(ram_size=512 << 20)).dtb_address == 0x4800_0000
 
 
 def test_a_users_device_tree_gets_qemus_fixups_and_keeps_its_psci_method() -> None:

@@ -1,15 +1,16 @@
-"""Guest images (ELF, arm64 `Image`, raw, -bios firmware) and where the boot puts them, the
-initrd and the device tree."""
+"""Guest images (ELF, arm64 `Image`, raw, gzip-compressed, -bios firmware) and where the boot
+puts them, the initrd and the device tree."""
 from __future__ import annotations
 
 import bisect
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import LoadError
-from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, FLASH_BANK_SIZE, FLASH_BASE, RAM_BASE
+from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, DEFAULT_RAM_SIZE, FLASH_BANK_SIZE, FLASH_BASE, RAM_BASE
 from hcdbg.machine.fdt import build_dtb, fixup_dtb
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ _PAGE = 0x1000
 # QEMU hw/arm/boot.c arm_setup_direct_kernel_boot: the initrd goes half way into RAM, but no
 # further than 128 MiB (and above the image).
 _INITRD_MAX_OFFSET = 128 << 20
+# RFC 1952 2.3.1: ID1 ID2 and CM = 8 (deflate), the only method there is.
+_GZIP_MAGIC = b"\x1f\x8b\x08"
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,12 @@ class Image:
     """A loaded guest: what to place in memory and where to start."""
 
     path: Path
-    kind: str  # "elf", "image" (arm64 Linux Image) or "raw"
+    kind: str  # "elf", "image" (arm64 Linux Image), "raw" or "bios"
     segments: list[Segment]
     entry: int
     symbols: Symbols
+    #: Booted as QEMU boots a kernel (hw/arm/boot.c `is_linux`): the device tree goes above
+    #: the image and initrd, never under them. Any arm64 Image or raw binary is; an ELF is not.
     is_linux: bool = False
 
     @property
@@ -102,20 +107,44 @@ def read_file(path: Path, what: str) -> bytes:
     return data
 
 
-def load(path: Path, *, load_addr: int | None = None, entry: int | None = None) -> Image:
-    """Read an ELF, an arm64 `Image` or (with `load_addr`) a raw binary. Raises LoadError."""
+def load(path: Path, *, load_addr: int | None = None, entry: int | None = None,
+         ram_size: int = DEFAULT_RAM_SIZE) -> Image:
+    """Read a guest as QEMU 7.2's `-kernel FILE` does (hw/arm/boot.c: arm_load_elf, then
+    load_aarch64_image): an ELF by its program headers; anything else, gunzipped first if it
+    is gzip data (no bigger than `ram_size`), is an arm64 `Image` placed per its header or a
+    raw binary at RAM + 0x80000, booted as a kernel. `load_addr` puts an Image or raw binary
+    elsewhere. Raises LoadError."""
     data = read_file(path, "")
     if data[:4] == b"\x7fELF":
         image = _load_elf(path, data)
         if entry is not None:
             image.entry = entry
         return image
+    if data[:3] == _GZIP_MAGIC:  # QEMU unpacks before looking for a header, so not an ELF
+        data = _gunzip(path, data, ram_size)
     if len(data) >= 0x40 and data[_IMAGE_MAGIC_OFFSET:_IMAGE_MAGIC_OFFSET + 4] == _IMAGE_MAGIC:
         return _load_linux_image(path, data, load_addr, entry)
-    if load_addr is None:
-        raise LoadError(f"{path}: not an ELF file or arm64 Image; for a raw binary give --load ADDR")
-    return Image(path, "raw", [Segment(load_addr, data, len(data))],
-                 load_addr if entry is None else entry, Symbols())
+    address = RAM_BASE + DEFAULT_LOAD_OFFSET if load_addr is None else load_addr
+    return Image(path, "raw", [Segment(address, data, len(data))],
+                 address if entry is None else entry, Symbols(), is_linux=True)
+
+
+def _gunzip(path: Path, data: bytes, limit: int) -> bytes:
+    """A gzip file's contents (e.g. a distribution's `Image.gz`), refusing more than `limit`
+    bytes: what does not fit in RAM cannot boot (QEMU stops at 256 MiB,
+    LOAD_IMAGE_MAX_GUNZIP_BYTES). A corrupt file is an error here; QEMU loads it raw."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # 16+: expect a gzip header
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise LoadError(f"{path}: gzip data is corrupt ({exc})") from None
+    if len(out) > limit:
+        raise LoadError(f"{path}: decompresses to more than the {limit >> 20} MiB of RAM; give more --mem")
+    if not inflater.eof:
+        raise LoadError(f"{path}: gzip data is truncated")
+    if not out:
+        raise LoadError(f"{path}: empty once decompressed")
+    return out
 
 
 def load_firmware(path: Path) -> Image:
@@ -214,10 +243,13 @@ def boot_blobs(image: Image, *, ram_size: int, mpidrs: tuple[int, ...], conduit:
     Measured with QEMU 7.2 (a -initrd of 3 MB; x0 read at the boot stub through the gdbstub):
     with the Debian 6.1 Image, 128 MiB puts the initrd at 0x4400_0000 and the DTB at
     0x4440_0000, 512 MiB at 0x4800_0000 / 0x4840_0000; 64 MiB puts the DTB just above the
-    image at 0x4240_0000. Firmware in flash (-bios) gets the DTB at the bottom of RAM, as
-    does a non-Linux image with room below it (arm_setup_firmware_boot, the ELF branch of
-    arm_setup_direct_kernel_boot). QEMU loads an initrd for a Linux kernel only; hcdbg
-    places it the same way for any guest in RAM, for guests that read /chosen."""
+    image at 0x4240_0000. A raw binary (guests/raw/boot-info.bin, 440 bytes, at 0x4008_0000)
+    boots the same way: x0 = 0x4400_0000 (128 MiB) or 0x4800_0000 (512 MiB), with a -initrd
+    of 3 MB at those addresses x0 = 0x4440_0000 / 0x4840_0000, 64 MiB 0x4200_0000; -append
+    moves nothing. Firmware in flash (-bios) gets the DTB at the bottom of RAM, as does an
+    ELF with room below it (arm_setup_firmware_boot, the ELF branch of
+    arm_setup_direct_kernel_boot). QEMU loads an initrd for a kernel only; hcdbg places it
+    the same way for any guest in RAM, for guests that read /chosen."""
     ram_end = RAM_BASE + ram_size
     in_flash = image.high <= RAM_BASE
     start = _align_up(max(RAM_BASE + min(ram_size // 2, _INITRD_MAX_OFFSET), image.high), _PAGE)
