@@ -7,10 +7,8 @@ from dataclasses import dataclass, field
 from hcdbg.handlers.base import Answer, Call, Effect, Platform
 from hcdbg.handlers.config import FirmwareConfig
 from hcdbg.handlers.entropy import Entropy
-from hcdbg.smccc.ids import MASK32, MASK64
+from hcdbg.smccc.ids import FID_SMC64, MASK32, MASK64
 
-#: Bit 30 of a function ID: the SMC64/HVC64 convention (DEN0028 §2.5).
-SMC64 = 0x4000_0000
 _RESULTS_KEPT = 1024  # bound on Env's cache of one-value results (x0 can come from a call)
 
 #: A built-in handler: (env, call, platform, dry_run) -> answer. Pure apart from `env.entropy`,
@@ -64,6 +62,6 @@ class Env:
         """x1..x3 as this profile reads them: SMC32 IDs see only w1..w3 (DEN0028 §2.6) when
         the profile narrows; QEMU uses the full registers (target/arm/tcg/psci.c)."""
         r = call.regs
-        if self.narrow and not call.fid & SMC64:
+        if self.narrow and not call.fid & FID_SMC64:
             return r[1] & MASK32, r[2] & MASK32, r[3] & MASK32
         return r[1], r[2], r[3]

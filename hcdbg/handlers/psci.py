@@ -10,9 +10,9 @@ from __future__ import annotations
 from hcdbg.handlers.base import (Answer, Call, CpuOff, CpuOn, CpuSuspend, Platform, PowerState,
                                  SystemOff, SystemReset, SystemSuspend)
 from hcdbg.handlers.config import KVM, QEMU, TFA
-from hcdbg.handlers.env import SMC64, Env
-from hcdbg.smccc.ids import (MASK32, PSCI_SYSTEM_OFF2, PSCI_SYSTEM_OFF2_64, AffinityState,
-                             PsciRet, u64)
+from hcdbg.handlers.env import Env
+from hcdbg.smccc.ids import (FID_SMC64, MASK32, PSCI_SYSTEM_OFF2, PSCI_SYSTEM_OFF2_64,
+                             AffinityState, PsciRet, u64)
 
 #: The MPIDR affinity fields a target may name: Aff3 [39:32], Aff2..Aff0 [23:0]
 #: (DEN0022 §5.7 CPU_ON; Linux MPIDR_HWID_BITMASK; reference §2.3).
@@ -49,7 +49,7 @@ def _find(platform: Platform, target: int) -> int | None:
 def _kvm_preloaded(call: Call) -> dict[int, int]:
     """KVM's registers after SYSTEM_RESET2/OFF2: only x0 := INTERNAL_FAILURE, "in case
     userspace resumes" (kvm-reset2-fix, ref §2.8); an SMC32 ID first narrowed x1..x3 in place."""
-    if call.fid & SMC64:
+    if call.fid & FID_SMC64:
         return {0: _INTERNAL_FAILURE}
     r = call.regs
     return {0: _INTERNAL_FAILURE, 1: r[1] & MASK32, 2: r[2] & MASK32, 3: r[3] & MASK32}
@@ -271,7 +271,7 @@ def system_suspend(env: Env, call: Call, platform: Platform, dry_run: bool) -> A
         return env.result(PsciRet.INVALID_ADDRESS,
                           "SYSTEM_SUSPEND: entry point is not 4-byte aligned -> INVALID_ADDRESS")
     regs: dict[int, int] = {}
-    if env.zero_fill and not call.fid & SMC64:
+    if env.zero_fill and not call.fid & FID_SMC64:
         r = call.regs
         regs = {1: r[1] & MASK32, 2: r[2] & MASK32, 3: r[3] & MASK32}
     return Answer(regs, SystemSuspend(entry, context_id),

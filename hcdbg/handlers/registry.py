@@ -10,7 +10,7 @@ from hcdbg.handlers.config import KVM, PROFILES, QEMU, TFA, FirmwareConfig
 from hcdbg.handlers.entropy import Entropy
 from hcdbg.handlers.env import Env, Handler
 from hcdbg.smccc import ids
-from hcdbg.smccc.ids import MASK32, MASK64, SMC
+from hcdbg.smccc.ids import FID_FAST, FID_SMC64, FID_SVE_HINT, MASK32, MASK64, SMC
 
 __all__ = ["TABLE", "Entry", "Firmware", "FirmwareConfig", "Provided"]
 
@@ -118,9 +118,8 @@ TABLE: tuple[Entry, ...] = (
 )
 
 _NAMES = {entry.fid: entry.name for entry in TABLE}
-_FAST = 0x8000_0000
-_SVE_HINT = 0x1_0000  # SMCCC 1.3: fast-call bit 16 = "SVE state need not be kept" (ref §1.1)
-_PSCI_RANGE_MASK, _PSCI_RANGE = 0xBFFF_FFE0, 0x8400_0000  # fast, OEN 4, fn 0x00-0x1F (32/64)
+#: PSCI's IDs: fast, OEN 4, function 0x00-0x1F, SMC32 or SMC64 (DEN0022 §5.1).
+_PSCI_RANGE_MASK, _PSCI_RANGE = MASK32 & ~FID_SMC64 & ~0x1F, ids.PSCI_VERSION
 
 _WHY_UNKNOWN = "unknown function ID -> NOT_SUPPORTED (-1), DEN0028 §7"
 _WHY_PSCI_UNKNOWN = "PSCI function this firmware does not implement -> NOT_SUPPORTED (-1)"
@@ -226,8 +225,8 @@ class Firmware:
         if self._kvm and call.imm and call.conduit == SMC:
             return Answer({0: MASK64}, None, _WHY_SMC_IMM)
         fid = call.fid & MASK32
-        if self._sve_hint and fid & _FAST:
-            fid &= ~_SVE_HINT
+        if self._sve_hint and fid & FID_FAST:  # SMCCC 1.3 SVE hint (ref §1.1)
+            fid &= ~FID_SVE_HINT
         if self._qemu and call.regs[0] >> 32:
             return self._env.result(-1, _WHY_QEMU_X0)
         handler = self._dispatch.get(fid)

@@ -7,7 +7,7 @@ from hcdbg.session.replay import Divergence
 from hcdbg.session.script import Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_names, decode_call
-from hcdbg.smccc.ids import s64
+from hcdbg.smccc.ids import FID_SMC64, s64
 from hcdbg.smccc.retcodes import retcode_name
 
 #: Results that are states, not return codes (DEN0022 §5.8 AFFINITY_INFO, §5.10 MIGRATE_INFO_TYPE).
@@ -67,7 +67,7 @@ def result_text(trap: Trap, answer: dict[int, int], effect: str | None = None) -
     x0 = answer[0]
     name = fn.name if fn else ""
     service = fn.service if fn else None
-    smc32 = not (fid >> 30 & 1)
+    smc32 = not (fid & FID_SMC64)
     signed = s64(x0)
     code = retcode_name(service, x0, smc32=smc32)
     if name in _STATE_NAMES and signed >= 0 and signed in _STATE_NAMES[name]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from hcdbg.smccc.catalog import lookup, service_of
 from hcdbg.smccc.function import Function
-from hcdbg.smccc.ids import MASK32, MASK64
+from hcdbg.smccc.ids import (FID_FAST, FID_MBZ_MASK, FID_MBZ_SHIFT, FID_NUMBER_MASK,
+                             FID_OEN_MASK, FID_OEN_SHIFT, FID_SMC64, MASK32, MASK64)
 
 #: Names of the owning entities by OEN, DEN0028 §2.5 table 2-1 (reference §1.2).
 _OWNERS = {
@@ -74,9 +75,9 @@ class FunctionId:
 def decode(fid: int) -> FunctionId:
     """The fields of function ID `fid`; only the low 32 bits (W0) count. Never raises."""
     fid &= MASK32
-    fast = bool(fid >> 31)
-    oen = fid >> 24 & 0x3F
-    mbz = fid >> 16 & 0xFF
+    fast = bool(fid & FID_FAST)
+    oen = fid >> FID_OEN_SHIFT & FID_OEN_MASK
+    mbz = fid >> FID_MBZ_SHIFT & FID_MBZ_MASK
     problems = []
     if fast and mbz >> 1:
         # SMCCC 1.3 made bit 16 the SVE hint; bits 23:17 stay MBZ, and TF-A treats a fast
@@ -88,10 +89,10 @@ def decode(fid: int) -> FunctionId:
     return FunctionId(
         fid=fid,
         fast=fast,
-        smc64=bool(fid >> 30 & 1),
+        smc64=bool(fid & FID_SMC64),
         oen=oen,
         owner=owner_name(oen),
-        number=fid & 0xFFFF,
+        number=fid & FID_NUMBER_MASK,
         mbz=mbz,
         sve_hint=fast and bool(mbz & 1),
         problems=tuple(problems),
@@ -103,7 +104,7 @@ def arg_mask(fid: int) -> int:
     (only W1..W7 are arguments, DEN0028 §2.6), else 64. PSCI 0.1 IDs predate SMCCC and
     take whole registers."""
     fid &= MASK32
-    if fid >> 30 & 1:
+    if fid & FID_SMC64:
         return MASK64
     function = lookup(fid)
     if function is not None and not function.smccc:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hcdbg.smccc.ids import FID_SMC64
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -36,7 +38,7 @@ class Function:
     @property
     def smc64(self) -> bool:
         """True for an SMC64/HVC64 ID (bit 30 set)."""
-        return bool(self.fid >> 30 & 1)
+        return bool(self.fid & FID_SMC64)
 
     @property
     def width(self) -> str:

@@ -19,6 +19,14 @@ CONDUITS = (HVC, SMC)
 MASK32 = 0xFFFF_FFFF
 MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
+#: Bits of a function ID (W0), DEN0028 §2.5 table 2-1; decode.decode() reads them all.
+FID_FAST = 1 << 31  # fast (atomic) call; clear = yielding call
+FID_SMC64 = 1 << 30  # SMC64/HVC64 calling convention
+FID_SVE_HINT = 1 << 16  # SMCCC 1.3: a fast call's "no SVE state above 128 bits" hint
+FID_OEN_SHIFT, FID_OEN_MASK = 24, 0x3F  # bits 29:24: owning entity number
+FID_MBZ_SHIFT, FID_MBZ_MASK = 16, 0xFF  # bits 23:16: must be zero in a fast call (bit 16 aside)
+FID_NUMBER_MASK = 0xFFFF  # bits 15:0: function number
+
 
 def u64(value: int) -> int:
     """A signed return code as the 64-bit register value a guest reads (-1 -> 0xFFFF...FFFF)."""
