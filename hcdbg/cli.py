@@ -10,6 +10,7 @@ from pathlib import Path
 from hcdbg import __version__
 from hcdbg import guests as G
 from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.values import parse_number
 
 
 class Exit(IntEnum):
@@ -23,11 +24,11 @@ class Exit(IntEnum):
 
 
 def parse_int(text: str) -> int:
-    """An integer in C syntax (0x.., 0o.., 0b.., decimal; _ allowed)."""
-    try:
-        return int(text.replace("_", ""), 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number (decimal or 0x hex)") from None
+    """An integer as hcdbg.values reads one (0x.., 0o.., 0b.., decimal; _ allowed)."""
+    value = parse_number(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number (decimal or 0x hex)")
+    return value
 
 
 def parse_size(text: str) -> int:

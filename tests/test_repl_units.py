@@ -13,12 +13,12 @@ from hcdbg.launch import build_session
 from hcdbg.machine.loader import Symbols
 from hcdbg.repl import commands as K
 from hcdbg.repl.app import history_path, toolbar
-from hcdbg.repl.commands.calls import parse_reply
 from hcdbg.repl.completer import CommandCompleter
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
 from hcdbg.repl.examine import Format, examine, parse_format
 from hcdbg.repl.values import evaluate
+from hcdbg.values import register_list
 
 
 def make(*argv: str) -> tuple[Debugger, io.StringIO]:
@@ -133,17 +133,17 @@ def value(text: str) -> int:
 
 
 def test_parse_reply_positional_values_are_x0_x1() -> None:
-    assert parse_reply(["0x10000"], value) == {0: 0x10000}
-    assert parse_reply(["0", "1", "2"], value) == {0: 0, 1: 1, 2: 2}
+    assert register_list(["0x10000"], value) == {0: 0x10000}
+    assert register_list(["0", "1", "2"], value) == {0: 0, 1: 1, 2: 2}
 
 
 def test_parse_reply_names_and_return_codes() -> None:
-    assert parse_reply(["NOT_SUPPORTED"], value) == {0: 0xFFFF_FFFF_FFFF_FFFF}
-    assert parse_reply(["x0=SUCCESS", "x2=5"], value) == {0: 0, 2: 5}
-    assert parse_reply(["x0=INVALID_PARAMETERS"], value) == {0: (1 << 64) - 2}
-    assert parse_reply(["-1"], value) == {0: (1 << 64) - 1}
-    assert parse_reply(["w1=-1"], value) == {1: 0xFFFF_FFFF}
-    assert parse_reply(["x3=$x1"], value) == {3: 7}
+    assert register_list(["NOT_SUPPORTED"], value) == {0: 0xFFFF_FFFF_FFFF_FFFF}
+    assert register_list(["x0=SUCCESS", "x2=5"], value) == {0: 0, 2: 5}
+    assert register_list(["x0=INVALID_PARAMETERS"], value) == {0: (1 << 64) - 2}
+    assert register_list(["-1"], value) == {0: (1 << 64) - 1}
+    assert register_list(["w1=-1"], value) == {1: 0xFFFF_FFFF}
+    assert register_list(["x3=$x1"], value) == {3: 7}
 
 
 @pytest.mark.parametrize("words", [["x18=1"], ["x0=1", "x0=2"], ["1", "x0=2"], ["q1=2"],
@@ -151,7 +151,7 @@ def test_parse_reply_names_and_return_codes() -> None:
                                    ["0x1_0000_0000_0000_0000"]])
 def test_parse_reply_rejects(words: list[str]) -> None:
     with pytest.raises(UsageError):
-        parse_reply(words, value)
+        register_list(words, value)
 
 
 def test_evaluate_sums_registers_and_names() -> None:

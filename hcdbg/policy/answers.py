@@ -6,21 +6,18 @@ Neither KVM nor QEMU can do this: KVM's filter only forwards or denies whole ran
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.handlers.base import Answer, Call
 from hcdbg.policy.filter import SCOPES, Scope, parse_range
 from hcdbg.smccc.catalog import SERVICES, find, service_of
 from hcdbg.smccc.decode import arg_mask
-from hcdbg.smccc.retcodes import parse_value
+from hcdbg.smccc.ids import MASK32
+from hcdbg.values import ARG_REGS, assignment, parse_number, register_list, register_value
 
 GRAMMAR = ("RANGE [hvc|smc|both] [xN=VALUE ...] [#N] -> VALUE [VALUE ...] | "
            "-> xN=VALUE ...")
-
-#: Registers a call passes arguments in (SMCCC 1.2: x1..x17, reference §1.3) and an
-#: answer may set (x0..x17).
-_ARG_REGS = range(1, 18)
-_RESULT_REGS = range(0, 18)
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class AnswerRule:
 
     def covers(self, call: Call) -> bool:
         """True if the call's ID, conduit and arguments match (the count aside)."""
-        fid = call.fid & 0xFFFF_FFFF
+        fid = call.fid & MASK32
         if self.scope != "both" and self.scope != call.conduit:
             return False
         if not any(base <= fid < base + count for base, count in self.ranges):
@@ -136,34 +133,6 @@ def _service_for(range_text: str, ranges: list[tuple[int, int]]) -> str | None:
     return services.pop() if len(services) == 1 else None
 
 
-def _register(token: str, allowed: range, what: str) -> tuple[int, str]:
-    name, _, value = token.partition("=")
-    name = name.strip().lower()
-    if not (name[:1] in ("x", "w") and name[1:].isdigit()) or not value:
-        raise UsageError(f"bad {what} {token!r}: expected xN=VALUE")
-    n = int(name[1:])
-    if n not in allowed:
-        raise UsageError(f"bad {what} {token!r}: register must be x{allowed.start}..x"
-                         f"{allowed.stop - 1}")
-    return n, value
-
-
-def _arg_value(text: str, service: str | None) -> int:
-    """A value to match: a number, a return-code name or one function's ID (so
-    `PSCI_FEATURES x1=PSCI_CPU_ON_64` works)."""
-    try:
-        return parse_value(text, service)
-    except UsageError:
-        functions = find(text)
-        if len(functions) == 1:
-            return functions[0].fid
-        if functions:
-            raise UsageError(f"ambiguous value {text!r}: "
-                             f"{', '.join(f'{f.name} ({f.width})' for f in functions)}; "
-                             "add _32 or _64") from None
-        raise
-
-
 def parse_answer_rule(text: str) -> AnswerRule:
     """An AnswerRule from `RANGE [hvc|smc|both] [xN=VALUE ...] [#N] -> VALUE [VALUE ...]`
     or `... -> xN=VALUE ...`: positional values are x0, x1, ...; return-code names are
@@ -198,28 +167,18 @@ def parse_answer_rule(text: str) -> AnswerRule:
         if low in SCOPES:
             scope = next(s for s in SCOPES if s == low)
         elif token.startswith("#"):
-            if not token[1:].isdigit() or int(token[1:]) < 1:
+            nth = parse_number(token[1:])
+            if nth is None or nth < 1:
                 raise UsageError(f"bad count {token!r}: expected #N with N >= 1 (#1 is the "
                                  "first matching call)")
-            nth = int(token[1:])
         elif "=" in token:
-            n, value = _register(token, _ARG_REGS, "argument")
-            args[n] = _arg_value(value, service)
+            # A value to match may also name one function (PSCI_FEATURES x1=PSCI_CPU_ON_64).
+            n, value = assignment(token, partial(register_value, service=service,
+                                                 functions=True), ARG_REGS)
+            args[n] = value
         else:
             raise UsageError(f"bad condition {token!r}: expected hvc, smc, both, xN=VALUE "
                              f"or #N; rule syntax: {GRAMMAR}")
 
-    regs: dict[int, int] = {}
-    position = 0
-    for token in results:
-        if "=" in token:
-            n, value = _register(token, _RESULT_REGS, "result")
-        else:
-            n, value = position, token
-            position += 1
-            if n not in _RESULT_REGS:
-                raise UsageError(f"too many answer values in {source!r}: x0..x17 at most")
-        if n in regs:
-            raise UsageError(f"x{n} given twice in {source!r}")
-        regs[n] = parse_value(value, service)
+    regs = register_list(results, partial(register_value, service=service))
     return AnswerRule(tuple(ranges), scope, args, nth, regs, source)

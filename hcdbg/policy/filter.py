@@ -8,10 +8,10 @@ from enum import Enum
 from typing import Literal
 
 from hcdbg.errors import FilterError, UsageError
-from hcdbg.smccc.catalog import SERVICES, find, suggest
+from hcdbg.smccc.catalog import SERVICES, find
 from hcdbg.smccc.decode import hex32
 from hcdbg.smccc.ids import MASK32
-from hcdbg.smccc.retcodes import parse_number
+from hcdbg.values import close_names, did_you_mean, function_id, parse_number
 
 
 class Action(Enum):
@@ -321,20 +321,18 @@ def parse_range(text: str) -> list[tuple[int, int]]:
     for sep in ("+", "-"):
         left, found, right = body.partition(sep)
         if found and left:
-            a, b = parse_number(left), parse_number(right)
+            a = function_id(left)
+            b = parse_number(right) if sep == "+" else function_id(right)
             if a is not None and b is not None:
-                _check_id(a, left)
                 if sep == "+":
                     if b < 0:
                         raise UsageError(f"bad range {text!r}: negative count")
                     return [(a, b)]
-                _check_id(b, right)
                 if b < a:
                     raise UsageError(f"bad range {text!r}: last ID is below the first")
                 return [(a, b - a + 1)]
-    number = parse_number(body)
+    number = function_id(body)
     if number is not None:
-        _check_id(number, body)
         return [(number, 1)]
     service = SERVICES.get(body.lower().replace("_", "-"))
     if service is not None:
@@ -345,18 +343,10 @@ def parse_range(text: str) -> list[tuple[int, int]]:
         if len(distinct) > 1:
             raise UsageError(f"ambiguous name {text!r}: {', '.join(distinct)}")
         return [(f.fid, 1) for f in functions]
-    close = suggest(body) + [s for s in SERVICES if s.startswith(body.lower()[:3])]
-    hint = f"; did you mean {', '.join(close[:3])}?" if close else ""
     raise UsageError(
         f"bad range {text!r}: expected BASE+COUNT (0x84000000+0x20), FIRST-LAST "
         f"(0xc4000000-0xc400001f), a function ID, a service ({', '.join(SERVICES)}) or a "
-        f"function name (PSCI_CPU_ON){hint}")
-
-
-def _check_id(value: int, text: str) -> None:
-    if not 0 <= value <= MASK32:
-        raise UsageError(f"bad function ID {text.strip()!r}: function IDs are 32-bit "
-                         "(0 to 0xffffffff)")
+        f"function name (PSCI_CPU_ON){did_you_mean(close_names(body))}")
 
 
 def _minus(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -1,4 +1,5 @@
-"""Values a user types: numbers, $registers, symbols, return-code and function names, sums."""
+"""Values a user types at the prompt: hcdbg.values' numbers and names, plus $registers,
+symbols and sums of them."""
 from __future__ import annotations
 
 import difflib
@@ -6,10 +7,9 @@ import re
 from typing import Callable
 
 from hcdbg.errors import UsageError
-from hcdbg.smccc.catalog import find
 from hcdbg.smccc.ids import MASK64
-from hcdbg.smccc.retcodes import all_names as retcode_names
-from hcdbg.smccc.retcodes import code_value, parse_number
+from hcdbg.smccc.retcodes import code_value
+from hcdbg.values import close_code_names, did_you_mean, function_value, parse_number
 
 _TOKENS = re.compile(r"\s*([+-]|[^\s+-]+)")
 
@@ -59,14 +59,9 @@ def term(tok: str, *, register: Callable[[str], int], symbol: Callable[[str], in
     code = code_value(tok, service)
     if code is not None:
         return code
-    functions = find(tok)
-    if len(functions) == 1:
-        return functions[0].fid
-    if functions:
-        raise UsageError(f"ambiguous name {tok!r}: " + ", ".join(
-            f"{f.name} {f.width} ({f.fid:#x})" for f in functions) + "; add _32 or _64")
-    close = difflib.get_close_matches(tok, symbols(), n=3) or \
-        difflib.get_close_matches(tok.upper(), retcode_names(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    fid = function_value(tok)
+    if fid is not None:
+        return fid
+    close = difflib.get_close_matches(tok, symbols(), n=3) or close_code_names(tok)
     raise UsageError(f"no symbol, register, return code or function named {tok!r} "
-                     f"(registers take a $: $x0, $pc){hint}")
+                     f"(registers take a $: $x0, $pc){did_you_mean(close)}")

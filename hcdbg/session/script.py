@@ -21,7 +21,8 @@ from typing import Any
 from hcdbg.errors import UsageError
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_names
-from hcdbg.smccc.retcodes import parse_value
+from hcdbg.smccc.ids import MASK64
+from hcdbg.values import register_number, register_value
 
 FORMAT_VERSION = 1
 #: Keys a call entry may have; anything else is a typo worth reporting.
@@ -99,9 +100,9 @@ def _int(value: Any, what: str, service: str | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"{what}: expected a number or a string like \"0x10\", got {json.dumps(value)}")
     if isinstance(value, int):
-        return value & 0xFFFF_FFFF_FFFF_FFFF
+        return value & MASK64
     try:
-        return parse_value(value, service)
+        return register_value(value, service)
     except UsageError as exc:
         raise ValueError(f"{what}: {exc}") from None
 
@@ -135,9 +136,10 @@ def _register_map(value: Any, what: str, names: dict[str, int], service: str | N
         raise ValueError(f"{what}: expected an object like {{\"x1\": \"0x2\"}}, got {json.dumps(value)}")
     out: dict[int, int] = {}
     for key, v in value.items():
+        # Values are as recorded (64-bit), so a "wN" key names the register, not a width.
         reg = names.get(key)
-        if reg is None and key[:1] in "xw" and key[1:].isdigit():
-            reg = int(key[1:])
+        if reg is None and (named := register_number(key)) is not None:
+            reg = named[0]
         if reg is None or not lowest <= reg <= 17:
             known = f", or an argument name: {', '.join(names)}" if names else ""
             raise ValueError(f"{what}: unknown register {key!r} (x{lowest}..x17{known})")

@@ -1,41 +1,29 @@
 """Plain-text teaching descriptions of a function ID, a function name or a service."""
 from __future__ import annotations
 
-from hcdbg.errors import UsageError
-from hcdbg.smccc.catalog import SERVICES, Service, all_functions, find, lookup, service_of, suggest
+from hcdbg.smccc.catalog import SERVICES, Service, all_functions, find, lookup, service_of
 from hcdbg.smccc.decode import arg_mask, decode, hex32
 from hcdbg.smccc.function import Function
 from hcdbg.smccc.ids import MASK32
-from hcdbg.smccc.retcodes import describe_code, parse_number
+from hcdbg.smccc.retcodes import describe_code
 
 
-def explain(fid_or_name: str | int) -> list[str]:
-    """Lines describing a function ID (int or number text), a function name ("CPU_ON" gives
-    both its IDs) or a service name ("psci"). Unknown IDs still get their fields explained;
-    unknown names raise UsageError suggesting the nearest names."""
-    if isinstance(fid_or_name, int):
-        return explain_id(fid_or_name)
-    text = fid_or_name.strip()
-    number = parse_number(text)
-    if number is not None:
-        if not 0 <= number <= MASK32:
-            raise UsageError(f"bad function ID {text!r}: function IDs are 32-bit (W0)")
-        return explain_id(number)
+def explain(subject: int | str) -> list[str]:
+    """Lines describing a function ID, a function name ("CPU_ON" gives both its IDs) or a
+    service name ("psci"). Never raises: an unknown ID still gets its fields explained, an
+    unknown name one line saying so (values.function_or_name reads and checks user text)."""
+    if isinstance(subject, int):
+        return explain_id(subject)
+    text = subject.strip()
     service = SERVICES.get(text.lower().replace("_", "-"))
     if service is not None:
         return explain_service(service)
-    functions = find(text)
-    if not functions:
-        close = suggest(text) or [s for s in SERVICES if s.startswith(text.lower()[:3])]
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"unknown function or service {text!r}: give a function ID "
-                         f"(0x84000003), a name (PSCI_CPU_ON) or a service (psci){hint}")
     lines: list[str] = []
-    for function in functions:
+    for function in find(text):
         if lines:
             lines.append("")
         lines.extend(explain_id(function.fid))
-    return lines
+    return lines or [f"{text}: no function or service of that name"]
 
 
 def _field_lines(fid: int) -> list[str]:

@@ -1,10 +1,10 @@
-"""Return-code names of SMCCC, PSCI and TRNG, and parsing of register values a user types."""
+"""Return-code names of SMCCC, PSCI and TRNG: name <-> code tables; unknown ones give None.
+
+Reading what a user types (numbers, names, with errors) is hcdbg/values.py's job."""
 from __future__ import annotations
 
-import difflib
 from enum import IntEnum
 
-from hcdbg.errors import UsageError
 from hcdbg.smccc.ids import MASK32, MASK64, PsciRet, SmcccRet, TrngRet, s32, s64
 
 #: Return-code tables by family: DEN0028 §7 (reference §1.5), DEN0022 §5.2 (reference §2.2),
@@ -70,43 +70,6 @@ def code_value(name: str, service: str | None = None) -> int | None:
         if member is not None:
             return int(member)
     return None
-
-
-def parse_number(text: str) -> int | None:
-    """A decimal, 0x-hex, 0b or 0o number, optionally negative and with _ separators; None
-    if `text` is not a number."""
-    body = text.strip()
-    try:
-        return int(body, 0)
-    except ValueError:
-        pass
-    # int(.., 0) refuses leading zeros ("010"); read those as decimal.
-    if body.lstrip("+-").isdigit():
-        return int(body, 10)
-    return None
-
-
-def parse_value(text: str, service: str | None = None) -> int:
-    """A register value from user text, as the 64-bit value to write.
-
-    Accepts numbers (42, 0x2a, -1, -0x2) and return-code names (SUCCESS, NOT_SUPPORTED,
-    INVALID_PARAMETERS, ALREADY_ON, NO_ENTROPY, ...), resolved in `service`'s table first.
-    Negative numbers become their 64-bit two's complement (-1 -> 0xFFFF_FFFF_FFFF_FFFF).
-    Raises UsageError naming the text and what is accepted.
-    """
-    number = parse_number(text)
-    if number is None:
-        number = code_value(text, service)
-    if number is None:
-        close = difflib.get_close_matches(text.strip().upper(), all_names(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(
-            f"bad value {text!r}: expected a number (42, 0x2a, -1) or a return-code name "
-            f"(SUCCESS, NOT_SUPPORTED, INVALID_PARAMETERS, DENIED, ...){hint}"
-        )
-    if not -(1 << 63) <= number <= MASK64:
-        raise UsageError(f"bad value {text!r}: does not fit in a 64-bit register")
-    return number & MASK64
 
 
 def describe_code(service: str | None, name: str, smc64: bool | None = None) -> str:

@@ -13,40 +13,10 @@ from hcdbg.repl.commands import Parser, command
 from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
 from hcdbg.smccc import catalog
+from hcdbg.values import register_list
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
-
-_MAX_REG = 17
-
-
-def parse_reply(words: list[str], value) -> dict[int, int]:  # noqa: ANN001 - value: str -> int
-    """`0x10000`, `NOT_SUPPORTED 0 0`, `x0=0 x2=5` (w2=5 writes the low half, zero-extended)
-    -> register number -> 64-bit value. Positional values are x0, x1, ...; every value is
-    read before anything is answered, so a bad one changes nothing."""
-    regs: dict[int, int] = {}
-    position = 0
-    for word in words:
-        name, eq, text = word.partition("=")
-        if eq:
-            low = name.strip().lower().lstrip("$")
-            if not (low[:1] in ("x", "w") and low[1:].isdigit() and int(low[1:]) <= _MAX_REG):
-                raise UsageError(f"bad register {name!r} in {word!r}: expected x0..x{_MAX_REG} "
-                                 "(or w0..)")
-            n = int(low[1:])
-            v = value(text)
-            if low[0] == "w":
-                v &= 0xFFFF_FFFF
-        else:
-            n, v = position, value(word)
-            position += 1
-            if n > _MAX_REG:
-                raise UsageError(f"too many values: an answer sets x0..x{_MAX_REG} at most")
-        if n in regs:
-            raise UsageError(f"x{n} given twice")
-        regs[n] = v
-    return regs
-
 
 def _pending(dbg: Debugger) -> PendingCall:
     p = dbg.session.pending
@@ -80,7 +50,8 @@ p.arg("values", nargs="+", metavar="VALUE", complete="value")
 def do_reply(dbg: Debugger, args: argparse.Namespace) -> None:
     pending = _pending(dbg)
     service = dbg.call_service()
-    regs = parse_reply(args.values, lambda text: dbg.value(text, service))
+    # The answer grammar of answer rules; each VALUE as `print` reads it ($x1, sums, ...).
+    regs = register_list(args.values, lambda text: dbg.value(text, service))
     dbg.session.reply(regs)
     assert pending.answer is not None
     _show_answer(dbg, pending, pending.answer, "reply")

@@ -11,6 +11,7 @@ from hcdbg.render.calls import hexv
 from hcdbg.launch import decode_escapes
 from hcdbg.repl.commands import Parser, command, subcommands
 from hcdbg.repl.examine import examine, parse_format
+from hcdbg.values import number
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
@@ -116,12 +117,7 @@ def do_disassemble(dbg: Debugger, args: argparse.Namespace) -> None:
 
     count = 12
     if args.count is not None:
-        try:
-            count = int(args.count, 0)
-        except ValueError:
-            raise UsageError(f"bad count {args.count!r}: expected a number of instructions") from None
-        if not 1 <= count <= 4096:
-            raise UsageError(f"bad count {count}: 1..4096")
+        count = number(args.count, "count of instructions", 1, 4096)
     if args.address is None:
         insns = disasm.window(read, pc, before=5, after=6)
     else:

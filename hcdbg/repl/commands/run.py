@@ -8,19 +8,15 @@ from hcdbg.errors import UsageError
 from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render.calls import hexv
 from hcdbg.repl.commands import Parser, command
+from hcdbg.values import number
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
 
 
 def _count(text: str) -> int:
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise UsageError(f"bad count {text!r}: expected a positive number") from None
-    if n < 1:
-        raise UsageError(f"bad count {text!r}: expected a positive number")
-    return n
+    """A positive count, as argparse `type` (stepi 3, delete 1 2, back 2)."""
+    return number(text, "count", lo=1)
 
 
 p = Parser("continue", "Resume the guest until the next stop.\nA stop is a forwarded call, a "
@@ -162,11 +158,8 @@ p.arg("n", nargs="?", metavar="N")
 def do_vcpu(dbg: Debugger, args: argparse.Namespace) -> None:
     vcpus = dbg.session.machine.vcpus
     if args.n is not None:
-        try:
-            n = int(args.n, 0)
-        except ValueError:
-            raise UsageError(f"bad vCPU {args.n!r}: expected 0..{len(vcpus) - 1}") from None
-        if not 0 <= n < len(vcpus):
+        n = number(args.n, "vCPU", lo=0)
+        if n >= len(vcpus):
             raise UsageError(f"no vCPU {n}: this machine has {len(vcpus)} (0..{len(vcpus) - 1})")
         dbg.focus = n
     v = dbg.vcpu

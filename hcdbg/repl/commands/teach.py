@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from hcdbg.errors import UsageError
 from hcdbg.repl import commands as K
 from hcdbg.repl.commands import Parser, command
-from hcdbg.smccc.explain import explain
+from hcdbg.smccc.explain import explain, explain_id
+from hcdbg.values import function_or_name
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
@@ -36,9 +37,9 @@ def do_explain(dbg: Debugger, args: argparse.Namespace) -> None:
             raise UsageError("explain what? give a function ID, a name or a service "
                              "(explain PSCI_CPU_ON); without one it explains the call we "
                              "are stopped at")
-        lines = explain(pending.trap.regs[0] & 0xFFFF_FFFF)
+        lines = explain_id(pending.trap.regs[0])  # W0: explain_id reads the low 32 bits
     else:
-        lines = explain(args.what)
+        lines = explain(function_or_name(args.what))
     for text in lines:
         dbg.message(text)
 
