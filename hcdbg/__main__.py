@@ -1,4 +1,4 @@
 """`python -m hcdbg` runs the command-line interface."""
-from hcdbg.cli import main
+from hcdbg.cli.main import main
 
 raise SystemExit(main())

@@ -5,14 +5,17 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hcdbg import GUESTS_DIR
+#: Where the bundled guests are (sources and built ELFs). In a checkout, hcdbg/guest-files is
+#: a symlink to the repository's guests/, resolved so that paths name guests/ as before; a
+#: wheel holds a copy of them there (package data, see pyproject.toml).
+GUESTS_DIR = (Path(__file__).parent / "guest-files").resolve()
 
 DEFAULT_GUEST = "psci-tour"
 
 
 @dataclass(frozen=True)
 class BundledGuest:
-    """A guest shipped with hcdbg (source and built ELF in guests/)."""
+    """A guest shipped with hcdbg (source and built ELF in GUESTS_DIR)."""
 
     name: str
     description: str
@@ -21,7 +24,7 @@ class BundledGuest:
 
 
 def bundled() -> list[BundledGuest]:
-    """Every bundled guest, as guests/guests.json lists them."""
+    """Every bundled guest, as GUESTS_DIR/guests.json lists them."""
     index = GUESTS_DIR / "guests.json"
     if not index.exists():
         return []

@@ -76,7 +76,7 @@ def test_smccc_raises_no_user_input_errors() -> None:
 
 
 def test_running_a_guest_loads_no_prompt_toolkit() -> None:
-    code = ("import sys, hcdbg.session.session, hcdbg.trace;"
+    code = ("import sys, hcdbg.session.session, hcdbg.cli.trace;"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prompt_toolkit','pygments')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from hcdbg.cli import _parser
-from hcdbg.launch import build_session
+from hcdbg.cli.launch import build_session
+from hcdbg.cli.parse import repl_options
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
 
 
 def make(*argv: str, ask=None) -> tuple[Debugger, io.StringIO]:  # noqa: ANN001
-    args = _parser().parse_args(list(argv))
+    args = repl_options(list(argv))
     out = io.StringIO()
     console = Console(out, color=False)
     dbg = Debugger(build_session(args, console.uart), console, ask=ask, max_insns=args.max_insns)

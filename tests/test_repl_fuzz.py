@@ -10,8 +10,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hcdbg.cli import _parser
-from hcdbg.launch import build_session
+from hcdbg.cli.launch import build_session
+from hcdbg.cli.parse import repl_options
 from hcdbg.repl import commands as K
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
@@ -20,7 +20,7 @@ REGS = [f"x{i}" for i in range(31)] + ["sp", "pc", "pstate", "elr_el1", "esr_el1
 
 
 def _setup() -> tuple[Debugger, io.StringIO]:
-    args = _parser().parse_args(["psci-tour", "--smp", "2", "--forward", "psci"])
+    args = repl_options(["psci-tour", "--smp", "2", "--forward", "psci"])
     out = io.StringIO()
     console = Console(out, color=False)
     dbg = Debugger(build_session(args, console.uart), console)

@@ -9,15 +9,15 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from hcdbg.cli import _parser
-from hcdbg.launch import build_session
+from hcdbg.cli.launch import build_session
+from hcdbg.cli.parse import repl_options
 from hcdbg.repl.app import _prompt_loop
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
 
 
 def session(*argv: str, answers: list[bool]) -> tuple[Debugger, io.StringIO, list[str]]:
-    args = _parser().parse_args(list(argv))
+    args = repl_options(list(argv))
     out = io.StringIO()
     console = Console(out, color=False)
     asked: list[str] = []

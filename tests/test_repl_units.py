@@ -7,9 +7,9 @@ import io
 import pytest
 from prompt_toolkit.document import Document
 
-from hcdbg.cli import _parser
+from hcdbg.cli.launch import build_session
+from hcdbg.cli.parse import repl_options
 from hcdbg.errors import UsageError
-from hcdbg.launch import build_session
 from hcdbg.machine.loader import Symbols
 from hcdbg.repl import commands as K
 from hcdbg.repl.app import history_path, toolbar
@@ -22,7 +22,7 @@ from hcdbg.values import register_list
 
 
 def make(*argv: str) -> tuple[Debugger, io.StringIO]:
-    args = _parser().parse_args(list(argv))
+    args = repl_options(list(argv))
     out = io.StringIO()
     console = Console(out, color=False)
     return Debugger(build_session(args, console.uart), console, max_insns=args.max_insns), out

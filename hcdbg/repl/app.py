@@ -1,15 +1,15 @@
 """`hcdbg [GUEST]`: the prompt_toolkit REPL, and its batch mode (-ex, -x, --batch)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import Iterable
 
 from hcdbg import __version__
+from hcdbg.cli.launch import build_session
+from hcdbg.cli.options import ReplOptions
 from hcdbg.errors import HcdbgError, UsageError
-from hcdbg.launch import build_session
 from hcdbg.policy.filter import Action
 from hcdbg.render.context import where
 from hcdbg.repl.console import Console
@@ -23,7 +23,7 @@ def history_path() -> Path:
     return Path(base) / "hcdbg" / "history"
 
 
-def banner(dbg: Debugger, args: argparse.Namespace) -> list[str]:
+def banner(dbg: Debugger, args: ReplOptions) -> list[str]:
     """What the user sees first: the guest, the machine, the firmware, how to go on."""
     s = dbg.session
     image = s.machine.image
@@ -85,7 +85,7 @@ def _yes(answer: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def run_repl(args: argparse.Namespace) -> int:
+def run_repl(args: ReplOptions) -> int:
     """Build the session from `args`, run -x files and -ex commands, then (without --batch)
     the prompt. Returns the exit status: 1 if a batch command failed, else 0."""
     tty = sys.stdin.isatty() and sys.stdout.isatty()

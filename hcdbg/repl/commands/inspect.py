@@ -8,7 +8,7 @@ from hcdbg.errors import UsageError
 from hcdbg.machine import registers as R
 from hcdbg.render import disasm
 from hcdbg.render.calls import hexv
-from hcdbg.launch import decode_escapes
+from hcdbg.cli.launch import decode_escapes
 from hcdbg.repl.commands import Parser, command, subcommands
 from hcdbg.repl.examine import examine, parse_format
 from hcdbg.values import number

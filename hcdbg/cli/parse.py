@@ -1,26 +1,69 @@
-"""Command-line entry point: argument parsing, and the only place that exits with a status."""
+"""The command line's grammar: one argparse parser per command, turned into typed Options
+(argparse's defaults are left to the Options dataclasses, so there is one set of them)."""
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from enum import IntEnum
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn, Union
 
 from hcdbg import __version__
 from hcdbg import guests as G
-from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.cli.options import CATCH_NAMES, ReplayOptions, ReplOptions, TraceOptions
+from hcdbg.errors import UsageError
 from hcdbg.values import parse_number
 
 
-class Exit(IntEnum):
-    """Exit statuses."""
+class ArgumentsError(UsageError):
+    """The command line does not parse; shown as argparse shows it: usage, then the error."""
 
-    OK = 0
-    STOPPED = 1  # the guest did not power off (fault, limit, forwarded call, ...)
-    USAGE = 2  # bad arguments or an unloadable guest
-    INTERNAL = 3  # a bug in hcdbg
-    INTERRUPTED = 130
+    def __init__(self, message: str, usage: str, prog: str) -> None:
+        super().__init__(message)
+        self.usage, self.prog = usage, prog
+
+
+class Finished(Exception):
+    """--help or --version printed what was asked: there is nothing to run."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises instead of exiting, so that cli.main alone ends the
+    program, and that leaves every option it was not given to the Options' defaults."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(argument_default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentsError(message, self.format_usage(), self.prog)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise Finished()
+
+
+@dataclass(frozen=True)
+class ListGuests:
+    """`hcdbg guests`."""
+
+
+Command = Union[ReplOptions, TraceOptions, ReplayOptions, ListGuests]
+
+
+def parse(argv: list[str]) -> Command:
+    """What the command line `hcdbg ARGV...` asks for. ArgumentsError if it does not parse;
+    Finished after --help or --version."""
+    if argv[:1] == ["guests"]:
+        return ListGuests()
+    if argv[:1] == ["trace"]:
+        return TraceOptions.of(vars(_trace_parser().parse_args(argv[1:])))
+    if argv[:1] == ["replay"]:
+        return ReplayOptions.of(vars(_replay_parser().parse_args(argv[1:])))
+    return repl_options(argv)
+
+
+def repl_options(argv: list[str]) -> ReplOptions:
+    """The options of `hcdbg ARGV...`, the REPL's command line (for tests and embedding:
+    build_session takes them)."""
+    return ReplOptions.of(vars(_repl_parser().parse_args(argv)))
 
 
 def parse_int(text: str) -> int:
@@ -44,6 +87,7 @@ def parse_size(text: str) -> int:
 
 
 def parse_version(text: str) -> tuple[int, int]:
+    """A version MAJOR.MINOR, as (major, minor)."""
     try:
         major, minor = text.split(".")
         return int(major), int(minor)
@@ -54,7 +98,7 @@ def parse_version(text: str) -> tuple[int, int]:
 def _common(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("machine")
     m.add_argument("--smp", type=int, metavar="N", help="number of vCPUs (default 1; a bundled guest may say otherwise)")
-    m.add_argument("--mem", type=parse_size, default=128 << 20, metavar="SIZE", help="RAM size (default 128M)")
+    m.add_argument("--mem", type=parse_size, metavar="SIZE", help="RAM size (default 128M)")
     m.add_argument("--conduit", choices=("hvc", "smc"),
                    help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt; "
                         "with --dtb, its /psci method)")
@@ -73,29 +117,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--deterministic", action="store_true",
                    help="schedule several vCPUs by instruction count (--quantum) so every run "
                    "interleaves alike; slower (on with --record and replays)")
-    m.add_argument("--quantum", type=int, default=20_000, metavar="N",
+    m.add_argument("--quantum", type=int, metavar="N",
                    help="instructions per vCPU slice with --deterministic (default 20000)")
-    m.add_argument("--catch", action="append", default=[], metavar="EXC",
-                   choices=("svc", "brk", "undef", "iabt", "dabt"),
+    m.add_argument("--catch", action="append", metavar="EXC",
+                   choices=tuple(CATCH_NAMES),
                    help="stop on this guest exception (svc, brk, undef, iabt, dabt) instead of delivering it")
-    m.add_argument("--append", default="", metavar="CMDLINE", help="kernel command line (/chosen/bootargs)")
+    m.add_argument("--append", metavar="CMDLINE", help="kernel command line (/chosen/bootargs)")
     m.add_argument("--no-reboot", action="store_true", help="SYSTEM_RESET ends the run (as QEMU -no-reboot)")
     m.add_argument("--uart-input", "--input", dest="input", metavar="TEXT",
                    help="bytes queued for the guest to read from its UART (\\r, \\n and \\xNN escapes)")
     m.add_argument("--max-insns", type=parse_int, metavar="N", help="stop after about N instructions (runaway guard)")
     f = p.add_argument_group("firmware")
-    f.add_argument("--profile", choices=("kvm", "qemu", "tf-a"), default="kvm",
+    f.add_argument("--profile", choices=("kvm", "qemu", "tf-a"),
                    help="whose answers the built-in handlers give (default kvm)")
-    f.add_argument("--psci-version", type=parse_version, default=(1, 1), metavar="V", help="0.2, 1.0, 1.1 (default) or 1.3")
+    f.add_argument("--psci-version", type=parse_version, metavar="V", help="0.2, 1.0, 1.1 (default) or 1.3")
     f.add_argument("--smccc-version", type=parse_version, metavar="V", help="1.0, 1.1 or 1.2 (default: the profile's)")
     f.add_argument("--seed", type=parse_int, metavar="S", help="make TRNG answers deterministic")
     r = p.add_argument_group("forwarding ranges")
-    r.add_argument("--forward", action="append", default=[], metavar="RANGE", help="stop on calls in RANGE")
-    r.add_argument("--deny", action="append", default=[], metavar="RANGE", help="answer NOT_SUPPORTED to RANGE")
-    r.add_argument("--handle", action="append", default=[], metavar="RANGE", help="built-in handlers answer RANGE")
-    r.add_argument("--default", choices=("handle", "deny", "forward"), default="handle",
+    r.add_argument("--forward", action="append", metavar="RANGE", help="stop on calls in RANGE")
+    r.add_argument("--deny", action="append", metavar="RANGE", help="answer NOT_SUPPORTED to RANGE")
+    r.add_argument("--handle", action="append", metavar="RANGE", help="built-in handlers answer RANGE")
+    r.add_argument("--default", choices=("handle", "deny", "forward"),
                    help="action for calls no range matches (default handle, like KVM)")
-    r.add_argument("--answer", action="append", default=[], metavar="RULE",
+    r.add_argument("--answer", action="append", metavar="RULE",
                    help="conditional answer, e.g. 'PSCI_CPU_ON x1=0x2 -> INTERNAL_FAILURE'")
     p.add_argument("--record", type=Path, metavar="FILE",
                    help="write every call and its answer to the call script FILE as it happens")
@@ -121,7 +165,8 @@ class _Version(argparse.Action):
     """--version: print version_text() and exit 0 (argparse's own action wants the text
     up front, and the metadata look-up is not worth doing on every start)."""
 
-    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+    def __init__(self, option_strings: list[str], dest: str, default: object = None,
+                 help: str | None = None) -> None:
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
@@ -130,18 +175,22 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hcdbg", description=(
+def _guest(p: argparse.ArgumentParser, note: str) -> None:
+    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
+                   f"guest name (default {G.DEFAULT_GUEST}{note})")
+
+
+def _repl_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="hcdbg", description=(
         "Debug the HVC/SMC firmware calls of an AArch64 guest. "
         "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
         "'hcdbg replay SCRIPT' checks a guest against a call script, "
         "'hcdbg guests' lists the bundled guests."))
-    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
-                   f"guest name (default {G.DEFAULT_GUEST})")
+    _guest(p, "")
     p.add_argument("--version", action=_Version, help="print the versions of hcdbg, Unicorn and capstone")
     p.add_argument("--batch", action="store_true", help="run the -ex/-x commands without a prompt, then exit")
-    p.add_argument("-ex", dest="ex", action="append", default=[], metavar="CMD", help="run REPL command CMD")
-    p.add_argument("-x", dest="scripts", action="append", default=[], type=Path, metavar="FILE",
+    p.add_argument("-ex", dest="ex", action="append", metavar="CMD", help="run REPL command CMD")
+    p.add_argument("-x", dest="scripts", action="append", type=Path, metavar="FILE",
                    help="run REPL commands from FILE")
     p.add_argument("--replay", type=Path, metavar="SCRIPT",
                    help="answer calls from the call SCRIPT until the guest does something else")
@@ -150,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _replay_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hcdbg replay", description=(
+    p = _Parser(prog="hcdbg replay", description=(
         "Run GUEST without a prompt, answering each call from the call SCRIPT (--record writes "
         "one) and checking it is the call the script has next. Exit 0 if the guest made exactly "
         "the script's calls, 1 at the first divergence (or a call the guest never made), 2 for "
@@ -167,59 +216,10 @@ def _replay_parser() -> argparse.ArgumentParser:
 
 
 def _trace_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hcdbg trace", description=(
+    p = _Parser(prog="hcdbg trace", description=(
         "Run GUEST to the end without a prompt; print one line per call (to stderr, like strace) "
         "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
-    p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
-                   f"guest name (default {G.DEFAULT_GUEST}; none with --bios)")
+    _guest(p, "; none with --bios")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
     _common(p)
     return p
-
-
-def _error(msg: str) -> None:
-    print(f"hcdbg: {msg}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run, and turn every outcome into an exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    try:
-        if argv[:1] == ["guests"]:
-            return _list_guests()
-        if argv[:1] == ["trace"]:
-            from hcdbg.trace import trace
-            return trace(_trace_parser().parse_args(argv[1:]))
-        if argv[:1] == ["replay"]:
-            from hcdbg.replay import replay
-            parser = _replay_parser()
-            return replay(parser.parse_args(argv[1:]), parser)
-        args = _parser().parse_args(argv)
-        from hcdbg.repl.app import run_repl
-        return run_repl(args)
-    except HcdbgError as exc:
-        if debug:
-            raise
-        _error(str(exc))
-        return Exit.USAGE if isinstance(exc, UsageError) else Exit.STOPPED
-    except KeyboardInterrupt:
-        return Exit.INTERRUPTED
-    except BrokenPipeError:  # `hcdbg trace GUEST | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return Exit.OK
-    except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
-        if debug:
-            raise
-        _error(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        return Exit.INTERNAL
-
-
-def _list_guests() -> int:
-    guests = G.bundled()
-    width = max((len(g.name) for g in guests), default=0)
-    for g in guests:
-        extra = f" (runs on {g.smp} vCPUs)" if g.smp > 1 else ""
-        mark = " [default]" if g.name == G.DEFAULT_GUEST else ""
-        print(f"{g.name:<{width}}  {g.description}{extra}{mark}")
-    return Exit.OK

@@ -1,11 +1,12 @@
 """`hcdbg trace GUEST`: run to the end without a prompt, one line per call, strace-style."""
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TextIO
 
-from hcdbg.launch import build_session
+from hcdbg.cli.launch import build_session
+from hcdbg.cli.options import TraceOptions
+from hcdbg.cli.outcome import Exit, say
 from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render.calls import call_text, conduit_text, record_line
 from hcdbg.session.runner import run_interruptible
@@ -37,23 +38,29 @@ def uart_to_stdout(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def trace(args: argparse.Namespace) -> int:
-    """Run; exit 0 if the guest powered off, 1 for any other stop, 130 on Ctrl-C."""
-    out = args.output.open("w", encoding="utf-8") if args.output else sys.stderr
-    session = build_session(args, uart_sink=uart_to_stdout)
+def exit_for(stop: Stop) -> Exit:
+    """A run without a prompt that ended at `stop`: INTERRUPTED for Ctrl-C, else STOPPED
+    (a caller that is content with the stop says OK itself)."""
+    return Exit.INTERRUPTED if stop.kind is StopKind.INTERRUPT else Exit.STOPPED
+
+
+def trace(opts: TraceOptions) -> Exit:
+    """Run; OK if the guest powered off, STOPPED for any other stop, INTERRUPTED on Ctrl-C."""
+    out = opts.output.open("w", encoding="utf-8") if opts.output else sys.stderr
+    session = build_session(opts, uart_sink=uart_to_stdout)
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
-    stop = run_to_end(session, args.max_insns, out)
+    stop = run_to_end(session, opts.max_insns, out)
     if stop.kind is StopKind.POWER_OFF:
         print(f"+++ {stop.reason}", file=out, flush=True)
-        return 0
+        return Exit.OK
     if stop.kind is StopKind.CALL and stop.trap is not None:
         t = stop.trap
         print(f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = ?  <forwarded>", file=out, flush=True)
         msg = (f"stopped: forwarded call {call_text(t)} on vCPU {t.vcpu} has no one to answer it "
                "(trace has no prompt: use --answer, or run the REPL)")
     else:
-        msg = stop_message(stop, args.max_insns)
+        msg = stop_message(stop, opts.max_insns)
     print(f"+++ {msg}", file=out, flush=True)
     if out is not sys.stderr:
-        print(f"hcdbg: {msg}", file=sys.stderr)
-    return 130 if stop.kind is StopKind.INTERRUPT else 1
+        say(msg)
+    return exit_for(stop)

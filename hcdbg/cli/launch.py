@@ -1,0 +1,105 @@
+"""Options -> a ready Session: find and load the guest, configure machine, firmware, filter
+and answer rules (shared by `trace`, `replay`, the REPL and its batch mode)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from hcdbg import guests as G
+from hcdbg.cli.options import CATCH_NAMES, Options
+from hcdbg.errors import UsageError
+from hcdbg.handlers.registry import FirmwareConfig
+from hcdbg.machine import fdt, loader
+from hcdbg.machine.machine import MachineConfig
+from hcdbg.policy.answers import parse_answer_rule
+from hcdbg.policy.filter import Action, parse_range
+from hcdbg.session import script as S
+from hcdbg.session.replay import Replay
+from hcdbg.session.session import Session
+
+
+def decode_escapes(text: str) -> bytes:
+    """`hello\\n` -> b"hello\\n": C-style escapes for UART input given on a command line."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise UsageError(f"--uart-input/--input: bad escape in {text!r} ({exc.reason})") from None
+
+
+def resolve_guest(name: str | None) -> tuple[Path, int]:
+    """A path or bundled guest name -> (path, default vCPU count)."""
+    name = name or G.DEFAULT_GUEST
+    path = Path(name)
+    if not path.exists():
+        bundled = G.find(name)
+        if bundled is not None:
+            return bundled.path, bundled.smp
+        if "/" not in name and not name.endswith(".elf"):
+            names = ", ".join(g.name for g in G.bundled())
+            raise UsageError(f"{name}: no such file or bundled guest (bundled: {names})")
+    return path, 1
+
+
+def load_guest(opts: Options) -> tuple[Path, int, loader.Image]:
+    """(path, default vCPU count, image) of GUEST, or of --bios FILE (QEMU's -bios: no GUEST)."""
+    if opts.bios is None:
+        path, smp = resolve_guest(opts.guest)
+        return path, smp, loader.load(path, load_addr=opts.load, entry=opts.entry, ram_size=opts.mem)
+    if opts.guest is not None:  # QEMU would hand the kernel to the firmware through fw_cfg
+        raise UsageError(f"--bios runs firmware from flash; give it without a GUEST ({opts.guest}): "
+                         "hcdbg's board has no fw_cfg to pass a kernel to the firmware")
+    if opts.load is not None or opts.entry is not None:
+        raise UsageError("--bios: the firmware is placed at 0 and started there; drop --load/--entry")
+    return opts.bios, 1, loader.load_firmware(opts.bios)
+
+
+def _boot_files(opts: Options) -> tuple[bytes | None, bytes | None, str]:
+    """--initrd and --dtb contents, and the PSCI conduit: --conduit, else the --dtb tree's
+    /psci method, else hvc (QEMU virt's)."""
+    initrd = loader.read_file(opts.initrd, "--initrd ") if opts.initrd else None
+    dtb, method = None, None
+    if opts.dtb:
+        dtb = loader.read_file(opts.dtb, "--dtb ")
+        fdt.check_dtb(dtb, opts.dtb)
+        method = fdt.psci_method(dtb)
+        if method is not None and method not in ("hvc", "smc"):
+            raise UsageError(f"--dtb {opts.dtb}: /psci method is \"{method}\"; hcdbg answers \"hvc\" or \"smc\"")
+        if method is not None and opts.conduit is not None and opts.conduit != method:
+            raise UsageError(f"--conduit {opts.conduit} contradicts --dtb {opts.dtb}, whose /psci says "
+                             f"method = \"{method}\" (the guest follows the tree): drop one")
+    return initrd, dtb, opts.conduit or method or "hvc"
+
+
+def build_session(opts: Options, uart_sink: Callable[[bytes], None] | None = None) -> Session:
+    """Load the guest and configure machine, firmware, filter and answer rules from `opts`."""
+    opts = opts.seeded()
+    path, smp, image = load_guest(opts)
+    initrd, dtb, conduit = _boot_files(opts)
+    mcfg = MachineConfig(smp=opts.smp if opts.smp is not None else smp, ram_size=opts.mem,
+                         conduit=conduit, quantum=max(1, opts.quantum),
+                         timeslice=0 if opts.deterministic else MachineConfig.timeslice,
+                         catch={CATCH_NAMES[c] for c in opts.catch}, no_reboot=opts.no_reboot,
+                         bootargs=opts.append, initrd=initrd, dtb=dtb)
+    if opts.psci_version not in ((0, 2), (1, 0), (1, 1), (1, 3)):
+        raise UsageError("--psci-version: must be 0.2, 1.0, 1.1 or 1.3")
+    if opts.smccc_version is not None and opts.smccc_version not in ((1, 0), (1, 1), (1, 2)):
+        raise UsageError("--smccc-version: must be 1.0, 1.1 or 1.2")
+    fcfg = FirmwareConfig(profile=opts.profile, psci_version=opts.psci_version,
+                          smccc_version=opts.smccc_version, conduit=conduit, seed=opts.seed)
+    replay = Replay(S.load(opts.replay)) if opts.replay else None  # read before --record writes
+    session = Session(image, mcfg, fcfg, uart_sink=uart_sink)
+    session.options = opts.header(path, mcfg.smp)
+    if replay is not None:
+        session.start_replay(replay)
+    if opts.input:
+        session.machine.uart.feed(decode_escapes(opts.input))
+    session.filter.set_default(Action(opts.default))
+    for ranges, action in ((opts.forward, Action.FORWARD), (opts.deny, Action.DENY), (opts.handle, Action.HANDLE)):
+        for text in ranges:
+            for base, count in parse_range(text):
+                session.filter.add(base, count, action)
+    for text in opts.answer:
+        session.rules.add(parse_answer_rule(text))
+    if opts.record:
+        session.start_recording(opts.record, overwrite=opts.overwrite)
+    return session

@@ -1,0 +1,65 @@
+"""`hcdbg`'s entry point: parse the command line, run the command, and turn every outcome into
+an Exit status; the only place that ends the program with one (console script, `python -m`)."""
+from __future__ import annotations
+
+import os
+import sys
+
+from hcdbg import guests as G
+from hcdbg.cli.options import ReplayOptions, TraceOptions
+from hcdbg.cli.outcome import Exit, say
+from hcdbg.cli.parse import ArgumentsError, Command, Finished, ListGuests, parse
+from hcdbg.errors import HcdbgError, UsageError
+
+
+def main(argv: list[str] | None = None) -> Exit:
+    """Run `hcdbg ARGV...` (default: sys.argv); every error is reported here, in one line
+    (a traceback only with --debug)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        return run(parse(argv))
+    except Finished:  # --help, --version
+        return Exit.OK
+    except ArgumentsError as exc:  # as argparse reports it: usage, then `PROG: error: ...`
+        say(str(exc), usage=exc.usage, who=f"{exc.prog}: error")
+        return Exit.USAGE
+    except HcdbgError as exc:
+        if debug:
+            raise
+        say(str(exc))
+        return Exit.USAGE if isinstance(exc, UsageError) else Exit.STOPPED
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    except BrokenPipeError:  # `hcdbg trace GUEST | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return Exit.OK
+    except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
+        if debug:
+            raise
+        say(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return Exit.INTERNAL
+
+
+def run(command: Command) -> Exit:
+    """Run one parsed command (the engine is imported only now: --version and --help stay quick)."""
+    if isinstance(command, ListGuests):
+        return _list_guests()
+    if isinstance(command, TraceOptions):
+        from hcdbg.cli.trace import trace
+        return trace(command)
+    if isinstance(command, ReplayOptions):
+        from hcdbg.cli.replay import replay
+        return replay(command)
+    from hcdbg.repl.app import run_repl
+    return Exit(run_repl(command))
+
+
+def _list_guests() -> Exit:
+    guests = G.bundled()
+    width = max((len(g.name) for g in guests), default=0)
+    for g in guests:
+        extra = f" (runs on {g.smp} vCPUs)" if g.smp > 1 else ""
+        mark = " [default]" if g.name == G.DEFAULT_GUEST else ""
+        print(f"{g.name:<{width}}  {g.description}{extra}{mark}")
+    return Exit.OK

@@ -1,0 +1,24 @@
+"""How a command ends: its exit status (Exit), and say(), the one writer of hcdbg's own
+messages to stderr (errors, warnings, a replay's verdict)."""
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """Exit statuses, the same for every command."""
+
+    OK = 0  # the guest powered off; a replay matched its script; a batch ran without errors
+    STOPPED = 1  # any other stop (fault, limit, forwarded call), a replay diverged, a batch command failed
+    USAGE = 2  # bad arguments, an unloadable guest, a bad call script
+    INTERNAL = 3  # a bug in hcdbg
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
+
+
+def say(*lines: str, usage: str = "", who: str = "hcdbg") -> None:
+    """Write `usage` (if any) as it is, then each line as `WHO: line`, indented lines as they
+    are (the details under a message)."""
+    text = usage + "".join(f"{line}\n" if line.startswith(" ") else f"{who}: {line}\n" for line in lines)
+    sys.stderr.write(text)
+    sys.stderr.flush()
