@@ -36,7 +36,7 @@ def do_explain(dbg: Debugger, args: argparse.Namespace) -> None:
             raise UsageError("explain what? give a function ID, a name or a service "
                              "(explain PSCI_CPU_ON); without one it explains the call we "
                              "are stopped at")
-        lines = explain(pending.trap.regs[0] & 0xFFFF_FFFF)
+        lines = explain(pending.trap.fid)
     else:
         lines = explain(args.what)
     for text in lines:
