@@ -36,7 +36,7 @@ def race(*args: str) -> dict[int, str]:
     # The call trace agrees: three CPU_ON(3) calls, one per racer vCPU, same answers.
     calls = {int(m[1]): m[3] for m in map(CALL.match, r.stderr.splitlines()) if m}
     assert calls == {cpu: "SUCCESS" if a == SUCCESS else "ALREADY_ON" for cpu, a in answers.items()}
-    assert r.stderr.rstrip().endswith("+++ guest powered off (SYSTEM_OFF)")
+    assert r.stderr.rstrip().endswith("+++ guest powered off (PSCI_SYSTEM_OFF)")
     return answers
 
 

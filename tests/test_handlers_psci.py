@@ -285,7 +285,7 @@ def test_qemu_system_off_writes_nothing() -> None:
 def test_system_reset2_warm_or_vendor(reset_type) -> None:
     # reference §2.8: KVM leaves x1/x2 intact for userspace, only x0 := -6
     answer = fw().answer(call(0xC400_0012, reset_type, 0x55), Board())
-    assert answer.regs == {0: INTERNAL_FAILURE} and answer.effect == SystemReset("SYSTEM_RESET2")
+    assert answer.regs == {0: INTERNAL_FAILURE} and answer.effect == SystemReset("PSCI_SYSTEM_RESET2")
 
 
 @pytest.mark.parametrize("reset_type", [1, 2, 0x7FFF_FFFF])
@@ -296,7 +296,7 @@ def test_system_reset2_reserved_architectural_type(reset_type) -> None:
 
 def test_system_reset2_32bit_narrows_the_type() -> None:
     answer = fw().answer(call(0x8400_0012, 0xFFFF_FFFF_0000_0000, 0x1_0000_0002), Board())
-    assert answer.effect == SystemReset("SYSTEM_RESET2")
+    assert answer.effect == SystemReset("PSCI_SYSTEM_RESET2")
     assert answer.regs == {0: INTERNAL_FAILURE, 1: 0, 2: 2, 3: 0}
 
 
@@ -311,7 +311,7 @@ def test_system_off2(off_type, cookie, ok) -> None:
     # DEN0022F.b lets 0 stand for it; the KVM selftest expects cookie 1 -> INVALID_PARAMS
     answer = fw(psci_version=(1, 3)).answer(call(0xC400_0015, off_type, cookie), Board())
     if ok:
-        assert answer.effect == SystemOff("SYSTEM_OFF2") and answer.regs == {0: INTERNAL_FAILURE}
+        assert answer.effect == SystemOff("PSCI_SYSTEM_OFF2") and answer.regs == {0: INTERNAL_FAILURE}
     else:
         assert answer.effect is None and answer.regs[0] == INVALID_PARAMETERS
 

@@ -17,7 +17,7 @@ ALLOWED_HCDBG = {
     "values": {"smccc", "errors"},
     "policy": {"smccc", "policy", "errors", "handlers", "values"},
     "handlers": {"smccc", "handlers", "errors"},
-    "machine": {"smccc", "handlers", "machine", "errors"},
+    "machine": {"smccc", "machine", "errors"},
     "session": {"smccc", "handlers", "machine", "policy", "session", "errors", "values"},
 }
 UI_MODULES = {"prompt_toolkit", "pygments", "capstone"}
@@ -80,3 +80,73 @@ def test_running_a_guest_loads_no_prompt_toolkit() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prompt_toolkit','pygments')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_machine_imports_no_handlers() -> None:
+    """The call, answer and effect types are smccc's: machine -> smccc, not -> handlers."""
+    found = [f"{path.relative_to(ROOT)} imports {name}" for path in (PKG / "machine").glob("*.py")
+             for name in _imports(path) if name.split(".")[:2] == ["hcdbg", "handlers"]]
+    assert found == []
+
+
+#: How sessions and scripts once spelled who answered a call (issue 12): code compares
+#: AnswerSource values, not these strings.
+#: ("rule" alone also names answer rules, a header key and a completion kind: only a
+#: prefix test on it is the old way of telling a rule's answer.)
+_SOURCE_WORDS = {"handle", "deny", "reply", "built-in", "user"}
+_SOURCE_PREFIXES = ("rule", "replay")
+
+
+def _is_source_word(node: ast.AST, prefix: bool = False) -> bool:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        word = node.value
+        return (word in _SOURCE_WORDS or word.startswith(("rule ", "replay "))
+                or prefix and word.startswith(_SOURCE_PREFIXES))
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_is_source_word(e, prefix) for e in node.elts)
+    return False
+
+
+def _is_type_name(node: ast.AST) -> bool:
+    """`type(x).__name__` or `x.__class__.__name__`."""
+    return (isinstance(node, ast.Attribute) and node.attr == "__name__"
+            and (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
+                 and node.value.func.id == "type"
+                 or isinstance(node.value, ast.Attribute) and node.value.attr == "__class__"))
+
+
+def _string_matches(tree: ast.AST) -> list[tuple[int, str]]:
+    """Comparisons against answer-source spellings, prefix tests on them, and any use of a
+    class name as a value to compare or look up (effects are objects, not names)."""
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(_is_source_word(side) for side in sides):
+                out.append((node.lineno, "compares with an answer-source string"))
+            if any(_is_type_name(side) for side in sides):
+                out.append((node.lineno, "compares a class name"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("startswith", "endswith", "removeprefix") and any(
+                    _is_source_word(a, prefix=True) for a in node.args):
+                out.append((node.lineno, f"{node.func.attr} on an answer-source string"))
+        elif isinstance(node, ast.Subscript) and _is_type_name(node.slice):
+            out.append((node.lineno, "looks a class name up"))
+    return out
+
+
+def test_no_string_matching_on_answer_sources_or_effect_names() -> None:
+    """Who answered is an AnswerSource and an effect an object (issue 12.1): no code tells
+    them apart by spelling (a `calls handle` once missed replayed calls that way)."""
+    problems = [f"{path.relative_to(ROOT)}:{line}: {what}"
+                for path in sorted(PKG.rglob("*.py"))
+                if path.name != "filter.py"  # the filter's own actions: handle, deny, forward
+                for line, what in _string_matches(ast.parse(path.read_text()))]
+    assert problems == []
+
+
+def test_the_string_check_finds_the_old_spellings() -> None:
+    old = ('r.source.startswith("rule")\nif p.source == "handle": pass\n'
+           'x = low in ("handle", "deny", "reply")\nname = type(e).__name__ == "CpuOn"\n'
+           'text = _NO_RETURN[type(effect).__name__]\n')
+    assert len(_string_matches(ast.parse(old))) == 5

@@ -101,7 +101,7 @@ def test_uboot_reaches_its_prompt_and_poweroff_typed_there_is_system_off(boot: l
     assert "In:    pl011@9000000" in r.stdout  # ... and /chosen/stdout-path
     assert "=> poweroff" in r.stdout
     assert _hcdbg_calls(r.stderr) == _qemu_calls(QEMU_UBOOT_POWEROFF)
-    assert r.stderr.splitlines()[-1] == "+++ guest powered off (SYSTEM_OFF)"
+    assert r.stderr.splitlines()[-1] == "+++ guest powered off (PSCI_SYSTEM_OFF)"
 
 
 @needs_uboot

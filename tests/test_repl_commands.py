@@ -234,6 +234,23 @@ def test_answer_rules() -> None:
     assert "no answer rule 5" in run(dbg, out, "answer del 5", ok=False)
 
 
+def test_calls_by_source_counts_replayed_answers_too(tmp_path: Path) -> None:
+    """Issue 12: a replayed built-in answer is a built-in answer (`calls handle` once
+    missed `<replay handle>` calls: it compared the source's spelling)."""
+    script = tmp_path / "trng.calls"
+    script.write_text('{"name": "TRNG_VERSION", "answer": "0x10000"}\n'
+                      '{"name": "TRNG_FEATURES"}\n')
+    dbg, out = make("trng")
+    run(dbg, out, f"replay {script}")
+    assert "past the script's end" in run(dbg, out, "c")
+    handled = run(dbg, out, "calls handle")
+    assert "TRNG_FEATURES(function_id=0x84000050) = 0x0  <replay handle>" in handled
+    assert "TRNG_VERSION" not in handled and "(1 of 2 calls)" in handled
+    replied = run(dbg, out, "calls reply")
+    assert "TRNG_VERSION() = 0x10000 (1.0)  <replay reply>" in replied and "FEATURES" not in replied
+    assert run(dbg, out, "calls deny") == "No call matches.\n"
+
+
 def test_run_and_reset_start_a_new_run() -> None:
     dbg, out = make("hello")
     run(dbg, out, "c")

@@ -131,7 +131,7 @@ def test_batch_gives_the_same_transcript(repl) -> None:
     assert interactive == important(batch.stdout)
     assert "PSCI_VERSION -> 0x0000000000010000" in interactive
     assert "PSCI_FEATURES(0x84000001) -> 0xffffffffffffffff" in interactive  # denied
-    assert interactive[-1] == "guest powered off (SYSTEM_OFF)"
+    assert interactive[-1] == "guest powered off (PSCI_SYSTEM_OFF)"
 
 
 def test_ctrl_c_stops_a_looping_guest_and_clears_the_line(repl, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_back_in_batch_mode() -> None:
     assert out.returncode == 1, text + out.stderr  # the last `rc` has nowhere to go
     first_uart = text.index("back at checkpoint 1")
     assert FIRST in text[:first_uart] and FIRST not in text[first_uart:]
-    assert SECOND in text[first_uart:] and "guest powered off (SYSTEM_OFF)" in text
+    assert SECOND in text[first_uart:] and "guest powered off (PSCI_SYSTEM_OFF)" in text
     assert "back at checkpoint 0 -- vCPU 0 at 0x40080000 <_start>, entry point" in text
     assert text.rstrip().endswith(
         "*** nothing to go back to: checkpoint 0 is the earliest (every stop shown at the "

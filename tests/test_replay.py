@@ -13,6 +13,8 @@ import pytest
 from pexpect.popen_spawn import PopenSpawn
 
 from conftest import ROOT, run_hcdbg
+from hcdbg.session.script import parse_entry
+from hcdbg.session.source import AnswerSource, parse_by
 
 
 def run_bytes(*args: str) -> subprocess.CompletedProcess:
@@ -227,3 +229,15 @@ def test_replaying_against_another_build_of_the_guest_warns(tmp_path: Path) -> N
     r = run_hcdbg("replay", str(rec), str(other))
     assert r.returncode == 0
     assert f"warning: {other} is not the recorded guest (SHA-256" in r.stderr
+
+
+@pytest.mark.parametrize("by", ["user", "built-in", "deny", "rule 3"])
+def test_who_answered_keeps_its_script_spelling(by: str) -> None:
+    """Scripts written before issue 12 load as they did; a replayed answer keeps its source
+    and says so in trace lines (`<replay reply>`, `<replay handle>`, `<rule 3>` ...)."""
+    entry = parse_entry({"fid": "0x84000000", "answer": "0x10000", "by": by}, 1, 1)
+    assert entry.by == parse_by(by) and entry.by.by == by and not entry.by.replay
+    again = entry.by.replayed()
+    assert again.kind is entry.by.kind and again.replay and again.by == by
+    word = "rule 3" if entry.by.kind is AnswerSource.RULE else entry.by.kind.word
+    assert (str(entry.by), str(again)) == (word, f"replay {word}")

@@ -22,6 +22,7 @@ from hcdbg.policy.answers import parse_answer_rule
 from hcdbg.policy.filter import Action, parse_range
 from hcdbg.session.rewind import NothingToRewind, Rewind
 from hcdbg.session.session import Session
+from hcdbg.session.source import by_rule
 
 #: Every register a vCPU has by name, the system registers included.
 REGISTERS = [*R.REGS, *(n for n in R.SYSREGS if n != "currentel")]
@@ -140,7 +141,7 @@ def test_the_trng_stream_and_rule_counts_go_back_too() -> None:
     run_to_end(s)
     # Seeded: the same random words again, and rule #2 fires on the same call again.
     assert [(r.fid, r.answer) for r in s.history] == first
-    assert sum(1 for r in s.history if r.source == "rule 1") == 1
+    assert sum(1 for r in s.history if r.source == by_rule(1)) == 1
 
 
 def test_memory_and_code_written_after_a_checkpoint_read_as_before() -> None:

@@ -31,9 +31,9 @@ def test_every_guest_powers_off(name: str, smp: str | None) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     if name == "reset":
-        assert "+++ guest reset (SYSTEM_RESET); no-reboot" in r.stderr
+        assert "+++ guest reset (PSCI_SYSTEM_RESET); no-reboot" in r.stderr
         return
-    assert r.stderr.rstrip().endswith("+++ guest powered off (SYSTEM_OFF)")
+    assert r.stderr.rstrip().endswith("+++ guest powered off (PSCI_SYSTEM_OFF)")
     assert r.stdout.rstrip().endswith("SYSTEM_OFF")
 
 

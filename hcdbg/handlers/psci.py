@@ -240,7 +240,7 @@ def system_reset2(env: Env, call: Call, platform: Platform, dry_run: bool) -> An
                           "SYSTEM_RESET2: reserved architectural reset type -> INVALID_PARAMETERS")
     why = "SYSTEM_RESET2: warm or vendor reset; the machine restarts"
     regs = _kvm_preloaded(call) if env.zero_fill else {}
-    return Answer(regs, SystemReset("SYSTEM_RESET2"), why)
+    return Answer(regs, SystemReset("PSCI_SYSTEM_RESET2"), why)
 
 
 def system_off2(env: Env, call: Call, platform: Platform, dry_run: bool) -> Answer:
@@ -254,7 +254,7 @@ def system_off2(env: Env, call: Call, platform: Platform, dry_run: bool) -> Answ
         return env.result(PsciRet.INVALID_PARAMETERS,
                           "SYSTEM_OFF2: type is not HIBERNATE_OFF or cookie is not 0")
     regs = _kvm_preloaded(call) if env.zero_fill else {}
-    return Answer(regs, SystemOff("SYSTEM_OFF2"), "SYSTEM_OFF2: HIBERNATE_OFF; the machine powers off")
+    return Answer(regs, SystemOff("PSCI_SYSTEM_OFF2"), "SYSTEM_OFF2: HIBERNATE_OFF; the machine powers off")
 
 
 def system_suspend(env: Env, call: Call, platform: Platform, dry_run: bool) -> Answer:

@@ -9,12 +9,12 @@ from hcdbg.handlers.base import Answer, Call, Platform, Undefined
 from hcdbg.handlers.config import KVM, PROFILES, QEMU, TFA, FirmwareConfig
 from hcdbg.handlers.entropy import Entropy
 from hcdbg.handlers.env import Env, Handler
-from hcdbg.smccc import ids
+from hcdbg.smccc import catalog, ids
 from hcdbg.smccc.ids import FID_FAST, FID_SMC64, FID_SVE_HINT, MASK32, MASK64, SMC
 
 __all__ = ["TABLE", "Entry", "Firmware", "FirmwareConfig", "Provided"]
 
-ARCH, PSCI, TRNG, VENDOR_HYP, PV_TIME = "arch", "psci", "trng", "vendor_hyp", "pv_time"
+_PSCI = catalog.SERVICES["psci"].name
 _ALL = frozenset(PROFILES)
 _KVM_TFA = frozenset({KVM, TFA})
 _KVM = frozenset({KVM})
@@ -31,16 +31,31 @@ _NEEDS = {
 
 @dataclass(frozen=True)
 class Entry:
-    """One row: a function ID, its handler, and when this firmware provides it."""
+    """One row: a function ID, its handler, and when this firmware provides it. Its name
+    and service are the catalog's (every row's ID is in the catalog)."""
 
     fid: int
-    name: str
-    service: str
     handler: Handler
     profiles: frozenset[str] = _ALL
     psci_since: tuple[int, int] | None = None  # first PSCI version that has it
     needs: tuple[str, ...] = ()  # FirmwareConfig attributes/properties that must be truthy
     advertised: bool = True  # whether the service's FEATURES call reports it implemented
+
+    @property
+    def function(self) -> catalog.Function:
+        fn = catalog.lookup(self.fid)
+        assert fn is not None, f"{self.fid:#010x} is not in the catalog"
+        return fn
+
+    @property
+    def name(self) -> str:
+        """The catalog's name of this function ID (PSCI_CPU_ON_64)."""
+        return catalog.width_name(self.function)
+
+    @property
+    def service(self) -> str:
+        """The catalog's short name of its service (psci, smccc-arch, pv-time, ...)."""
+        return self.function.service
 
     def missing(self, config: FirmwareConfig) -> str | None:
         """Why `config` does not provide this function, or None if it does."""
@@ -55,9 +70,9 @@ class Entry:
         return None
 
 
-def _psci(fid: int, name: str, handler: Handler, since: tuple[int, int] = (0, 2),
+def _psci(fid: int, handler: Handler, since: tuple[int, int] = (0, 2),
           profiles: frozenset[str] = _ALL, needs: tuple[str, ...] = (), advertised: bool = True) -> Entry:
-    return Entry(fid, name, PSCI, handler, profiles, since, needs, advertised)
+    return Entry(fid, handler, profiles, since, needs, advertised)
 
 
 _SMCCC = ("smccc",)
@@ -65,59 +80,58 @@ _SMCCC = ("smccc",)
 #: Every function hcdbg can answer itself; rows say which profile/version/config provides it.
 TABLE: tuple[Entry, ...] = (
     # Arm architecture calls, DEN0028 §7 (reference §1.6)
-    Entry(ids.SMCCC_VERSION, "SMCCC_VERSION", ARCH, arch.smccc_version, needs=_SMCCC),
-    Entry(ids.SMCCC_ARCH_FEATURES, "SMCCC_ARCH_FEATURES", ARCH, arch.arch_features, needs=_SMCCC),
-    Entry(ids.SMCCC_ARCH_SOC_ID, "SMCCC_ARCH_SOC_ID", ARCH, arch.soc_id, needs=("smccc", "soc_id")),
-    Entry(ids.SMCCC_ARCH_WORKAROUND_1, "SMCCC_ARCH_WORKAROUND_1", ARCH, arch.workaround_1, needs=_SMCCC),
-    Entry(ids.SMCCC_ARCH_WORKAROUND_2, "SMCCC_ARCH_WORKAROUND_2", ARCH, arch.workaround_2, needs=_SMCCC),
-    Entry(ids.SMCCC_ARCH_WORKAROUND_3, "SMCCC_ARCH_WORKAROUND_3", ARCH, arch.workaround_3, needs=_SMCCC),
+    Entry(ids.SMCCC_VERSION, arch.smccc_version, needs=_SMCCC),
+    Entry(ids.SMCCC_ARCH_FEATURES, arch.arch_features, needs=_SMCCC),
+    Entry(ids.SMCCC_ARCH_SOC_ID, arch.soc_id, needs=("smccc", "soc_id")),
+    Entry(ids.SMCCC_ARCH_WORKAROUND_1, arch.workaround_1, needs=_SMCCC),
+    Entry(ids.SMCCC_ARCH_WORKAROUND_2, arch.workaround_2, needs=_SMCCC),
+    Entry(ids.SMCCC_ARCH_WORKAROUND_3, arch.workaround_3, needs=_SMCCC),
     # PSCI, DEN0022 §5 (reference §2, §4.5, §5.2)
-    _psci(ids.PSCI_VERSION, "PSCI_VERSION", psci.version),
-    _psci(ids.PSCI_CPU_SUSPEND, "CPU_SUSPEND", psci.cpu_suspend),
-    _psci(ids.PSCI_CPU_SUSPEND_64, "CPU_SUSPEND64", psci.cpu_suspend),
-    _psci(ids.PSCI_CPU_OFF, "CPU_OFF", psci.cpu_off),
-    _psci(ids.PSCI_CPU_ON, "CPU_ON", psci.cpu_on),
-    _psci(ids.PSCI_CPU_ON_64, "CPU_ON64", psci.cpu_on),
-    _psci(ids.PSCI_AFFINITY_INFO, "AFFINITY_INFO", psci.affinity_info),
-    _psci(ids.PSCI_AFFINITY_INFO_64, "AFFINITY_INFO64", psci.affinity_info),
-    _psci(ids.PSCI_MIGRATE, "MIGRATE", psci.migrate, advertised=False),
-    _psci(ids.PSCI_MIGRATE_64, "MIGRATE64", psci.migrate, advertised=False),
-    _psci(ids.PSCI_MIGRATE_INFO_TYPE, "MIGRATE_INFO_TYPE", psci.migrate_info_type),
-    _psci(ids.PSCI_MIGRATE_INFO_UP_CPU, "MIGRATE_INFO_UP_CPU", psci.migrate_info_up_cpu, advertised=False),
-    _psci(ids.PSCI_MIGRATE_INFO_UP_CPU_64, "MIGRATE_INFO_UP_CPU64", psci.migrate_info_up_cpu,
+    _psci(ids.PSCI_VERSION, psci.version),
+    _psci(ids.PSCI_CPU_SUSPEND, psci.cpu_suspend),
+    _psci(ids.PSCI_CPU_SUSPEND_64, psci.cpu_suspend),
+    _psci(ids.PSCI_CPU_OFF, psci.cpu_off),
+    _psci(ids.PSCI_CPU_ON, psci.cpu_on),
+    _psci(ids.PSCI_CPU_ON_64, psci.cpu_on),
+    _psci(ids.PSCI_AFFINITY_INFO, psci.affinity_info),
+    _psci(ids.PSCI_AFFINITY_INFO_64, psci.affinity_info),
+    _psci(ids.PSCI_MIGRATE, psci.migrate, advertised=False),
+    _psci(ids.PSCI_MIGRATE_64, psci.migrate, advertised=False),
+    _psci(ids.PSCI_MIGRATE_INFO_TYPE, psci.migrate_info_type),
+    _psci(ids.PSCI_MIGRATE_INFO_UP_CPU, psci.migrate_info_up_cpu, advertised=False),
+    _psci(ids.PSCI_MIGRATE_INFO_UP_CPU_64, psci.migrate_info_up_cpu,
           advertised=False),
-    _psci(ids.PSCI_SYSTEM_OFF, "SYSTEM_OFF", psci.system_off),
-    _psci(ids.PSCI_SYSTEM_RESET, "SYSTEM_RESET", psci.system_reset),
-    _psci(ids.PSCI_FEATURES, "PSCI_FEATURES", psci.features, since=(1, 0)),
-    _psci(ids.PSCI_SYSTEM_SUSPEND, "SYSTEM_SUSPEND", psci.system_suspend, (1, 0), _KVM_TFA,
+    _psci(ids.PSCI_SYSTEM_OFF, psci.system_off),
+    _psci(ids.PSCI_SYSTEM_RESET, psci.system_reset),
+    _psci(ids.PSCI_FEATURES, psci.features, since=(1, 0)),
+    _psci(ids.PSCI_SYSTEM_SUSPEND, psci.system_suspend, (1, 0), _KVM_TFA,
           ("system_suspend",)),
-    _psci(ids.PSCI_SYSTEM_SUSPEND_64, "SYSTEM_SUSPEND64", psci.system_suspend, (1, 0), _KVM_TFA,
+    _psci(ids.PSCI_SYSTEM_SUSPEND_64, psci.system_suspend, (1, 0), _KVM_TFA,
           ("system_suspend",)),
-    _psci(ids.PSCI_SYSTEM_RESET2, "SYSTEM_RESET2", psci.system_reset2, (1, 1), _KVM_TFA),
-    _psci(ids.PSCI_SYSTEM_RESET2_64, "SYSTEM_RESET2_64", psci.system_reset2, (1, 1), _KVM_TFA),
-    _psci(ids.PSCI_SYSTEM_OFF2, "SYSTEM_OFF2", psci.system_off2, (1, 3), _KVM_TFA),
-    _psci(ids.PSCI_SYSTEM_OFF2_64, "SYSTEM_OFF2_64", psci.system_off2, (1, 3), _KVM_TFA),
+    _psci(ids.PSCI_SYSTEM_RESET2, psci.system_reset2, (1, 1), _KVM_TFA),
+    _psci(ids.PSCI_SYSTEM_RESET2_64, psci.system_reset2, (1, 1), _KVM_TFA),
+    _psci(ids.PSCI_SYSTEM_OFF2, psci.system_off2, (1, 3), _KVM_TFA),
+    _psci(ids.PSCI_SYSTEM_OFF2_64, psci.system_off2, (1, 3), _KVM_TFA),
     # PSCI 0.1's implementation-defined IDs, which QEMU TCG still accepts (reference §2.1, §5.2)
-    _psci(ids.PSCI_0_1_CPU_SUSPEND, "CPU_SUSPEND (PSCI 0.1)", psci.cpu_suspend, profiles=_QEMU),
-    _psci(ids.PSCI_0_1_CPU_OFF, "CPU_OFF (PSCI 0.1)", psci.cpu_off, profiles=_QEMU),
-    _psci(ids.PSCI_0_1_CPU_ON, "CPU_ON (PSCI 0.1)", psci.cpu_on, profiles=_QEMU),
-    _psci(ids.PSCI_0_1_MIGRATE, "MIGRATE (PSCI 0.1)", psci.migrate, profiles=_QEMU, advertised=False),
+    _psci(ids.PSCI_0_1_CPU_SUSPEND, psci.cpu_suspend, profiles=_QEMU),
+    _psci(ids.PSCI_0_1_CPU_OFF, psci.cpu_off, profiles=_QEMU),
+    _psci(ids.PSCI_0_1_CPU_ON, psci.cpu_on, profiles=_QEMU),
+    _psci(ids.PSCI_0_1_MIGRATE, psci.migrate, profiles=_QEMU, advertised=False),
     # TRNG 1.0, DEN0098 (reference §3)
-    Entry(ids.TRNG_VERSION, "TRNG_VERSION", TRNG, trng.version, _KVM_TFA),
-    Entry(ids.TRNG_FEATURES, "TRNG_FEATURES", TRNG, trng.features, _KVM_TFA),
-    Entry(ids.TRNG_GET_UUID, "TRNG_GET_UUID", TRNG, trng.get_uuid, _KVM_TFA),
-    Entry(ids.TRNG_RND32, "TRNG_RND32", TRNG, trng.rnd32, _KVM_TFA),
-    Entry(ids.TRNG_RND64, "TRNG_RND64", TRNG, trng.rnd64, _KVM_TFA),
+    Entry(ids.TRNG_VERSION, trng.version, _KVM_TFA),
+    Entry(ids.TRNG_FEATURES, trng.features, _KVM_TFA),
+    Entry(ids.TRNG_GET_UUID, trng.get_uuid, _KVM_TFA),
+    Entry(ids.TRNG_RND32, trng.rnd32, _KVM_TFA),
+    Entry(ids.TRNG_RND64, trng.rnd64, _KVM_TFA),
     # KVM's vendor hypervisor service (reference §4.5)
-    Entry(ids.VENDOR_HYP_CALL_UID, "VENDOR_HYP_CALL_UID", VENDOR_HYP, vendor_hyp.call_uid, _KVM),
-    Entry(ids.VENDOR_HYP_KVM_FEATURES, "VENDOR_HYP_KVM_FEATURES", VENDOR_HYP, vendor_hyp.kvm_features, _KVM),
-    Entry(ids.VENDOR_HYP_KVM_PTP, "VENDOR_HYP_KVM_PTP", VENDOR_HYP, vendor_hyp.ptp, _KVM),
+    Entry(ids.VENDOR_HYP_CALL_UID, vendor_hyp.call_uid, _KVM),
+    Entry(ids.VENDOR_HYP_KVM_FEATURES, vendor_hyp.kvm_features, _KVM),
+    Entry(ids.VENDOR_HYP_KVM_PTP, vendor_hyp.ptp, _KVM),
     # PV time, DEN0057 (reference §1.2, §4.5)
-    Entry(ids.PV_TIME_FEATURES, "PV_TIME_FEATURES", PV_TIME, pv_time.features, _KVM, needs=("pv_time",)),
-    Entry(ids.PV_TIME_ST, "PV_TIME_ST", PV_TIME, pv_time.stolen_time, _KVM, needs=("pv_time",)),
+    Entry(ids.PV_TIME_FEATURES, pv_time.features, _KVM, needs=("pv_time",)),
+    Entry(ids.PV_TIME_ST, pv_time.stolen_time, _KVM, needs=("pv_time",)),
 )
 
-_NAMES = {entry.fid: entry.name for entry in TABLE}
 #: PSCI's IDs: fast, OEN 4, function 0x00-0x1F, SMC32 or SMC64 (DEN0022 §5.1).
 _PSCI_RANGE_MASK, _PSCI_RANGE = MASK32 & ~FID_SMC64 & ~0x1F, ids.PSCI_VERSION
 
@@ -188,7 +202,7 @@ class Firmware:
         provided = tuple(e for e in TABLE if e.missing(config) is None)
         fids = {e.fid for e in provided}
         psci_features = {e.fid: psci.FEATURE_FLAGS.get(e.fid, 0)
-                         for e in provided if e.service == PSCI and e.advertised}
+                         for e in provided if e.service == _PSCI and e.advertised}
         if ids.SMCCC_VERSION in fids:
             psci_features[ids.SMCCC_VERSION] = 0  # the SMCCC discovery path (reference §1.6)
         smccc = config.smccc
@@ -224,7 +238,7 @@ class Firmware:
             return Answer({}, Undefined(), self._why_undefined)
         if self._kvm and call.imm and call.conduit == SMC:
             return Answer({0: MASK64}, None, _WHY_SMC_IMM)
-        fid = call.fid & MASK32
+        fid = call.fid
         if self._sve_hint and fid & FID_FAST:  # SMCCC 1.3 SVE hint (ref §1.1)
             fid &= ~FID_SVE_HINT
         if self._qemu and call.regs[0] >> 32:
@@ -257,11 +271,6 @@ class Firmware:
     def features(self) -> tuple[Provided, ...]:
         """The functions this firmware answers itself, in table order."""
         return self._provided
-
-    @staticmethod
-    def name(fid: int) -> str | None:
-        """The table's name for a function ID, provided or not."""
-        return _NAMES.get(fid & MASK32)
 
     def describe_profile(self) -> tuple[str, ...]:
         """Lines saying what this profile and configuration answer differently."""

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from unicorn import unicorn_const as UCC
 
-from hcdbg.handlers.base import PowerState
 from hcdbg.machine.machine import Machine
+from hcdbg.smccc.call import PowerState
 
 PAGE = mmap.PAGESIZE
 _CHUNK = 16 * PAGE  # an unchanged 64 KiB costs one compare; a changed one, 16 more

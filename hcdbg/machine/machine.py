@@ -14,15 +14,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, Uc, UcError
 from unicorn import arm64_const as A
 from unicorn import unicorn_const as UCC
 
 from hcdbg.errors import HcdbgError, UsageError
-from hcdbg.handlers.base import (CpuOff, CpuOn, CpuSuspend, Effect, PowerState, SystemOff,
-                                 SystemReset, SystemSuspend, Undefined)
 from hcdbg.machine import board as B
 from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as X
@@ -32,6 +30,8 @@ from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
 from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
+from hcdbg.smccc.call import Call, PowerState
+from hcdbg.smccc.effects import Effect
 
 _CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
 _CNTVCT = (14, 0, 3, 3, 2)
@@ -58,19 +58,6 @@ class StopKind(Enum):
     MAX_INSNS = "max-insns"
 
 
-class Trap(NamedTuple):
-    """An HVC/SMC as the machine saw it: who, how, where, and x0..x17.
-
-    Immutable like the other values, but a NamedTuple: one is built for every call, and
-    a frozen dataclass's __init__ costs about 1 us more (scripts/bench profile, issue 6)."""
-
-    vcpu: int
-    conduit: str  # "hvc" | "smc"
-    imm: int
-    pc: int  # address of the HVC/SMC instruction
-    regs: tuple[int, ...]
-
-
 @dataclass(frozen=True)
 class Stop:
     """A stop event: the kind, the vCPU it concerns, its PC and a one-line reason."""
@@ -79,7 +66,7 @@ class Stop:
     vcpu: int
     pc: int
     reason: str
-    trap: Trap | None = None
+    trap: Call | None = None  # the call a CALL stop is at
 
     @property
     def resumable(self) -> bool:
@@ -88,7 +75,7 @@ class Stop:
 
 #: The session's call handler: return True if it answered the call (the guest goes on),
 #: False to stop the run with a CALL stop (forwarded). It may call Machine.apply().
-CallHandler = Callable[[Vcpu, Trap], bool]
+CallHandler = Callable[[Vcpu, Call], bool]
 
 
 @dataclass
@@ -278,29 +265,35 @@ class Machine:
             v.uc.ctl_set_exits(sorted(addresses))  # type: ignore[attr-defined]
             v.uc.ctl_flush_tb()  # type: ignore[attr-defined]
 
-    # --- effects of handled calls -----------------------------------------------------
+    # --- effects of handled calls (smccc.effects.EffectTarget) ----------------------------
     def apply(self, effect: Effect, vcpu: Vcpu) -> None:
         """Carry out what a handler asked for; called from inside the trap hook."""
-        if isinstance(effect, CpuOn):
-            self.vcpus[effect.target].power_on(effect.entry, effect.context_id)
-            self.icache.armed = True  # from now on one vCPU may rewrite another's code
-            # A slice may have been started unbounded (one vCPU on): end it so the
-            # scheduler starts time-slicing with the new vCPU.
-            vcpu.uc.emu_stop()
-        elif isinstance(effect, CpuOff):
-            vcpu.state = PowerState.OFF
-            vcpu.uc.emu_stop()
-        elif isinstance(effect, (CpuSuspend, SystemSuspend)):
-            if effect.entry is not None:  # power-down: resume at the entry point
-                vcpu.enter(effect.entry, effect.context_id)
-            vcpu.uc.emu_stop()  # a suspend is a yield point for the scheduler
-        elif isinstance(effect, SystemOff):
-            self._stop(vcpu, StopKind.POWER_OFF, f"guest powered off ({effect.kind})")
-        elif isinstance(effect, SystemReset):
-            self._stop(vcpu, StopKind.RESET, f"guest reset ({effect.kind})")
-        elif isinstance(effect, Undefined):
-            pc = vcpu.pc
-            self._exception(vcpu, X.INTNO_UDEF, X.Syndrome(X.EC_UNKNOWN, 0, pc - 4))
+        effect.apply(self, vcpu.index)
+
+    def power_on_vcpu(self, caller: int, target: int, entry: int, context_id: int) -> None:
+        self.vcpus[target].power_on(entry, context_id)
+        self.icache.armed = True  # from now on one vCPU may rewrite another's code
+        # A slice may have been started unbounded (one vCPU on): end it so the
+        # scheduler starts time-slicing with the new vCPU.
+        self.vcpus[caller].uc.emu_stop()
+
+    def power_off_vcpu(self, caller: int) -> None:
+        vcpu = self.vcpus[caller]
+        vcpu.state = PowerState.OFF
+        vcpu.uc.emu_stop()
+
+    def suspend_vcpu(self, caller: int, entry: int | None, context_id: int) -> None:
+        vcpu = self.vcpus[caller]
+        if entry is not None:  # power-down: resume at the entry point
+            vcpu.enter(entry, context_id)
+        vcpu.uc.emu_stop()  # a suspend is a yield point for the scheduler
+
+    def end_run(self, caller: int, reset: bool, reason: str) -> None:
+        self._stop(self.vcpus[caller], StopKind.RESET if reset else StopKind.POWER_OFF, reason)
+
+    def undefined_instruction(self, caller: int) -> None:
+        vcpu = self.vcpus[caller]
+        self._exception(vcpu, X.INTNO_UDEF, X.Syndrome(X.EC_UNKNOWN, 0, vcpu.pc - 4))
 
     def apply_now(self, effect: Effect, vcpu: Vcpu) -> Stop | None:
         """`apply` outside a run (answering a forwarded call): returns the stop it causes,
@@ -311,7 +304,7 @@ class Machine:
         return self._stopped(stop) if stop is not None else None
 
     # --- hooks (run inside emu_start; never raise into Unicorn) -----------------------
-    def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Trap | None = None) -> None:
+    def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Call | None = None) -> None:
         p = self._pending[vcpu.index]
         if p.stop is None:
             p.stop = Stop(kind, vcpu.index, vcpu.pc, reason, trap)
@@ -325,10 +318,10 @@ class Machine:
             if intno == X.INTNO_HVC or intno == X.INTNO_SMC:
                 regs, pc = vcpu.call_regs_pc()
                 pc -= 4
-                trap = Trap(index, "hvc" if intno == X.INTNO_HVC else "smc",
-                            self._immediate(uc, pc), pc, regs)
-                if not self.on_call(vcpu, trap):
-                    self._stop(vcpu, StopKind.CALL, f"{trap.conduit.upper()} call", trap)
+                call = Call(regs[0] & 0xFFFF_FFFF, regs, "hvc" if intno == X.INTNO_HVC else "smc",
+                            self._immediate(uc, pc), index, pc)
+                if not self.on_call(vcpu, call):
+                    self._stop(vcpu, StopKind.CALL, f"{call.conduit.upper()} call", call)
                 return
             pc = uc.reg_read(A.UC_ARM64_REG_PC)
             syn = self._syndrome(vcpu, intno, pc)

@@ -9,12 +9,12 @@ from unicorn import arm64_const as A
 from unicorn.arm64_const import UC_CPU_ARM64_A57
 
 from hcdbg.errors import UsageError
-from hcdbg.handlers.base import PowerState
 from hcdbg.machine import mmu
 from hcdbg.machine import registers as R
 from hcdbg.machine.access import access_base, virtual_address
 from hcdbg.machine.callregs import CallRegs
 from hcdbg.machine.exactstop import ExactStops
+from hcdbg.smccc.call import PowerState
 
 if TYPE_CHECKING:
     from hcdbg.machine.uart import Pl011

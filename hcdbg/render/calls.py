@@ -1,12 +1,14 @@
 """One-line renderings of calls and their answers (trace lines, `calls` history)."""
 from __future__ import annotations
 
-from hcdbg.machine.machine import Trap
 from hcdbg.session.record import CallRecord
 from hcdbg.session.replay import Divergence
 from hcdbg.session.script import Entry
+from hcdbg.session.source import BUILT_IN
 from hcdbg.smccc import catalog
+from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_names, decode_call
+from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.ids import FID_SMC64, s64
 from hcdbg.smccc.retcodes import retcode_name
 
@@ -23,19 +25,12 @@ def hexv(value: int) -> str:
     return f"{value:#x}"
 
 
-def _width_name(fn: catalog.Function) -> str:
-    """The function's name, with `_64` when it also has an SMC32 ID (PSCI_CPU_ON_64)."""
-    if fn.smc64 and len(catalog.find(fn.name)) > 1:
-        return fn.name + "_64"
-    return fn.name
-
-
-def call_text(trap: Trap) -> str:
+def call_text(trap: Call) -> str:
     """`PSCI_CPU_ON(target_cpu=0x1, entry_point_address=0x40080100, context_id=0x1001)`.
 
     SMC32 arguments are shown as the 32-bit values the callee reads (DEN0028 §2.6); an
     unknown function shows its owner and x1..x6."""
-    fid = trap.regs[0] & 0xFFFF_FFFF
+    fid = trap.fid
     d = decode_call(fid, trap.regs, trap.imm, trap.conduit)
     args = ", ".join(f"{n}={hexv(v)}" for n, v in d.args)
     return f"{function_text(fid)}({args})"
@@ -45,23 +40,17 @@ def function_text(fid: int) -> str:
     """`PSCI_CPU_ON_64`, or `SIP_0xc2001234` for a function the catalog does not know."""
     fn = catalog.lookup(fid)
     if fn is not None:
-        return _width_name(fn)
+        return catalog.width_name(fn)
     return f"{catalog.service_of(fid).upper().replace('-', '_')}_{fid & 0xFFFF_FFFF:#010x}"
 
 
-#: Effects after which the call never returns to the caller (DEN0022 §5.1.3, §5.1.9, §5.1.10).
-_NO_RETURN = {"SystemOff": "(does not return: system off)",
-              "SystemReset": "(does not return: system reset)",
-              "CpuOff": "(does not return: CPU off)",
-              "Undefined": "UNDEFINED (the guest takes an undefined-instruction exception)"}
-
-
-def result_text(trap: Trap, answer: dict[int, int], effect: str | None = None) -> str:
-    """`0x10001 (1.1)`, `-4 ALREADY_ON`, `1 OFF`; extra result registers as x1=.."""
-    fid = trap.regs[0] & 0xFFFF_FFFF
+def result_text(trap: Call, answer: dict[int, int], effect: Effect | None = None) -> str:
+    """`0x10001 (1.1)`, `-4 ALREADY_ON`, `1 OFF`; extra result registers as x1=..; for a
+    call that does not return (CPU_OFF, SYSTEM_OFF...), what happens instead."""
+    fid = trap.fid
     fn = catalog.lookup(fid)
-    if effect in _NO_RETURN:
-        return _NO_RETURN[effect]
+    if effect is not None and effect.no_return is not None:
+        return effect.no_return
     if 0 not in answer:
         return "(x0 unchanged)"
     x0 = answer[0]
@@ -84,7 +73,7 @@ def result_text(trap: Trap, answer: dict[int, int], effect: str | None = None) -
     return text + (" [" + " ".join(extra) + "]" if extra else "")
 
 
-def conduit_text(trap: Trap) -> str:
+def conduit_text(trap: Call) -> str:
     """`hvc#0`, `smc#1`."""
     return f"{trap.conduit}#{trap.imm}"
 
@@ -92,7 +81,7 @@ def conduit_text(trap: Trap) -> str:
 def record_line(rec: CallRecord) -> str:
     """The strace-style line `hcdbg trace` prints for one call."""
     t = rec.trap
-    tail = "" if rec.source == "handle" else f"  <{rec.source}>"
+    tail = "" if rec.source == BUILT_IN else f"  <{rec.source}>"
     flag = f"  [#{t.imm}: non-zero immediate, not SMCCC]" if t.imm else ""
     return f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = {result_text(t, rec.answer, rec.effect)}{tail}{flag}"
 

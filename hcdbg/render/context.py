@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from hcdbg.errors import HcdbgError
-from hcdbg.handlers import base as H
 from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render import disasm
 from hcdbg.render.calls import hexv, result_text
 from hcdbg.render.style import Fragments, line, rule
 from hcdbg.session.session import PendingCall, Session
+from hcdbg.smccc.call import Answer
 from hcdbg.smccc.decode import arg_mask, decode_call, hex32
+from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.ids import MASK32
 
 #: Registers the context shows (all of them: `info registers` adds the system registers).
@@ -36,26 +37,9 @@ def read_registers(session: Session, vcpu: int) -> dict[str, int]:
     return {name: v.read(name) for name in CONTEXT_REGS}
 
 
-def effect_text(effect: H.Effect | None) -> str:
+def effect_text(effect: Effect | None) -> str:
     """What an answer's effect does to the machine, in words."""
-    if effect is None:
-        return ""
-    if isinstance(effect, H.CpuOn):
-        return f"then starts vCPU {effect.target} at {hexv(effect.entry)} (x0 = {hexv(effect.context_id)})"
-    if isinstance(effect, H.CpuOff):
-        return "then powers this vCPU off"
-    if isinstance(effect, H.CpuSuspend):
-        return ("then suspends this vCPU" if effect.entry is None
-                else f"then suspends this vCPU; it wakes at {hexv(effect.entry)}")
-    if isinstance(effect, H.SystemSuspend):
-        return f"then suspends the system; it wakes at {hexv(effect.entry)}"
-    if isinstance(effect, H.SystemOff):
-        return f"then powers the machine off ({effect.kind})"
-    if isinstance(effect, H.SystemReset):
-        return f"then resets the machine ({effect.kind})"
-    if isinstance(effect, H.Undefined):
-        return "the guest takes an undefined-instruction exception instead"
-    return f"then {type(effect).__name__}"
+    return "" if effect is None else effect.describe()
 
 
 def where(session: Session, address: int) -> str:
@@ -64,7 +48,7 @@ def where(session: Session, address: int) -> str:
     return f"{hexv(address)} <{sym}>" if sym else hexv(address)
 
 
-def answer_fragments(pending: PendingCall, answer: H.Answer, label: str, style: str) -> Fragments:
+def answer_fragments(pending: PendingCall, answer: Answer, label: str, style: str) -> Fragments:
     """`built-in answer: x0 = 0x10001 (1.1)` plus why and effect lines."""
     out = line(("class:label", f"  {label}: "), (style, result_text(pending.trap, answer.regs)))
     if answer.why:
@@ -77,7 +61,7 @@ def answer_fragments(pending: PendingCall, answer: H.Answer, label: str, style: 
 def call_fragments(session: Session, pending: PendingCall) -> Fragments:
     """The decoded call, what the built-in handler would answer, and the answer chosen."""
     t = pending.trap
-    call = decode_call(t.regs[0], t.regs, t.imm, t.conduit)
+    call = decode_call(t.fid, t.regs, t.imm, t.conduit)
     f = call.fields
     fn = call.function
     out = line(("class:name", f"{t.conduit.upper()} #{t.imm}"), f" at {where(session, t.pc)}")

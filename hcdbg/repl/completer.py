@@ -10,6 +10,7 @@ from prompt_toolkit.document import Document
 from hcdbg.errors import HcdbgError
 from hcdbg.machine import registers as R
 from hcdbg.repl import commands as K
+from hcdbg.session.source import AnswerSource
 from hcdbg.smccc import catalog
 from hcdbg.smccc.retcodes import all_names as retcode_names
 
@@ -53,7 +54,7 @@ class CommandCompleter(Completer):
         if kind == "rule":
             return functions + services + retcode_names() + ["->", "hvc", "smc"]
         if kind == "calls":
-            return services + functions + ["vcpu", "handle", "deny", "reply", "rule"]
+            return services + functions + ["vcpu", *(s.word for s in AnswerSource)]
         if kind == "command":
             return K.top_names()
         if kind == "file":

@@ -159,8 +159,8 @@ class Debugger:
         pending = self.session.pending
         if pending is None:
             return None
-        fn = catalog.lookup(pending.trap.regs[0])
-        return fn.service if fn else catalog.service_of(pending.trap.regs[0])
+        fn = catalog.lookup(pending.trap.fid)
+        return fn.service if fn else catalog.service_of(pending.trap.fid)
 
     def value(self, text: str, service: str | None = None) -> int:
         """A value from user text (numbers, $regs, symbols, code and function names)."""
@@ -179,8 +179,8 @@ class Debugger:
         p = self.session.pending
         if p is None:
             return ""
-        fn = catalog.lookup(p.trap.regs[0])
-        name = fn.name if fn else f"call {p.trap.regs[0] & 0xFFFF_FFFF:#010x}"
+        fn = catalog.lookup(p.trap.fid)
+        name = fn.name if fn else f"call {p.trap.fid:#010x}"
         return f"{name} on vCPU {p.trap.vcpu}"
 
     # --- run control ----------------------------------------------------------------------

@@ -15,32 +15,29 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from hcdbg.errors import UsageError
-from hcdbg.machine.machine import Trap
+from hcdbg.session.script import FORMAT_VERSION
+from hcdbg.session.source import AnsweredBy
 from hcdbg.smccc import catalog
-from hcdbg.session.script import FORMAT_VERSION, by_of
+from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_mask, arg_names
+from hcdbg.smccc.effects import Effect
 
 
 class CallRecord(NamedTuple):
-    """One call and its answer. `source` says who answered: handle, deny, rule N, reply
-    (prefixed "replay " when the answer came from a replayed script). A NamedTuple, not a
-    frozen dataclass: one is made per call, and building a tuple is about 1 us cheaper."""
+    """One call and its answer. `source` says who answered (the built-in handler, a denial,
+    rule N, the user; or a replayed script). A NamedTuple, not a frozen dataclass: one is
+    made per call, and building a tuple is about 1 us cheaper."""
 
     seq: int
-    trap: Trap
-    source: str
+    trap: Call
+    source: AnsweredBy
     answer: dict[int, int]
     why: str
-    effect: str | None = None
+    effect: Effect | None = None
 
     @property
     def fid(self) -> int:
-        return self.trap.regs[0] & 0xFFFF_FFFF
-
-    @property
-    def by(self) -> str:
-        """Who answered, in the script's words: user, built-in, deny or rule N."""
-        return by_of(self.source)
+        return self.trap.fid
 
     def to_line(self, call: int | None = None) -> bytes:
         """One script entry and its newline, numbered `call` (default: the session's sequence
@@ -50,8 +47,9 @@ class CallRecord(NamedTuple):
         once per kind of call and answer."""
         t = self.trap
         regs = t.regs
-        template, nargs, mask = _template(t.vcpu, t.conduit, t.imm, regs[0] & 0xFFFF_FFFF,
-                                          tuple(self.answer.items()), self.source, self.effect)
+        effect = self.effect
+        template, nargs, mask = _template(t.vcpu, t.conduit, t.imm, t.fid, tuple(self.answer.items()),
+                                          self.source.by, None if effect is None else effect.name)
         number = self.seq if call is None else call
         if nargs:
             return template % (number, *[regs[n] & mask for n in range(1, nargs + 1)], t.pc)
@@ -60,7 +58,7 @@ class CallRecord(NamedTuple):
 
 @functools.lru_cache(maxsize=4096)
 def _template(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[int, int], ...],
-              source: str, effect: str | None) -> tuple[bytes, int, int]:
+              by: str, effect: str | None) -> tuple[bytes, int, int]:
     """The %-template of an entry (call number, arguments, pc to fill in), and the count and
     mask of the argument registers (by register, not by argument name, so an entry stays
     valid when its fid is edited)."""
@@ -71,7 +69,7 @@ def _template(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[i
     tail = "" if effect is None else f', "effect": {json.dumps(effect)}'
     text = (f'{{"call": %d, "vcpu": {vcpu}, "conduit": "{conduit}", "imm": {imm}, '
             f'"fid": "{fid:#010x}", "name": {json.dumps(fn.name if fn else None)}, '
-            f'"args": {{{args}}}, "answer": {{{values}}}, "by": "{by_of(source)}", '
+            f'"args": {{{args}}}, "answer": {{{values}}}, "by": "{by}", '
             f'"pc": "%#x"{tail}}}\n')
     return text.encode(), nargs, arg_mask(fid)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hcdbg.machine.machine import Trap
 from hcdbg.session.script import Entry, Script, UartInput
 from hcdbg.smccc import catalog
+from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_mask, arg_names
 
 
@@ -21,7 +21,7 @@ class Divergence:
     """The guest's call `trap` is not what the script has next (`entry`; None when the
     script has no entry left for it)."""
 
-    trap: Trap
+    trap: Call
     entry: Entry | None
     differences: tuple[str, ...]
 
@@ -36,9 +36,9 @@ def _name(fid: int) -> str:
     return f"{fid:#010x} ({fn.name})" if fn else f"{fid:#010x}"
 
 
-def differences(entry: Entry, trap: Trap, ignore_args: bool = False) -> tuple[str, ...]:
+def differences(entry: Entry, trap: Call, ignore_args: bool = False) -> tuple[str, ...]:
     """What about `trap` differs from `entry` (empty: it matches)."""
-    fid = trap.regs[0] & 0xFFFF_FFFF
+    fid = trap.fid
     out: list[str] = []
     if fid != entry.fid:
         return (f"function ID {_name(fid)}, expected {_name(entry.fid)}",)
@@ -74,7 +74,7 @@ class Replay:
         self.skip = int(script.header.get("from_call", 1)) - 1
         self._start = self.save_state()
 
-    def take(self, trap: Trap) -> Entry | Divergence | None:
+    def take(self, trap: Call) -> Entry | Divergence | None:
         """The entry `trap` is (consumed), or the divergence it is; None for a call before
         the script begins (answered as if there were no script)."""
         if self.skip:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hcdbg.errors import UsageError
+from hcdbg.session.source import BUILT_IN, BY_USER, BY_WORDS, AnsweredBy, parse_by
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_names
 from hcdbg.smccc.ids import MASK64
@@ -29,25 +30,6 @@ FORMAT_VERSION = 1
 ENTRY_KEYS = {"call", "vcpu", "conduit", "imm", "pc", "fid", "name", "args", "answer", "by",
               "effect", "why"}
 HEADER_KEYS = {"hcdbg", "guest", "machine", "firmware", "filter", "rules", "recorded", "from_call"}
-#: Who answered a call, as written in `by`; "rule N" is also accepted.
-SOURCES = ("user", "built-in", "deny")
-#: A session names who answered in its own words (trace lines, `calls reply`), a script in
-#: these; deny and "rule N" are the same in both.
-_BY_OF_SOURCE = {"handle": "built-in", "reply": "user"}
-_SOURCE_OF_BY = {by: source for source, by in _BY_OF_SOURCE.items()}
-
-
-def by_of(source: str) -> str:
-    """A session's answer source ("handle", "replay reply", ...) as a script's `by`."""
-    source = source.removeprefix("replay ")
-    return _BY_OF_SOURCE.get(source, source)
-
-
-def source_of(by: str) -> str:
-    """A script's `by` as a session's answer source."""
-    return _SOURCE_OF_BY.get(by, by)
-
-
 class ScriptError(UsageError):
     """A call script that cannot be read: names the file, the line and what is wrong."""
 
@@ -64,7 +46,7 @@ class Entry:
     imm: int | None = None
     args: dict[int, int] = field(default_factory=dict)  # register number -> value
     answer: dict[int, int] | None = None  # register number -> value; None: not given
-    by: str = "built-in"  # user, built-in, deny, rule N
+    by: AnsweredBy = BUILT_IN  # as the script's `by` says: user, built-in, deny, rule N
 
     @property
     def name(self) -> str:
@@ -173,15 +155,15 @@ def parse_entry(obj: dict[str, Any], index: int, line: int) -> Entry:
         raw = obj["answer"]
         answer = ({0: _int(raw, "answer", service)} if isinstance(raw, (int, str)) and not isinstance(raw, bool)
                   else _register_map(raw, "answer", {}, service, 0))
-    by = obj.get("by", "built-in" if answer is None else "user")
-    if not isinstance(by, str) or not (by in SOURCES or _is_rule(by)):
-        raise ValueError(f"by: expected one of {', '.join(SOURCES)} or \"rule N\", got {json.dumps(by)}")
+    by = _by(obj["by"]) if "by" in obj else BUILT_IN if answer is None else BY_USER
     return Entry(index, line, fid, vcpu, conduit, imm, args, answer, by)
 
 
-def _is_rule(by: str) -> bool:
-    word, _, n = by.partition(" ")
-    return word == "rule" and n.isdigit()
+def _by(value: Any) -> AnsweredBy:
+    by = parse_by(value) if isinstance(value, str) else None
+    if by is None:
+        raise ValueError(f"by: expected one of {', '.join(BY_WORDS)} or \"rule N\", got {json.dumps(value)}")
+    return by
 
 
 def parse_text(text: str, path: Path) -> Script:

@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
-from hcdbg.handlers.base import Answer, Call
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
 from hcdbg.machine.loader import Image
-from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind, Trap
+from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.filter import Action, Filter
 from hcdbg.session.record import CallRecord, Recorder, header, sha256
 from hcdbg.session.replay import Divergence, Replay
-from hcdbg.session.script import Entry, source_of
+from hcdbg.session.script import Entry
+from hcdbg.session.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
+from hcdbg.smccc.call import Answer, Call
 
 
 def is_call(word: int) -> bool:
@@ -54,14 +55,9 @@ class NoAnswer(HcdbgError):
 class PendingCall:
     """The forwarded call the session is stopped at, and the answer chosen so far."""
 
-    trap: Trap
+    trap: Call
     answer: Answer | None = None
-    source: str = ""
-
-    @property
-    def call(self) -> Call:
-        t = self.trap
-        return Call(t.regs[0] & 0xFFFF_FFFF, t.regs, t.conduit, t.imm, t.vcpu)  # type: ignore[arg-type]
+    source: AnsweredBy = BUILT_IN  # who chose `answer` (meaningless while it is None)
 
 
 class Session:
@@ -92,64 +88,60 @@ class Session:
         self.machine.on_call = self._on_call
 
     # --- the hot path ----------------------------------------------------------------------
-    def _on_call(self, vcpu: Vcpu, trap: Trap) -> bool:
-        regs = trap.regs
-        fid = regs[0] & 0xFFFF_FFFF
-        call = Call(fid, regs, trap.conduit, trap.imm, trap.vcpu)  # type: ignore[arg-type]
-        taken = self.replay.take(trap) if self.replay is not None else None
-        if taken is not None:
+    def _on_call(self, vcpu: Vcpu, call: Call) -> bool:
+        replay = self.replay
+        if replay is not None and (taken := replay.take(call)) is not None:
             if isinstance(taken, Divergence):  # stop at the call: the user (or CI) decides
                 self.divergence, self.replay = taken, None
                 return False
             answer, source = self._scripted(call, taken)
-            if self.replay.script.inputs:
-                self.machine.uart.feed(self.replay.due_input())
+            if replay.script.inputs:
+                self.machine.uart.feed(replay.due_input())
         else:
             rules = self.rules
             matched = rules.match(call) if len(rules) else None
             if matched is not None:
-                answer, source = matched[1], f"rule {matched[0]}"
+                answer, source = matched[1], by_rule(matched[0])
             else:
-                action = self.filter.action_for(fid, trap.conduit)
+                action = self.filter.action_for(call.fid, call.conduit)
                 if action is Action.FORWARD:
                     return False
                 if action is Action.DENY:
-                    answer, source = self.firmware.deny(call), "deny"
+                    answer, source = self.firmware.deny(call), DENIED
                 else:
-                    answer, source = self.firmware.answer(call, self.machine), "handle"
-        self._give(vcpu, trap, answer, source)
+                    answer, source = self.firmware.answer(call, self.machine), BUILT_IN
+        self._give(vcpu, call, answer, source)
         if answer.effect is not None:
             self.machine.apply(answer.effect, vcpu)
         return True
 
-    def _give(self, vcpu: Vcpu, trap: Trap, answer: Answer, source: str) -> None:
+    def _give(self, vcpu: Vcpu, call: Call, answer: Answer, source: AnsweredBy) -> None:
         """Write an answer into the caller's registers and record it (the one place that
         does, for handled, ruled, replayed and forwarded calls alike)."""
         vcpu.write_call_result(answer.regs)
-        effect = answer.effect
         history = self.history
-        rec = CallRecord(len(history) + 1, trap, source, answer.regs, answer.why,
-                         None if effect is None else type(effect).__name__)
+        rec = CallRecord(len(history) + 1, call, source, answer.regs, answer.why, answer.effect)
         history.append(rec)
         if self.recorder is not None:
             self.recorder.write(rec)
         if self.on_record is not None:
             self.on_record(rec)
 
-    def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, str]:
+    def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
         A recorded built-in answer: the built-in runs again (so CPU_ON starts the CPU) if it
         answers the same; if it would answer otherwise (an unseeded TRNG, an edited entry)
         the script's registers are given without the built-in's effect."""
+        source = entry.by.kind
         if entry.answer is None:
-            if entry.by == "deny":
-                return self.firmware.deny(call), "replay deny"
-            return self.firmware.answer(call, self.machine), "replay handle"
-        if entry.by == "built-in":
+            if source is AnswerSource.DENY:
+                return self.firmware.deny(call), DENIED.replayed()
+            return self.firmware.answer(call, self.machine), BUILT_IN.replayed()
+        if source is AnswerSource.BUILT_IN:
             if self.firmware.answer(call, self.machine, dry_run=True).regs == entry.answer:
-                return self.firmware.answer(call, self.machine), "replay handle"
+                return self.firmware.answer(call, self.machine), BUILT_IN.replayed()
         return (Answer(dict(entry.answer), None, f"from line {entry.line} of the script"),
-                f"replay {source_of(entry.by)}")
+                entry.by.replayed())
 
     # --- recording and replaying --------------------------------------------------------------
     def start_recording(self, path: Path, overwrite: bool = False) -> Recorder:
@@ -204,23 +196,23 @@ class Session:
     def preview(self) -> Answer:
         """What the built-in handler would answer the pending call, without doing it."""
         p = self._require_call()
-        return self.firmware.answer(p.call, self.machine, dry_run=True)
+        return self.firmware.answer(p.trap, self.machine, dry_run=True)
 
     def reply(self, regs: dict[int, int]) -> None:
         """Answer the pending call by hand (registers not named keep their values)."""
         p = self._require_call()
-        p.answer, p.source = Answer(dict(regs), None, "answered by hand"), "reply"
+        p.answer, p.source = Answer(dict(regs), None, "answered by hand"), BY_USER
 
     def handle(self) -> Answer:
         """Answer the pending call as the built-in handler would (applied on resume)."""
         p = self._require_call()
-        p.answer, p.source = self.preview(), "handle"
+        p.answer, p.source = self.preview(), BUILT_IN
         return p.answer
 
     def deny(self) -> Answer:
         """Answer the pending call NOT_SUPPORTED (as the profile denies)."""
         p = self._require_call()
-        p.answer, p.source = self.firmware.deny(p.call), "deny"
+        p.answer, p.source = self.firmware.deny(p.trap), DENIED
         return p.answer
 
     def _deliver_pending(self) -> Stop | None:
@@ -232,8 +224,8 @@ class Session:
             raise NoAnswer("the call has no answer yet: reply VALUE, handle, or deny first")
         vcpu = self.machine.vcpus[p.trap.vcpu]
         answer = p.answer
-        if p.source == "handle":  # commit: the real call advances state (TRNG, rules...)
-            answer = self.firmware.answer(p.call, self.machine)
+        if p.source.kind is AnswerSource.BUILT_IN:  # commit: the real call advances state (TRNG...)
+            answer = self.firmware.answer(p.trap, self.machine)
         self.pending = None
         self._give(vcpu, p.trap, answer, p.source)
         return self.machine.apply_now(answer.effect, vcpu) if answer.effect is not None else None

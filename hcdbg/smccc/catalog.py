@@ -17,7 +17,7 @@ from hcdbg.smccc.ids import MASK32
 
 __all__ = [
     "Arg", "Function", "Service", "SERVICES", "lookup", "find", "all_functions", "names",
-    "suggest", "service_of", "service_names",
+    "suggest", "service_of", "service_names", "width_name",
 ]
 
 
@@ -143,6 +143,14 @@ def find(name: str) -> list[Function]:
                 found = [f for f in _resolve(key[: -len(suffix)]) if f.smc64 == smc64]
                 break
     return sorted(found, key=lambda f: f.fid)
+
+
+def width_name(fn: Function) -> str:
+    """The function's name, with `_64` when it also has an SMC32 ID (PSCI_CPU_ON_64): the
+    one name of one function ID."""
+    if fn.smc64 and len(_BY_NAME.get(fn.name, ())) > 1:
+        return fn.name + "_64"
+    return fn.name
 
 
 def suggest(name: str, n: int = 3) -> list[str]:

@@ -12,6 +12,7 @@ from hcdbg.render.context import effect_text
 from hcdbg.repl.commands import Parser, command
 from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
+from hcdbg.session.source import FILTER_WORDS, AnswerSource
 from hcdbg.smccc import catalog
 from hcdbg.values import register_list
 
@@ -87,8 +88,9 @@ def _on_vcpu(n: int) -> Test:
     return lambda r: r.trap.vcpu == n
 
 
-def _answered_by(source: str) -> Test:
-    return lambda r: r.source == source
+def _answered_by(source: AnswerSource) -> Test:
+    """Answered by `source`, from a replayed script or not."""
+    return lambda r: r.source.kind is source
 
 
 def _in_ids(contains: Callable[[int], bool]) -> Test:
@@ -106,10 +108,8 @@ def _call_tests(words: list[str]) -> list[Test]:
                 raise UsageError(f"'{word}' needs a vCPU number: calls vcpu 1")
             n = int(words.pop(0))
             tests.append(_on_vcpu(n))
-        elif low in ("handle", "deny", "reply"):
-            tests.append(_answered_by(low))
-        elif low in ("rule", "rules"):
-            tests.append(lambda r: r.source.startswith("rule"))
+        elif low in FILTER_WORDS:
+            tests.append(_answered_by(FILTER_WORDS[low]))
         elif low.replace("_", "-") in catalog.SERVICES:
             svc = catalog.SERVICES[low.replace("_", "-")]
             tests.append(_in_ids(svc.contains))

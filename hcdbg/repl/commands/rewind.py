@@ -22,8 +22,8 @@ def describe(dbg: Debugger, cp: Checkpoint) -> tuple[str, str]:
     if stop is None:
         return where(dbg.session, dbg.session.machine.image.entry), "entry point (not started)"
     if stop.kind is StopKind.CALL and stop.trap is not None:
-        fn = catalog.lookup(stop.trap.regs[0])
-        name = fn.name if fn else f"call {stop.trap.regs[0] & 0xFFFF_FFFF:#010x}"
+        fn = catalog.lookup(stop.trap.fid)
+        name = fn.name if fn else f"call {stop.trap.fid:#010x}"
         return where(dbg.session, stop.trap.pc), f"{name} (forwarded)"
     return where(dbg.session, stop.pc), stop.reason
 

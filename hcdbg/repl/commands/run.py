@@ -103,8 +103,8 @@ p.arg("numbers", nargs="*", type=_count, metavar="N")
 def do_delete(dbg: Debugger, args: argparse.Namespace) -> None:
     if not args.numbers:
         if dbg.breakpoints and dbg.confirm("Delete all breakpoints? (y or n) ", True):
-            for number in list(dbg.breakpoints):
-                dbg.delete_breakpoint(number)
+            for n in list(dbg.breakpoints):
+                dbg.delete_breakpoint(n)
         return
     missing = [n for n in args.numbers if n not in dbg.breakpoints]
     if missing:

@@ -37,7 +37,7 @@ def do_explain(dbg: Debugger, args: argparse.Namespace) -> None:
             raise UsageError("explain what? give a function ID, a name or a service "
                              "(explain PSCI_CPU_ON); without one it explains the call we "
                              "are stopped at")
-        lines = explain_id(pending.trap.regs[0])  # W0: explain_id reads the low 32 bits
+        lines = explain_id(pending.trap.fid)
     else:
         lines = explain(function_or_name(args.what))
     for text in lines:
