@@ -48,6 +48,6 @@ def test_the_wheel_bundles_the_guests_and_runs_the_default_one(tmp_path: Path) -
 
     r = _run([hcdbg, "trace"], tmp_path)  # the default guest, psci-tour, from the venv's copy
     assert "PSCI_VERSION -> 0x0000000000010001" in r.stdout
-    assert r.stderr.splitlines()[-1] == "+++ guest powered off (SYSTEM_OFF)"
+    assert r.stderr.splitlines()[-1] == "+++ guest powered off (PSCI_SYSTEM_OFF)"
     assert _run([hcdbg, "--version"], tmp_path).stdout.startswith(f"hcdbg {__version__} (unicorn ")
     assert "psci-tour" in _run([python, "-m", "hcdbg", "guests"], tmp_path).stdout
