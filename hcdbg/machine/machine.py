@@ -1,4 +1,4 @@
-"""The virt-like machine: vCPUs over one RAM, a round-robin scheduler, traps and stops.
+"""The virt-like machine: vCPUs over one RAM, a round-robin scheduler, run control.
 
 The run loop never formats or prints. HVC/SMC traps are handed to `on_call` *inside* the
 interrupt hook, so a call the session answers (built-in or deny) costs no `emu_start`
@@ -9,68 +9,32 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Callable
 
-from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, Uc, UcError
+from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UcError
 from unicorn import arm64_const as A
-from unicorn import unicorn_const as UCC
 
 from hcdbg.errors import HcdbgError, UsageError
-from hcdbg.machine import board as B
+from hcdbg.machine import board
 from hcdbg.machine import exactstop
-from hcdbg.machine import exceptions as X
+from hcdbg.machine import exceptions as exc_entry
 from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.icache import ICacheWatch
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
+from hcdbg.machine.stop import Stop, StopKind
+from hcdbg.machine.traps import UNMAPPED, Traps
 from hcdbg.machine.uart import Pl011
-from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
+from hcdbg.machine.vcpu import Vcpu
 from hcdbg.smccc.call import Call, PowerState
 from hcdbg.smccc.effects import Effect
 
 _CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
 _CNTVCT = (14, 0, 3, 3, 2)
 _UNTIL = 0xFFFF_FFFF_FFFF_FFFF  # never a valid PC: run until stopped or count is spent
-_WFI = 0xD503207F
-_HVC_MASK, _HVC_BITS = 0xFFE0001F, 0xD4000002
-_SMC_BITS = 0xD4000003
-_U32 = struct.Struct("<I").unpack_from
-_UNMAPPED = (UCC.UC_ERR_FETCH_UNMAPPED, UCC.UC_ERR_READ_UNMAPPED, UCC.UC_ERR_WRITE_UNMAPPED)
-
-
-class StopKind(Enum):
-    """Why `run`/`step` returned."""
-
-    CALL = "call"  # an HVC/SMC the session forwards: answer it, then resume
-    BREAKPOINT = "breakpoint"
-    STEP = "step"
-    EXCEPTION = "exception"  # a guest exception caught (no vectors, or the user asked)
-    FAULT = "fault"  # access to unmapped memory without vectors to take it: cannot continue
-    INTERRUPT = "interrupt"  # stop requested (Ctrl-C)
-    POWER_OFF = "power-off"
-    RESET = "reset"
-    HALTED = "halted"  # no vCPU is on
-    MAX_INSNS = "max-insns"
-
-
-@dataclass(frozen=True)
-class Stop:
-    """A stop event: the kind, the vCPU it concerns, its PC and a one-line reason."""
-
-    kind: StopKind
-    vcpu: int
-    pc: int
-    reason: str
-    trap: Call | None = None  # the call a CALL stop is at
-
-    @property
-    def resumable(self) -> bool:
-        return self.kind not in (StopKind.FAULT, StopKind.POWER_OFF, StopKind.HALTED)
 
 
 #: The session's call handler: return True if it answered the call (the guest goes on),
@@ -89,7 +53,7 @@ class MachineConfig:
     """How to build the board."""
 
     smp: int = 1
-    ram_size: int = B.DEFAULT_RAM_SIZE
+    ram_size: int = board.DEFAULT_RAM_SIZE
     conduit: str = "hvc"
     quantum: int = 20_000  # instructions per counted vCPU slice when several vCPUs are on
     #: Seconds a vCPU runs before the next one's turn when several are on (see preempt.py);
@@ -102,15 +66,15 @@ class MachineConfig:
     no_reboot: bool = False  # like QEMU -no-reboot: SYSTEM_RESET ends the run instead
 
 
-class Machine:
+class Machine(Traps):
     """The board: shared RAM, UART, vCPUs, breakpoints, and run control."""
 
     def __init__(self, image: Image, config: MachineConfig | None = None,
                  uart_sink: Callable[[bytes], None] | None = None) -> None:
         self.config = cfg = config or MachineConfig()
-        if not 1 <= cfg.smp <= B.MAX_VCPUS:
-            raise UsageError(f"--smp {cfg.smp}: must be 1..{B.MAX_VCPUS}")
-        if not B.MIN_RAM_SIZE <= cfg.ram_size <= B.MAX_RAM_SIZE or cfg.ram_size % 0x1000:
+        if not 1 <= cfg.smp <= board.MAX_VCPUS:
+            raise UsageError(f"--smp {cfg.smp}: must be 1..{board.MAX_VCPUS}")
+        if not board.MIN_RAM_SIZE <= cfg.ram_size <= board.MAX_RAM_SIZE or cfg.ram_size % 0x1000:
             raise UsageError(f"--mem {cfg.ram_size >> 20}M: must be 16M..8G, a multiple of 4K")
         self.image = image
         self.uart = Pl011(uart_sink)
@@ -118,14 +82,14 @@ class Machine:
         self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
-        devices = list(B.DEVICE_REGIONS)
-        memory: list[tuple[int, ctypes.Array]] = [(B.RAM_BASE, self.ram)]
+        devices = list(board.DEVICE_REGIONS)
+        memory: list[tuple[int, ctypes.Array]] = [(board.RAM_BASE, self.ram)]
         self._flash: mmap.mmap | None = None
-        if any(s.address < B.FLASH_BASE + B.FLASH_SIZE for s in image.segments):
+        if any(s.address < board.FLASH_BASE + board.FLASH_SIZE for s in image.segments):
             # Firmware for QEMU's -bios slot: the flash banks become memory too.
-            self._flash = mmap.mmap(-1, B.FLASH_SIZE)
-            memory.append((B.FLASH_BASE, (ctypes.c_char * B.FLASH_SIZE).from_buffer(self._flash)))
-        self.vcpus = [Vcpu(i, B.mpidr_of(i), memory, self.uart, devices) for i in range(cfg.smp)]
+            self._flash = mmap.mmap(-1, board.FLASH_SIZE)
+            memory.append((board.FLASH_BASE, (ctypes.c_char * board.FLASH_SIZE).from_buffer(self._flash)))
+        self.vcpus = [Vcpu(i, board.mpidr_of(i), memory, self.uart, devices) for i in range(cfg.smp)]
         self._pending = [_Pending() for _ in self.vcpus]
         #: Per vCPU: (access, physical address, size) of its last access to nothing, and the
         #: CPU state just before it when it was a store (see _on_unmapped).
@@ -140,9 +104,9 @@ class Machine:
         # The unmapped-access hook covers only what is not RAM or flash: a memory hook over
         # RAM sends every store through Unicorn's slow path (it never marks a page dirty in
         # its TLB while one exists: Linux to its first PSCI call 0.15 s -> 0.21 s).
-        lowest = B.FLASH_SIZE if self._flash is not None else 0
+        lowest = board.FLASH_SIZE if self._flash is not None else 0
         for v in self.vcpus:
-            for begin, end in ((lowest, B.RAM_BASE - 1), (B.RAM_BASE + cfg.ram_size, _UNTIL)):
+            for begin, end in ((lowest, board.RAM_BASE - 1), (board.RAM_BASE + cfg.ram_size, _UNTIL)):
                 v.uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped, v.index, begin, end)
         #: Breakpoint addresses: Unicorn exits on every vCPU, so a block ends before one.
         self.breakpoints: set[int] = set()
@@ -181,15 +145,15 @@ class Machine:
 
     # --- loading and reset --------------------------------------------------------------
     def _check_image(self) -> None:
-        lo, hi = B.RAM_BASE, B.RAM_BASE + self.config.ram_size
+        lo, hi = board.RAM_BASE, board.RAM_BASE + self.config.ram_size
         for seg in self.image.segments:
             end = seg.address + seg.memsize
             in_ram = lo <= seg.address and end <= hi
-            in_flash = self._flash is not None and end <= B.FLASH_BASE + B.FLASH_SIZE
+            in_flash = self._flash is not None and end <= board.FLASH_BASE + board.FLASH_SIZE
             if not (in_ram or in_flash):
                 raise UsageError(
                     f"{self.image.path}: segment {seg.address:#x}-{end:#x} is outside RAM "
-                    f"{lo:#x}-{hi:#x} and flash 0x0-{B.FLASH_SIZE:#x} (use --mem or relink the guest)")
+                    f"{lo:#x}-{hi:#x} and flash 0x0-{board.FLASH_SIZE:#x} (use --mem or relink the guest)")
 
     def reset(self) -> None:
         """Fresh RAM with the image and DTB; vCPU 0 at the entry point, the others off."""
@@ -198,10 +162,10 @@ class Machine:
         except (AttributeError, OSError):  # not Linux
             ctypes.memset(self.ram, 0, len(self.ram))
         if self._flash is not None:
-            self._flash[:] = b"\xff" * B.FLASH_SIZE  # erased flash reads as all-ones
+            self._flash[:] = b"\xff" * board.FLASH_SIZE  # erased flash reads as all-ones
         for seg in self.image.segments:
-            if seg.address >= B.RAM_BASE:
-                self._mmap[seg.address - B.RAM_BASE:seg.address - B.RAM_BASE + len(seg.data)] = seg.data
+            if seg.address >= board.RAM_BASE:
+                self._mmap[seg.address - board.RAM_BASE:seg.address - board.RAM_BASE + len(seg.data)] = seg.data
             else:
                 assert self._flash is not None
                 self._flash[seg.address:seg.address + len(seg.data)] = seg.data
@@ -210,7 +174,7 @@ class Machine:
                           bootargs=cfg.bootargs, initrd=cfg.initrd, dtb=cfg.dtb)
         self.dtb_address = boot.dtb_address
         for seg in boot.segments:  # initrd and device tree, where QEMU's boot puts them
-            self._mmap[seg.address - B.RAM_BASE:seg.address - B.RAM_BASE + len(seg.data)] = seg.data
+            self._mmap[seg.address - board.RAM_BASE:seg.address - board.RAM_BASE + len(seg.data)] = seg.data
         self.uart.reset()
         self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
@@ -293,7 +257,7 @@ class Machine:
 
     def undefined_instruction(self, caller: int) -> None:
         vcpu = self.vcpus[caller]
-        self._exception(vcpu, X.INTNO_UDEF, X.Syndrome(X.EC_UNKNOWN, 0, vcpu.pc - 4))
+        self._exception(vcpu, exc_entry.INTNO_UDEF, exc_entry.Syndrome(exc_entry.EC_UNKNOWN, 0, vcpu.pc - 4))
 
     def apply_now(self, effect: Effect, vcpu: Vcpu) -> Stop | None:
         """`apply` outside a run (answering a forwarded call): returns the stop it causes,
@@ -302,131 +266,6 @@ class Machine:
         p = self._pending[vcpu.index]
         stop, p.stop = p.stop, None
         return self._stopped(stop) if stop is not None else None
-
-    # --- hooks (run inside emu_start; never raise into Unicorn) -----------------------
-    def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Call | None = None) -> None:
-        p = self._pending[vcpu.index]
-        if p.stop is None:
-            p.stop = Stop(kind, vcpu.index, vcpu.pc, reason, trap)
-        vcpu.uc.emu_stop()
-
-    def _on_intr(self, _uc: object, intno: int, index: int) -> None:
-        """The UC_HOOK_INTR hook of vCPU `index` (`_uc`: its Uc or libunicorn's handle)."""
-        vcpu = self.vcpus[index]
-        uc = vcpu.uc
-        try:
-            if intno == X.INTNO_HVC or intno == X.INTNO_SMC:
-                regs, pc = vcpu.call_regs_pc()
-                pc -= 4
-                call = Call(regs[0] & 0xFFFF_FFFF, regs, "hvc" if intno == X.INTNO_HVC else "smc",
-                            self._immediate(uc, pc), index, pc)
-                if not self.on_call(vcpu, call):
-                    self._stop(vcpu, StopKind.CALL, f"{call.conduit.upper()} call", call)
-                return
-            pc = uc.reg_read(A.UC_ARM64_REG_PC)
-            syn = self._syndrome(vcpu, intno, pc)
-            if syn is None:
-                self._stop(vcpu, StopKind.FAULT,
-                           f"{X.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}: "
-                           "hcdbg cannot tell its syndrome on this Unicorn build")
-                return
-            self._exception(vcpu, intno, syn)
-        except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
-            self._pending[index].error = exc
-            uc.emu_stop()
-
-    def _syndrome(self, vcpu: Vcpu, intno: int, pc: int) -> X.Syndrome | None:
-        """ESR, ELR and FAR of a synchronous exception other than HVC/SMC.
-
-        The hook's PC is already the preferred return address (past an SVC, at a BRK, an
-        undefined instruction or a faulting access), so it is ELR. ESR and FAR are the ones
-        QEMU computed; only if this Unicorn build hides them are SVC/BRK/UDF rebuilt from
-        the instruction word (which needs a PC readable as a physical address)."""
-        if intno not in X.EXCEPTION_NAMES:
-            return None
-        real = X.qemu_syndrome(vcpu.uc)
-        if real is not None:
-            esr, far = real
-            aborts = (X.INTNO_PREFETCH_ABORT, X.INTNO_DATA_ABORT)
-            return X.Syndrome(esr >> 26, esr & 0x1FF_FFFF, pc, far if intno in aborts else None)
-        if intno == X.INTNO_UDEF:
-            return X.Syndrome(X.EC_UNKNOWN, 0, pc)
-        if intno in (X.INTNO_SVC, X.INTNO_BKPT):
-            word = vcpu.read_word(pc - 4 if intno == X.INTNO_SVC else pc) or 0
-            ec = X.EC_SVC64 if intno == X.INTNO_SVC else X.EC_BRK
-            return X.Syndrome(ec, (word >> 5) & 0xFFFF, pc)
-        return None
-
-    def _immediate(self, uc: Uc, pc: int) -> int:
-        """The imm16 of the HVC/SMC at `pc`: from the instruction word when `pc` is a RAM
-        address (MMU off or identity-mapped: no Unicorn call), else from the syndrome QEMU
-        computed (ESR ISS = imm16 for HVC64/SMC64), as a kernel's virtual PC is not a
-        physical address that mem_read could read."""
-        off = pc - B.RAM_BASE
-        if 0 <= off < self._ram_size:
-            return (_U32(self._mmap, off)[0] >> 5) & 0xFFFF
-        real = X.qemu_syndrome(uc)
-        if real is not None and real[0] >> 26 in (X.EC_HVC64, X.EC_SMC64):
-            return real[0] & 0xFFFF
-        try:
-            return (int.from_bytes(uc.mem_read(pc, 4), "little") >> 5) & 0xFFFF
-        except UcError:
-            return 0  # unknowable; SMCCC callers use #0
-
-    def _exception(self, vcpu: Vcpu, intno: int, syn: X.Syndrome) -> None:
-        name = X.EXCEPTION_NAMES.get(intno, f"exception {intno}")
-        if name in self.config.catch or not self._has_vectors(vcpu):
-            why = ("caught" if name in self.config.catch
-                   else f"the guest has no vector table (VBAR_EL1 = {vcpu.read('vbar_el1'):#x})")
-            at = syn.elr - 4 if syn.ec in (X.EC_SVC64, X.EC_HVC64, X.EC_SMC64) else syn.elr
-            vcpu.pc = syn.elr
-            far = f", FAR {syn.far:#x}" if syn.far is not None else ""
-            self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}{far}): {why}")
-            return
-        X.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
-
-    @staticmethod
-    def _has_vectors(vcpu: Vcpu) -> bool:
-        """VBAR_EL1 is set and, with the MMU off, in memory. With the MMU on VBAR_EL1 is a
-        virtual address we cannot check; trust the guest."""
-        vbar = vcpu.read("vbar_el1")
-        return vbar != 0 and bool(vcpu.read("sctlr_el1") & 1 or vcpu.read_word(vbar + 0x200) is not None)
-
-    def _abort(self, vcpu: Vcpu, exc: UcError) -> Stop | None:
-        """An access with nothing behind it, as QEMU and KVM treat it: the guest takes a
-        synchronous external abort (Arm ARM D17.2.37) with ELR at the access and FAR its
-        virtual address (a fetch's is the PC). `--catch iabt|dabt` stops before delivery; a
-        guest without vectors, or an access whose virtual address cannot be told (with the
-        MMU on, see Vcpu.access_address), gets a fault stop naming the access instead."""
-        fault = self._fault[vcpu.index]
-        fetch = exc.errno == UCC.UC_ERR_FETCH_UNMAPPED
-        intno = X.INTNO_PREFETCH_ABORT if fetch else X.INTNO_DATA_ABORT
-        pc = vcpu.pc
-        far = pc if fetch else vcpu.access_address(fault[1]) if fault else None
-        if far is None or not (X.EXCEPTION_NAMES[intno] in self.config.catch or self._has_vectors(vcpu)):
-            return self._fault_stop(vcpu, exc)
-        self._fault[vcpu.index] = None
-        write = exc.errno == UCC.UC_ERR_WRITE_UNMAPPED
-        self._exception(vcpu, intno, X.external_abort(fetch, write, vcpu.el, pc, far))
-        p = self._pending[vcpu.index]
-        stop, p.stop = p.stop, None
-        return stop
-
-    def _on_unmapped(self, uc: Uc, access: int, address: int, size: int, _value: int, index: int) -> bool:
-        """An access to nothing: remember it; Unicorn then ends the run with an error.
-
-        A load or fetch ends the run at once, exactly. A store does not: Unicorn goes on to
-        the end of the translated block when its per-access stop check is off (exactstop.py).
-        Unicorn has put the PC on the store before calling us, so the CPU state saved here
-        is the one the abort must see, and is put back when the run ends. Stores later in
-        that block may have been made; a handler that resumes after the store makes them
-        again with the same registers."""
-        if self._before_store[index] is not None:
-            return False  # a later access of the same block: the first one is the fault
-        self._fault[index] = (access, address, size)
-        if access == UCC.UC_MEM_WRITE_UNMAPPED:
-            self._before_store[index] = uc.context_save()
-        return False
 
     # --- run control -----------------------------------------------------------------------
     def interrupt(self) -> None:
@@ -486,7 +325,7 @@ class Machine:
         try:
             vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
-            if exc.errno not in _UNMAPPED:
+            if exc.errno not in UNMAPPED:
                 return self._fault_stop(vcpu, exc)
             before, self._before_store[vcpu.index] = self._before_store[vcpu.index], None
             if before is not None:
@@ -503,17 +342,6 @@ class Machine:
             raise err
         stop, p.stop = p.stop, None
         return stop
-
-    def _fault_stop(self, vcpu: Vcpu, exc: UcError) -> Stop:
-        fault, self._fault[vcpu.index] = self._fault[vcpu.index], None
-        pc = vcpu.pc
-        what = {UCC.UC_ERR_FETCH_UNMAPPED: "instruction fetch from unmapped memory",
-                UCC.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
-                UCC.UC_ERR_WRITE_UNMAPPED: "write to unmapped memory",
-                UCC.UC_ERR_INSN_INVALID: "invalid instruction",
-                UCC.UC_ERR_EXCEPTION: "unhandled exception"}.get(exc.errno, str(exc))
-        where = f" at {fault[1]:#x}" if fault else ""
-        return Stop(StopKind.FAULT, vcpu.index, pc, f"{what}{where} (pc {pc:#x})")
 
     def _runnable(self) -> list[Vcpu]:
         return [v for v in self.vcpus if v.state is PowerState.ON]

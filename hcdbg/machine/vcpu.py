@@ -10,7 +10,7 @@ from unicorn.arm64_const import UC_CPU_ARM64_A57
 
 from hcdbg.errors import UsageError
 from hcdbg.machine import mmu
-from hcdbg.machine import registers as R
+from hcdbg.machine import registers
 from hcdbg.machine.access import access_base, virtual_address
 from hcdbg.machine.callregs import CallRegs
 from hcdbg.machine.exactstop import ExactStops
@@ -47,14 +47,14 @@ class Vcpu:
         for base, size, fill in devices:  # present but silent devices: read `fill`, writes ignored
             uc.mmio_map(base, size, lambda _uc, _off, n, _ud, f=fill: f & ((1 << 8 * n) - 1), None,
                         lambda *_a: None, None)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SCR_EL3 + (SCR_EL3_VALUE,))
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.CNTHCTL_EL2 + (3,))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SCR_EL3 + (SCR_EL3_VALUE,))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.CNTHCTL_EL2 + (3,))
         # A non-secure EL1 guest reads MPIDR_EL1 from VMPIDR_EL2 (bit 31 is RES1).
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.VMPIDR_EL2 + (0x8000_0000 | mpidr,))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.VMPIDR_EL2 + (0x8000_0000 | mpidr,))
         uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
-        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"])
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
+        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"])
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
         # Breakpoints are Unicorn exits: the translator ends a block before such an address,
         # an exact stop that needs no code hook (see exactstop.py, machine.py).
         uc.ctl_exits_enabled(True)  # type: ignore[attr-defined]  # generated at runtime
@@ -71,7 +71,7 @@ class Vcpu:
         uc.context_restore(self._reset_context)
         uc.reg_write(A.UC_ARM64_REG_X0, x0)
         uc.reg_write(A.UC_ARM64_REG_PC, entry)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
         uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
         self.state = PowerState.ON
 
@@ -80,10 +80,10 @@ class Vcpu:
         uc = self.uc
         uc.reg_write(A.UC_ARM64_REG_X0, x0)
         uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
-        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"])
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"])
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
         uc.reg_write(A.UC_ARM64_REG_PC, entry)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
 
     # --- registers -----------------------------------------------------------------------
     @property
@@ -104,30 +104,30 @@ class Vcpu:
 
     def read(self, name: str) -> int:
         """A register by (canonical) name; w<n> reads the low 32 bits of x<n>."""
-        canon = R.canonical(name)
+        canon = registers.canonical(name)
         if canon is None:
             raise UsageError(f"unknown register '{name}'")
         if canon[0] == "w":
-            return self.uc.reg_read(R.GPRS["x" + canon[1:]]) & 0xFFFF_FFFF
-        if canon in R.SYSREGS:
-            return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, R.SYSREGS[canon])
-        return self.uc.reg_read(R.REGS[canon])
+            return self.uc.reg_read(registers.GPRS["x" + canon[1:]]) & 0xFFFF_FFFF
+        if canon in registers.SYSREGS:
+            return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, registers.SYSREGS[canon])
+        return self.uc.reg_read(registers.REGS[canon])
 
     def write(self, name: str, value: int) -> None:
         """Write a register by name (w<n> zero-extends into x<n>, as the architecture does)."""
-        canon = R.canonical(name)
+        canon = registers.canonical(name)
         if canon is None:
             raise UsageError(f"unknown register '{name}'")
         if canon[0] == "w":
-            self.uc.reg_write(R.GPRS["x" + canon[1:]], value & 0xFFFF_FFFF)
-        elif canon in R.SYSREGS:
+            self.uc.reg_write(registers.GPRS["x" + canon[1:]], value & 0xFFFF_FFFF)
+        elif canon in registers.SYSREGS:
             if canon in ("mpidr_el1", "currentel"):
                 raise UsageError(f"register '{canon}' is read-only")
-            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, R.SYSREGS[canon] + (value,))
+            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SYSREGS[canon] + (value,))
         else:
-            self.uc.reg_write(R.REGS[canon], value & 0xFFFF_FFFF_FFFF_FFFF)
+            self.uc.reg_write(registers.REGS[canon], value & 0xFFFF_FFFF_FFFF_FFFF)
         if canon in ("pstate", "sctlr_el1"):
-            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, R.HCR_EL2 + (HCR_EL2_VALUE,))
+            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
 
     def write_call_result(self, regs: dict[int, int]) -> None:
         """Write an answer: register index (0..17) -> 64-bit value."""
@@ -178,7 +178,7 @@ class Vcpu:
         """Register n as an address operand: 31 is SP as a base (`sp`), else XZR."""
         if n == 31:
             return self.uc.reg_read(A.UC_ARM64_REG_SP) if sp else 0
-        return self.uc.reg_read(R.GPRS[f"x{n}"])
+        return self.uc.reg_read(registers.GPRS[f"x{n}"])
 
     def read_word(self, address: int) -> int | None:
         """The 32-bit word at a (physical, MMU-off view) address, or None if unmapped."""

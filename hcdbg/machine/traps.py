@@ -1,0 +1,175 @@
+"""What a vCPU's Unicorn hooks do: HVC/SMC handed to the session, synchronous exceptions
+and aborts delivered to the guest's vectors (or turned into stops), accesses to nothing.
+
+A mixin of Machine: the hooks run inside `emu_start`, never raise into Unicorn (an error
+is kept and re-raised after the run), and record a stop instead of returning one.
+"""
+from __future__ import annotations
+
+import mmap
+import struct
+from typing import TYPE_CHECKING, Callable
+
+from unicorn import Uc, UcError
+from unicorn import arm64_const as A
+from unicorn import unicorn_const as UCC
+
+from hcdbg.machine import board
+from hcdbg.machine import exceptions as exc_entry
+from hcdbg.machine.stop import Stop, StopKind
+from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
+from hcdbg.smccc.call import Call
+
+if TYPE_CHECKING:
+    from hcdbg.machine.machine import MachineConfig, _Pending
+
+UNMAPPED = (UCC.UC_ERR_FETCH_UNMAPPED, UCC.UC_ERR_READ_UNMAPPED, UCC.UC_ERR_WRITE_UNMAPPED)
+_U32 = struct.Struct("<I").unpack_from
+
+
+class Traps:
+    """The hooks of Machine's vCPUs (see Machine.__init__ for the state they use)."""
+
+    vcpus: list[Vcpu]
+    config: MachineConfig
+    on_call: Callable[[Vcpu, Call], bool]
+    _pending: list[_Pending]
+    _fault: list[tuple[int, int, int] | None]
+    _before_store: list[object | None]
+    _mmap: mmap.mmap
+    _ram_size: int
+
+    def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Call | None = None) -> None:
+        p = self._pending[vcpu.index]
+        if p.stop is None:
+            p.stop = Stop(kind, vcpu.index, vcpu.pc, reason, trap)
+        vcpu.uc.emu_stop()
+
+    def _on_intr(self, _uc: object, intno: int, index: int) -> None:
+        """The UC_HOOK_INTR hook of vCPU `index` (`_uc`: its Uc or libunicorn's handle)."""
+        vcpu = self.vcpus[index]
+        uc = vcpu.uc
+        try:
+            if intno == exc_entry.INTNO_HVC or intno == exc_entry.INTNO_SMC:
+                regs, pc = vcpu.call_regs_pc()
+                pc -= 4
+                call = Call(regs[0] & 0xFFFF_FFFF, regs, "hvc" if intno == exc_entry.INTNO_HVC else "smc",
+                            self._immediate(uc, pc), index, pc)
+                if not self.on_call(vcpu, call):
+                    self._stop(vcpu, StopKind.CALL, f"{call.conduit.upper()} call", call)
+                return
+            pc = uc.reg_read(A.UC_ARM64_REG_PC)
+            syn = self._syndrome(vcpu, intno, pc)
+            if syn is None:
+                self._stop(vcpu, StopKind.FAULT,
+                           f"{exc_entry.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}: "
+                           "hcdbg cannot tell its syndrome on this Unicorn build")
+                return
+            self._exception(vcpu, intno, syn)
+        except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
+            self._pending[index].error = exc
+            uc.emu_stop()
+
+    def _syndrome(self, vcpu: Vcpu, intno: int, pc: int) -> exc_entry.Syndrome | None:
+        """ESR, ELR and FAR of a synchronous exception other than HVC/SMC.
+
+        The hook's PC is already the preferred return address (past an SVC, at a BRK, an
+        undefined instruction or a faulting access), so it is ELR. ESR and FAR are the ones
+        QEMU computed; only if this Unicorn build hides them are SVC/BRK/UDF rebuilt from
+        the instruction word (which needs a PC readable as a physical address)."""
+        if intno not in exc_entry.EXCEPTION_NAMES:
+            return None
+        real = exc_entry.qemu_syndrome(vcpu.uc)
+        if real is not None:
+            esr, far = real
+            aborts = (exc_entry.INTNO_PREFETCH_ABORT, exc_entry.INTNO_DATA_ABORT)
+            return exc_entry.Syndrome(esr >> 26, esr & 0x1FF_FFFF, pc, far if intno in aborts else None)
+        if intno == exc_entry.INTNO_UDEF:
+            return exc_entry.Syndrome(exc_entry.EC_UNKNOWN, 0, pc)
+        if intno in (exc_entry.INTNO_SVC, exc_entry.INTNO_BKPT):
+            word = vcpu.read_word(pc - 4 if intno == exc_entry.INTNO_SVC else pc) or 0
+            ec = exc_entry.EC_SVC64 if intno == exc_entry.INTNO_SVC else exc_entry.EC_BRK
+            return exc_entry.Syndrome(ec, (word >> 5) & 0xFFFF, pc)
+        return None
+
+    def _immediate(self, uc: Uc, pc: int) -> int:
+        """The imm16 of the HVC/SMC at `pc`: from the instruction word when `pc` is a RAM
+        address (MMU off or identity-mapped: no Unicorn call), else from the syndrome QEMU
+        computed (ESR ISS = imm16 for HVC64/SMC64), as a kernel's virtual PC is not a
+        physical address that mem_read could read."""
+        off = pc - board.RAM_BASE
+        if 0 <= off < self._ram_size:
+            return (_U32(self._mmap, off)[0] >> 5) & 0xFFFF
+        real = exc_entry.qemu_syndrome(uc)
+        if real is not None and real[0] >> 26 in (exc_entry.EC_HVC64, exc_entry.EC_SMC64):
+            return real[0] & 0xFFFF
+        try:
+            return (int.from_bytes(uc.mem_read(pc, 4), "little") >> 5) & 0xFFFF
+        except UcError:
+            return 0  # unknowable; SMCCC callers use #0
+
+    def _exception(self, vcpu: Vcpu, intno: int, syn: exc_entry.Syndrome) -> None:
+        name = exc_entry.EXCEPTION_NAMES.get(intno, f"exception {intno}")
+        if name in self.config.catch or not self._has_vectors(vcpu):
+            why = ("caught" if name in self.config.catch
+                   else f"the guest has no vector table (VBAR_EL1 = {vcpu.read('vbar_el1'):#x})")
+            at = syn.elr - 4 if syn.ec in (exc_entry.EC_SVC64, exc_entry.EC_HVC64, exc_entry.EC_SMC64) else syn.elr
+            vcpu.pc = syn.elr
+            far = f", FAR {syn.far:#x}" if syn.far is not None else ""
+            self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}{far}): {why}")
+            return
+        exc_entry.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
+
+    @staticmethod
+    def _has_vectors(vcpu: Vcpu) -> bool:
+        """VBAR_EL1 is set and, with the MMU off, in memory. With the MMU on VBAR_EL1 is a
+        virtual address we cannot check; trust the guest."""
+        vbar = vcpu.read("vbar_el1")
+        return vbar != 0 and bool(vcpu.read("sctlr_el1") & 1 or vcpu.read_word(vbar + 0x200) is not None)
+
+    def _abort(self, vcpu: Vcpu, exc: UcError) -> Stop | None:
+        """An access with nothing behind it, as QEMU and KVM treat it: the guest takes a
+        synchronous external abort (Arm ARM D17.2.37) with ELR at the access and FAR its
+        virtual address (a fetch's is the PC). `--catch iabt|dabt` stops before delivery; a
+        guest without vectors, or an access whose virtual address cannot be told (with the
+        MMU on, see Vcpu.access_address), gets a fault stop naming the access instead."""
+        fault = self._fault[vcpu.index]
+        fetch = exc.errno == UCC.UC_ERR_FETCH_UNMAPPED
+        intno = exc_entry.INTNO_PREFETCH_ABORT if fetch else exc_entry.INTNO_DATA_ABORT
+        pc = vcpu.pc
+        far = pc if fetch else vcpu.access_address(fault[1]) if fault else None
+        if far is None or not (exc_entry.EXCEPTION_NAMES[intno] in self.config.catch or self._has_vectors(vcpu)):
+            return self._fault_stop(vcpu, exc)
+        self._fault[vcpu.index] = None
+        write = exc.errno == UCC.UC_ERR_WRITE_UNMAPPED
+        self._exception(vcpu, intno, exc_entry.external_abort(fetch, write, vcpu.el, pc, far))
+        p = self._pending[vcpu.index]
+        stop, p.stop = p.stop, None
+        return stop
+
+    def _on_unmapped(self, uc: Uc, access: int, address: int, size: int, _value: int, index: int) -> bool:
+        """An access to nothing: remember it; Unicorn then ends the run with an error.
+
+        A load or fetch ends the run at once, exactly. A store does not: Unicorn goes on to
+        the end of the translated block when its per-access stop check is off (exactstop.py).
+        Unicorn has put the PC on the store before calling us, so the CPU state saved here
+        is the one the abort must see, and is put back when the run ends. Stores later in
+        that block may have been made; a handler that resumes after the store makes them
+        again with the same registers."""
+        if self._before_store[index] is not None:
+            return False  # a later access of the same block: the first one is the fault
+        self._fault[index] = (access, address, size)
+        if access == UCC.UC_MEM_WRITE_UNMAPPED:
+            self._before_store[index] = uc.context_save()
+        return False
+
+    def _fault_stop(self, vcpu: Vcpu, exc: UcError) -> Stop:
+        fault, self._fault[vcpu.index] = self._fault[vcpu.index], None
+        pc = vcpu.pc
+        what = {UCC.UC_ERR_FETCH_UNMAPPED: "instruction fetch from unmapped memory",
+                UCC.UC_ERR_READ_UNMAPPED: "read from unmapped memory",
+                UCC.UC_ERR_WRITE_UNMAPPED: "write to unmapped memory",
+                UCC.UC_ERR_INSN_INVALID: "invalid instruction",
+                UCC.UC_ERR_EXCEPTION: "unhandled exception"}.get(exc.errno, str(exc))
+        where = f" at {fault[1]:#x}" if fault else ""
+        return Stop(StopKind.FAULT, vcpu.index, pc, f"{what}{where} (pc {pc:#x})")
