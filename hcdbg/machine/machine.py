@@ -13,7 +13,6 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Callable
 
 from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, Uc, UcError
@@ -32,6 +31,7 @@ from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 from hcdbg.smccc.call import Call, PowerState
 from hcdbg.smccc.effects import Effect
+from hcdbg.stop import Stop, StopKind  # pure, so render can draw a stop; still taken from here
 
 _CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
 _CNTVCT = (14, 0, 3, 3, 2)
@@ -41,36 +41,6 @@ _HVC_MASK, _HVC_BITS = 0xFFE0001F, 0xD4000002
 _SMC_BITS = 0xD4000003
 _U32 = struct.Struct("<I").unpack_from
 _UNMAPPED = (UCC.UC_ERR_FETCH_UNMAPPED, UCC.UC_ERR_READ_UNMAPPED, UCC.UC_ERR_WRITE_UNMAPPED)
-
-
-class StopKind(Enum):
-    """Why `run`/`step` returned."""
-
-    CALL = "call"  # an HVC/SMC the session forwards: answer it, then resume
-    BREAKPOINT = "breakpoint"
-    STEP = "step"
-    EXCEPTION = "exception"  # a guest exception caught (no vectors, or the user asked)
-    FAULT = "fault"  # access to unmapped memory without vectors to take it: cannot continue
-    INTERRUPT = "interrupt"  # stop requested (Ctrl-C)
-    POWER_OFF = "power-off"
-    RESET = "reset"
-    HALTED = "halted"  # no vCPU is on
-    MAX_INSNS = "max-insns"
-
-
-@dataclass(frozen=True)
-class Stop:
-    """A stop event: the kind, the vCPU it concerns, its PC and a one-line reason."""
-
-    kind: StopKind
-    vcpu: int
-    pc: int
-    reason: str
-    trap: Call | None = None  # the call a CALL stop is at
-
-    @property
-    def resumable(self) -> bool:
-        return self.kind not in (StopKind.FAULT, StopKind.POWER_OFF, StopKind.HALTED)
 
 
 #: The session's call handler: return True if it answered the call (the guest goes on),
