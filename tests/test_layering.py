@@ -12,16 +12,24 @@ PKG = ROOT / "hcdbg"
 # package -> third-party/top-level modules it may import (besides the stdlib and the
 # hcdbg packages allowed below).
 # hcdbg/values.py reads what users type; pure, so policy and session may use it too.
+# hcdbg/stop.py (a stop and its view) and hcdbg/code.py (code words) are pure data that the
+# machine and session make and render draws.
 ALLOWED_HCDBG = {
     "smccc": {"smccc"},
     "values": {"smccc", "errors"},
+    "code": {"errors"},
+    "stop": {"smccc", "code"},
     "policy": {"smccc", "policy", "errors", "handlers", "values"},
     "handlers": {"smccc", "handlers", "errors"},
-    "machine": {"smccc", "machine", "errors"},
-    "session": {"smccc", "handlers", "machine", "policy", "session", "errors", "values"},
+    "machine": {"smccc", "machine", "errors", "stop"},
+    "session": {"smccc", "handlers", "machine", "policy", "session", "errors", "values", "stop",
+                "code"},
 }
 UI_MODULES = {"prompt_toolkit", "pygments", "capstone"}
-PURE = {"smccc", "values", "policy", "handlers"}
+PURE = {"smccc", "values", "code", "stop", "policy", "handlers"}
+#: What render draws from: data only, never the session or the machine (issue 12.3), so
+#: it is tested without Unicorn and draws a saved stop.
+RENDER_ALLOWED = {"smccc", "render", "errors", "stop", "code"}
 THIRD_PARTY = {"unicorn", "capstone", "prompt_toolkit", "pygments", "elftools", "libfdt"}
 
 
@@ -57,6 +65,25 @@ def test_engine_packages_import_only_downward() -> None:
                 elif package in PURE and top in THIRD_PARTY:
                     problems.append(f"{path.relative_to(ROOT)} (pure) imports {name}")
     assert problems == []
+
+
+def test_render_imports_no_session_or_machine() -> None:
+    problems = []
+    for path in _modules("render"):
+        for name in _imports(path):
+            top, _, rest = name.partition(".")
+            if top == "hcdbg" and rest.split(".")[0] not in RENDER_ALLOWED or top in (
+                    "unicorn", "prompt_toolkit"):
+                problems.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert problems == []
+
+
+def test_drawing_a_stop_loads_no_unicorn() -> None:
+    code = ("import sys, hcdbg.render.context, hcdbg.render.calls;"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'unicorn'"
+            " or m.startswith(('hcdbg.session', 'hcdbg.machine'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_smccc_raises_no_user_input_errors() -> None:

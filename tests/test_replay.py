@@ -14,7 +14,7 @@ from pexpect.popen_spawn import PopenSpawn
 
 from conftest import ROOT, run_hcdbg
 from hcdbg.session.script import parse_entry
-from hcdbg.session.source import AnswerSource, parse_by
+from hcdbg.smccc.source import AnswerSource, parse_by
 
 
 def run_bytes(*args: str) -> subprocess.CompletedProcess:

@@ -22,7 +22,7 @@ from hcdbg.policy.answers import parse_answer_rule
 from hcdbg.policy.filter import Action, parse_range
 from hcdbg.session.rewind import NothingToRewind, Rewind
 from hcdbg.session.session import Session
-from hcdbg.session.source import by_rule
+from hcdbg.smccc.source import by_rule
 
 #: Every register a vCPU has by name, the system registers included.
 REGISTERS = [*R.REGS, *(n for n in R.SYSREGS if n != "currentel")]

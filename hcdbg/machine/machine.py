@@ -25,12 +25,12 @@ from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.icache import ICacheWatch
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
-from hcdbg.machine.stop import Stop, StopKind
 from hcdbg.machine.traps import UNMAPPED, Traps
 from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.smccc.call import Call, PowerState
 from hcdbg.smccc.effects import Effect
+from hcdbg.stop import Stop, StopKind  # pure, so render can draw a stop; still taken from here
 
 _CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
 _CNTVCT = (14, 0, 3, 3, 2)

@@ -16,7 +16,7 @@ from unicorn import unicorn_const as UCC
 
 from hcdbg.machine import board
 from hcdbg.machine import exceptions as exc_entry
-from hcdbg.machine.stop import Stop, StopKind
+from hcdbg.stop import Stop, StopKind
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 from hcdbg.smccc.call import Call
 

@@ -1,16 +1,61 @@
 """One-line renderings of calls and their answers (trace lines, `calls` history)."""
 from __future__ import annotations
 
-from hcdbg.session.record import CallRecord
-from hcdbg.session.replay import Divergence
-from hcdbg.session.script import Entry
-from hcdbg.session.source import BUILT_IN
+from collections.abc import Sequence
+from typing import Protocol
+
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_names, decode_call
 from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.ids import FID_SMC64, s64
 from hcdbg.smccc.retcodes import retcode_name
+from hcdbg.smccc.source import BUILT_IN, AnsweredBy
+
+
+class Recorded(Protocol):
+    """A call and its answer as a run's history keeps them (the session's CallRecord)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def trap(self) -> Call: ...
+    @property
+    def source(self) -> AnsweredBy: ...
+    @property
+    def answer(self) -> dict[int, int]: ...
+    @property
+    def effect(self) -> Effect | None: ...
+
+
+class Expected(Protocol):
+    """A call a call script expects (the session's script Entry); None: not checked."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def fid(self) -> int: ...
+    @property
+    def vcpu(self) -> int | None: ...
+    @property
+    def conduit(self) -> str | None: ...
+    @property
+    def imm(self) -> int | None: ...
+    @property
+    def args(self) -> dict[int, int]: ...
+
+
+class Departure(Protocol):
+    """Where a replay left its script (the session's Divergence)."""
+
+    @property
+    def trap(self) -> Call: ...
+    @property
+    def entry(self) -> Expected | None: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def differences(self) -> tuple[str, ...]: ...
 
 #: Results that are states, not return codes (DEN0022 §5.8 AFFINITY_INFO, §5.10 MIGRATE_INFO_TYPE).
 _STATE_NAMES = {
@@ -78,7 +123,7 @@ def conduit_text(trap: Call) -> str:
     return f"{trap.conduit}#{trap.imm}"
 
 
-def record_line(rec: CallRecord) -> str:
+def record_line(rec: Recorded) -> str:
     """The strace-style line `hcdbg trace` prints for one call."""
     t = rec.trap
     tail = "" if rec.source == BUILT_IN else f"  <{rec.source}>"
@@ -86,7 +131,7 @@ def record_line(rec: CallRecord) -> str:
     return f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = {result_text(t, rec.answer, rec.effect)}{tail}{flag}"
 
 
-def entry_text(entry: Entry) -> str:
+def entry_text(entry: Expected) -> str:
     """A script entry as the call line it expects: `[vcpu0] hvc#0 PSCI_VERSION()`; what the
     entry does not check shows as `?` (`[vcpu?]`), unchecked arguments are left out."""
     names = dict(enumerate(arg_names(entry.fid), 1))
@@ -96,7 +141,7 @@ def entry_text(entry: Entry) -> str:
     return f"[vcpu{vcpu}] {conduit} {function_text(entry.fid)}({args})"
 
 
-def divergence_lines(div: Divergence, history: list[CallRecord], context: int = 3) -> list[str]:
+def divergence_lines(div: Departure, history: Sequence[Recorded], context: int = 3) -> list[str]:
     """Where a replay left its script: the entry, expected vs actual call, how they differ,
     and the last `context` calls that matched."""
     t = div.trap

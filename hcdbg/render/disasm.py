@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable
 
 from capstone import CS_ARCH_ARM64, CS_MODE_ARM, Cs
 from pygments.lexer import RegexLexer
 from pygments.token import Comment, Keyword, Name, Number, Punctuation, Text, Whitespace
 
-from hcdbg.errors import HcdbgError
-from hcdbg.machine.loader import Symbols
+from hcdbg.code import CodeBytes, Reader, read_window, read_words
 from hcdbg.render.style import Fragments, token_class
+from hcdbg.stop import SymbolNames
 
 _CS = Cs(CS_ARCH_ARM64, CS_MODE_ARM)
 
@@ -70,35 +69,24 @@ def decode(code: bytes, address: int) -> list[Insn]:
     return out
 
 
-def read_insns(read: Callable[[int, int], bytes], address: int, count: int) -> list[Insn]:
+def code_insns(code: CodeBytes) -> list[Insn]:
+    """The instructions of words read from the guest."""
+    return decode(code.data, code.address)
+
+
+def read_insns(read: Reader, address: int, count: int) -> list[Insn]:
     """Up to `count` instructions from `address`, stopping early at unmapped memory.
 
     Raises the reader's error only if not even the first word can be read."""
-    out: list[Insn] = []
-    for i in range(count):
-        try:
-            data = read(address + 4 * i, 4)
-        except HcdbgError:
-            if not out:
-                raise
-            break
-        out.extend(decode(data, address + 4 * i))
-    return out
+    return code_insns(read_words(read, address, count))
 
 
-def window(read: Callable[[int, int], bytes], pc: int, before: int = 4, after: int = 6) -> list[Insn]:
+def window(read: Reader, pc: int, before: int = 4, after: int = 6) -> list[Insn]:
     """Instructions around `pc` (A64 is fixed-width, so going backwards is exact)."""
-    start = pc - 4 * before
-    while start < pc:
-        try:
-            read(start, 4)
-            break
-        except HcdbgError:
-            start += 4
-    return read_insns(read, start, (pc - start) // 4 + after + 1)
+    return code_insns(read_window(read, pc, before, after))
 
 
-def annotate(insn: Insn, symbols: Symbols) -> str:
+def annotate(insn: Insn, symbols: SymbolNames) -> str:
     """The operands, with ` <symbol+off>` after a branch or adr target."""
     if _BRANCHES.match(insn.mnemonic):
         m = _TARGET.search(insn.operands)
@@ -109,7 +97,7 @@ def annotate(insn: Insn, symbols: Symbols) -> str:
     return insn.operands
 
 
-def insn_fragments(insn: Insn, symbols: Symbols, pc: int | None = None) -> Fragments:
+def insn_fragments(insn: Insn, symbols: SymbolNames, pc: int | None = None) -> Fragments:
     """One line: `=> 0x40080120 <main+0x20>:  hvc #0` (the marker only at `pc`)."""
     here = insn.address == pc
     sym = symbols.describe(insn.address)
@@ -125,7 +113,7 @@ def insn_fragments(insn: Insn, symbols: Symbols, pc: int | None = None) -> Fragm
     return frags
 
 
-def listing(insns: list[Insn], symbols: Symbols, pc: int | None = None) -> Fragments:
+def listing(insns: list[Insn], symbols: SymbolNames, pc: int | None = None) -> Fragments:
     """Lines for several instructions."""
     out: Fragments = []
     for insn in insns:

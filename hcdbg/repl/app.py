@@ -32,7 +32,7 @@ def banner(dbg: Debugger, args: ReplOptions) -> list[str]:
     forwarded = sum(1 for r in s.filter.entries() if r.action is Action.FORWARD)
     lines = [
         f"hcdbg {__version__}: guest {args.guest or image.path.stem} ({image.path}, {image.kind}), "
-        f"entry {where(s, image.entry)}",
+        f"entry {where(image.symbols, image.entry)}",
         f"{n} vCPU{'s' if n != 1 else ''}, {s.machine.config.ram_size >> 20} MiB RAM, PSCI "
         f"conduit {s.machine.config.conduit.upper()}; firmware: {fw[0]}" + (f"; {fw[1]}" if len(fw) > 1 else ""),
         f"ranges: {len(s.filter.entries())} ({forwarded} forwarded), default {s.filter.default.value}"

@@ -10,9 +10,9 @@ from prompt_toolkit.document import Document
 from hcdbg.errors import HcdbgError
 from hcdbg.machine import registers as R
 from hcdbg.repl import commands as K
-from hcdbg.session.source import AnswerSource
 from hcdbg.smccc import catalog
 from hcdbg.smccc.retcodes import all_names as retcode_names
+from hcdbg.smccc.source import AnswerSource
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger

@@ -20,6 +20,7 @@ from hcdbg.repl import commands as K
 from hcdbg.repl.console import Console
 from hcdbg.repl.examine import Format
 from hcdbg.repl.values import evaluate
+from hcdbg.session import view as V
 from hcdbg.session.rewind import Rewind
 from hcdbg.session.runner import run_interruptible
 from hcdbg.session.session import NoAnswer, Session
@@ -244,12 +245,12 @@ class Debugger:
             title = title or "ready"
         self.console.flush()
         before = self.run.snapshots.get(self.focus)
-        self.message(C.context(self.session, stop, self.focus, before, title))
+        self.message(C.context(V.stop_view(self.session, stop, self.focus, before, title)))
         self._snapshot_all()
 
     def _snapshot_all(self) -> None:
         for v in self.session.machine.vcpus:
-            self.run.snapshots[v.index] = C.read_registers(self.session, v.index)
+            self.run.snapshots[v.index] = V.registers(self.session.machine, v.index)
 
     def restart(self) -> None:
         """Start the guest again from its image (breakpoints, filter and rules stay)."""

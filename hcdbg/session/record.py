@@ -16,11 +16,11 @@ from typing import IO, Any, NamedTuple
 
 from hcdbg.errors import UsageError
 from hcdbg.session.script import FORMAT_VERSION
-from hcdbg.session.source import AnsweredBy
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_mask, arg_names
 from hcdbg.smccc.effects import Effect
+from hcdbg.smccc.source import AnsweredBy
 
 
 class CallRecord(NamedTuple):

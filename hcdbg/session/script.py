@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from hcdbg.errors import UsageError
-from hcdbg.session.source import BUILT_IN, BY_USER, BY_WORDS, AnsweredBy, parse_by
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_names
 from hcdbg.smccc.ids import MASK64
+from hcdbg.smccc.source import BUILT_IN, BY_USER, BY_WORDS, AnsweredBy, parse_by
 from hcdbg.values import register_number, register_value
 
 FORMAT_VERSION = 1

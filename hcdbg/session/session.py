@@ -23,8 +23,8 @@ from hcdbg.policy.filter import Action, Filter
 from hcdbg.session.record import CallRecord, Recorder, header, sha256
 from hcdbg.session.replay import Divergence, Replay
 from hcdbg.session.script import Entry
-from hcdbg.session.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
 from hcdbg.smccc.call import Answer, Call
+from hcdbg.smccc.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
 
 
 def is_call(word: int) -> bool:

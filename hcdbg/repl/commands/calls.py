@@ -12,8 +12,8 @@ from hcdbg.render.context import effect_text
 from hcdbg.repl.commands import Parser, command
 from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
-from hcdbg.session.source import FILTER_WORDS, AnswerSource
 from hcdbg.smccc import catalog
+from hcdbg.smccc.source import FILTER_WORDS, AnswerSource
 from hcdbg.values import register_list
 
 if TYPE_CHECKING:

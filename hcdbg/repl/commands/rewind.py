@@ -19,13 +19,14 @@ if TYPE_CHECKING:
 def describe(dbg: Debugger, cp: Checkpoint) -> tuple[str, str]:
     """(where, why) of a checkpoint: the call's address and name, or the stop's PC and reason."""
     stop = cp.stop
+    image = dbg.session.machine.image
     if stop is None:
-        return where(dbg.session, dbg.session.machine.image.entry), "entry point (not started)"
+        return where(image.symbols, image.entry), "entry point (not started)"
     if stop.kind is StopKind.CALL and stop.trap is not None:
         fn = catalog.lookup(stop.trap.fid)
         name = fn.name if fn else f"call {stop.trap.fid:#010x}"
-        return where(dbg.session, stop.trap.pc), f"{name} (forwarded)"
-    return where(dbg.session, stop.pc), stop.reason
+        return where(image.symbols, stop.trap.pc), f"{name} (forwarded)"
+    return where(image.symbols, stop.pc), stop.reason
 
 
 p = Parser("back", "Go back to the previous checkpoint: gdb's reverse-continue.\n"
