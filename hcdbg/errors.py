@@ -19,4 +19,4 @@ class FilterError(HcdbgError):
 
 
 class NotAtCall(HcdbgError):
-    """A command needs the selected vCPU to be stopped at a call."""
+    """Answering needs the session to be stopped at a forwarded call (reply, handle, deny)."""

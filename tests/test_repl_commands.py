@@ -11,6 +11,7 @@ import pytest
 
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.parse import repl_options
+from hcdbg.repl import commands as K
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
 
@@ -103,6 +104,27 @@ def test_reply_is_refused_when_not_at_a_call_and_state_is_kept() -> None:
     assert "named 'NOT_A_CODE'" in run(dbg2, out2, "reply 0 NOT_A_CODE", ok=False)
     assert dbg2.session.pending.answer is None  # the good value before it was not kept
     assert "x0 given twice" in run(dbg2, out2, "reply 1 x0=2", ok=False)
+
+
+def test_every_command_that_needs_a_call_fails_alike_when_not_at_one() -> None:
+    K.load_all()
+    at_call = sorted(c.name for c in K.REGISTRY.values() if c.needs_call)
+    assert at_call == ["deny", "handle", "reply"]
+    head = "*** not stopped at a call: reply, handle and deny answer a forwarded"
+    dbg, out = make("hello")
+    run(dbg, out, "b main")
+    errors = []
+    for then in ("c", "c", None):  # not started; at a breakpoint; powered off
+        texts = {run(dbg, out, f"{name} 0" if name == "reply" else name, ok=False)
+                 for name in at_call}
+        assert len(texts) == 1, texts  # the same words from each
+        errors.append(texts.pop())
+        if then is not None:
+            run(dbg, out, then)
+    main = dbg.session.machine.image.symbols.lookup("main")
+    whys = ["the guest has not started", f"stopped: breakpoint at {main:#x}",
+            "stopped: guest powered off (PSCI_SYSTEM_OFF)"]
+    assert errors == [f"{head} call ({why})\n" for why in whys]
 
 
 def test_return_codes_resolve_in_the_call_service() -> None:

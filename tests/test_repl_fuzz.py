@@ -48,7 +48,7 @@ def snapshot(dbg: Debugger) -> tuple:
         s.filter.default,
         [r.text for r in s.rules.entries()],
         sorted(m.breakpoints),
-        sorted((b.number, b.address, b.temporary) for b in dbg.breakpoints.values()),
+        sorted((b.number, b.address, b.temporary, b.hits) for b in s.breakpoints),
         s.pending.trap if s.pending else None,
         s.pending.answer if s.pending else None,
         len(s.history),

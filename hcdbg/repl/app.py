@@ -52,7 +52,7 @@ def toolbar(dbg: Debugger) -> str:
     if pending is not None:
         state = (f"at {dbg.pending_text()}: reply, handle or deny" if pending.answer is None
                  else f"at {dbg.pending_text()}: answer ({pending.source}) ready, c resumes")
-    elif not dbg.run.started:
+    elif not dbg.current_run.started:
         state = "not started: c runs the guest"
     elif s.last_stop is not None and not s.last_stop.resumable:
         state = f"{s.last_stop.kind.value}: run restarts"

@@ -11,7 +11,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.errors import HcdbgError
 from hcdbg.machine.machine import Stop, StopKind
 from hcdbg.render import context as C
 from hcdbg.render.calls import divergence_lines, result_text
@@ -32,24 +32,18 @@ class Quit(Exception):
 
 
 @dataclass
-class Breakpoint:
-    """A user breakpoint (gdb numbering: from 1, never reused)."""
-
-    number: int
-    address: int
-    location: str
-    temporary: bool = False
-    hits: int = 0
-
-
-@dataclass
-class RunState:
-    """What the REPL remembers about the current run of the guest (reset by `run`)."""
+class CurrentRun:
+    """What the REPL remembers about the current run of the guest (a new one at `run`,
+    `reset` and a guest reset; `back` restores the one of its checkpoint)."""
 
     started: bool = False  # the guest executed at least one instruction
     history_start: int = 0  # session.history index where this run's calls begin
     uart_start: int = 0  # uart.output offset where this run's output begins
     snapshots: dict[int, dict[str, int]] = field(default_factory=dict)
+
+    def copy(self) -> CurrentRun:
+        """A copy to keep with a checkpoint (the snapshots change as stops are shown)."""
+        return replace(self, snapshots=dict(self.snapshots))
 
 
 Ask = Callable[[str], bool]
@@ -67,9 +61,7 @@ class Debugger:
         self.debug = debug
         self.max_insns = max_insns
         self.focus = 0
-        self.breakpoints: dict[int, Breakpoint] = {}
-        self._next_breakpoint = 1
-        self.run = RunState()
+        self.current_run = CurrentRun()
         self.last_format = Format()
         self.next_examine: int | None = None
         self.last_repeat: str | None = None
@@ -149,7 +141,7 @@ class Debugger:
     def in_progress(self) -> bool:
         """The guest has run and can still go on (quitting loses a run)."""
         last = self.session.last_stop
-        return self.run.started and (last is None or last.resumable)
+        return self.current_run.started and (last is None or last.resumable)
 
     def register(self, name: str) -> int:
         """A register of the focused vCPU by name (UsageError if unknown)."""
@@ -178,21 +170,15 @@ class Debugger:
     def pending_text(self) -> str:
         """`PSCI_VERSION on vCPU 0` for the call we are stopped at."""
         p = self.session.pending
-        if p is None:
-            return ""
-        fn = catalog.lookup(p.trap.fid)
-        name = fn.name if fn else f"call {p.trap.fid:#010x}"
-        return f"{name} on vCPU {p.trap.vcpu}"
+        return p.title if p is not None else ""
 
     # --- run control ----------------------------------------------------------------------
     def _ensure_answer(self) -> None:
-        """Before resuming: the pending call must have an answer (ask once, never guess)."""
+        """Before resuming: the pending call must have an answer (ask once, never guess).
+        In batch mode nobody is asked: the session refuses to resume (NoAnswer)."""
         p = self.session.pending
-        if p is None or p.answer is not None:
+        if p is None or p.answer is not None or self.ask is None:
             return
-        if self.ask is None:
-            raise NoAnswer(f"{self.pending_text()} has no answer yet: reply VALUE, handle "
-                           "or deny first")
         preview = self.session.preview()
         question = (f"{self.pending_text()} has no answer yet. Give it the built-in answer "
                     f"({result_text(p.trap, preview.regs)})? (y or n) ")
@@ -204,17 +190,17 @@ class Debugger:
         """Run `action` (a Session run call) on a worker thread so Ctrl-C can stop it, then
         show the stop."""
         self._ensure_answer()
-        self.run.started = True
+        self.current_run.started = True
         self.console.flush()
         stop = run_interruptible(action, self.session.interrupt)
         self.after_stop(stop, title)
         return stop
 
     def after_stop(self, stop: Stop, title: str | None = None) -> None:
-        """Bookkeeping after a stop (breakpoint hits, temporary breakpoints), then the view."""
+        """Bookkeeping after a stop, then the view."""
         if stop.kind is StopKind.RESET:
-            self.run = RunState(started=True, history_start=len(self.session.history),
-                                uart_start=len(self.session.machine.uart.output))
+            self.current_run = CurrentRun(started=True, history_start=len(self.session.history),
+                                          uart_start=len(self.session.machine.uart.output))
         if 0 <= stop.vcpu < len(self.session.machine.vcpus):
             self.focus = stop.vcpu
         div = self.session.divergence
@@ -223,15 +209,9 @@ class Debugger:
             for line in divergence_lines(div, self.session.history):
                 self.message(line, "class:error")
             title = title or "replay diverged: this call is yours"
-        if stop.kind is StopKind.BREAKPOINT and title is None:
-            hit = [b for b in self.breakpoints.values() if b.address == stop.pc]
-            for b in hit:
-                b.hits += 1
-            if hit:
-                title = "breakpoint " + ", ".join(str(b.number) for b in hit)
-            for b in hit:
-                if b.temporary:
-                    self.delete_breakpoint(b.number)
+        hits = self.session.hits
+        if hits and title is None:
+            title = "breakpoint " + ", ".join(str(b.number) for b in hits)
         self.show_context(stop, title)
         self.checkpoint()
 
@@ -244,19 +224,19 @@ class Debugger:
                         "entry point ('c' runs it)")
             title = title or "ready"
         self.console.flush()
-        before = self.run.snapshots.get(self.focus)
+        before = self.current_run.snapshots.get(self.focus)
         self.message(C.context(V.stop_view(self.session, stop, self.focus, before, title)))
         self._snapshot_all()
 
     def _snapshot_all(self) -> None:
         for v in self.session.machine.vcpus:
-            self.run.snapshots[v.index] = V.registers(self.session.machine, v.index)
+            self.current_run.snapshots[v.index] = V.registers(self.session.machine, v.index)
 
     def restart(self) -> None:
         """Start the guest again from its image (breakpoints, filter and rules stay)."""
         self.session.restart()
-        self.run = RunState(history_start=len(self.session.history),
-                            uart_start=len(self.session.machine.uart.output))
+        self.current_run = CurrentRun(history_start=len(self.session.history),
+                                      uart_start=len(self.session.machine.uart.output))
         self.focus = 0
         self.next_examine = None
         self._snapshot_all()
@@ -266,23 +246,4 @@ class Debugger:
     def checkpoint(self) -> None:
         """Every stop shown is a checkpoint 'back' returns to (commands/rewind.py), with the
         REPL's own run state."""
-        self.rewind.checkpoint((replace(self.run, snapshots=dict(self.run.snapshots)), self.focus))
-
-    # --- breakpoints ----------------------------------------------------------------------
-    def add_breakpoint(self, address: int, location: str, temporary: bool) -> Breakpoint:
-        if address % 4:
-            raise UsageError(f"{address:#x} is not a 4-byte aligned instruction address")
-        self.session.machine.read_memory(address, 4)  # unmapped: UsageError, nothing changed
-        bp = Breakpoint(self._next_breakpoint, address, location, temporary)
-        self._next_breakpoint += 1
-        self.breakpoints[bp.number] = bp
-        self.session.machine.add_breakpoint(address)
-        return bp
-
-    def delete_breakpoint(self, number: int) -> Breakpoint:
-        bp = self.breakpoints.pop(number, None)
-        if bp is None:
-            raise UsageError(f"no breakpoint number {number}")
-        if not any(b.address == bp.address for b in self.breakpoints.values()):
-            self.session.machine.remove_breakpoint(bp.address)
-        return bp
+        self.rewind.checkpoint((self.current_run.copy(), self.focus))

@@ -167,6 +167,7 @@ class Rewind:
         s.pending = (PendingCall(stop.trap) if stop is not None and stop.kind is StopKind.CALL
                      and stop.trap is not None else None)
         s.last_stop = stop
+        s.hits = ()  # breakpoints are settings: their counts stay, going back is no new hit
         s.firmware.restore_state(cp.firmware)
         s.rules.restore_state(cp.rules)  # type: ignore[arg-type]
         _load_replay(s, cp.replay)

@@ -20,9 +20,11 @@ from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.filter import Action, Filter
+from hcdbg.session.breakpoints import Breakpoint, Breakpoints
 from hcdbg.session.record import CallRecord, Recorder, header, sha256
 from hcdbg.session.replay import Divergence, Replay
 from hcdbg.session.script import Entry
+from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
 
@@ -59,6 +61,13 @@ class PendingCall:
     answer: Answer | None = None
     source: AnsweredBy = BUILT_IN  # who chose `answer` (meaningless while it is None)
 
+    @property
+    def title(self) -> str:
+        """`PSCI_VERSION on vCPU 0`."""
+        fn = catalog.lookup(self.trap.fid)
+        name = fn.name if fn else f"call {self.trap.fid:#010x}"
+        return f"{name} on vCPU {self.trap.vcpu}"
+
 
 class Session:
     """Owns a run of one guest: start, continue, step, answer, reset."""
@@ -77,6 +86,10 @@ class Session:
         self.on_record: Callable[[CallRecord], None] | None = None
         self.pending: PendingCall | None = None
         self.last_stop: Stop | None = None
+        #: The user's breakpoints; a stop at one counts a hit (bdb's `breaks`).
+        self.breakpoints = Breakpoints(self.machine)
+        #: The breakpoints `last_stop` hit (their hits counted, temporary ones deleted).
+        self.hits: tuple[Breakpoint, ...] = ()
         #: A call script whose answers this run gives (None: no replay).
         self.replay: Replay | None = None
         #: The replay the user started last (kept after a divergence; None once stopped).
@@ -188,30 +201,35 @@ class Session:
         return rep
 
     # --- answering a forwarded call -------------------------------------------------------
-    def _require_call(self) -> PendingCall:
+    def require_call(self) -> PendingCall:
+        """The forwarded call the session is stopped at; NotAtCall (the one message for
+        every command that needs a call) if there is none."""
         if self.pending is None:
-            raise NotAtCall("not stopped at a call (reply/handle/deny need a forwarded call)")
+            last = self.last_stop
+            why = f"stopped: {last.reason}" if last is not None else "the guest has not started"
+            raise NotAtCall("not stopped at a call: reply, handle and deny answer a forwarded "
+                            f"call ({why})")
         return self.pending
 
     def preview(self) -> Answer:
         """What the built-in handler would answer the pending call, without doing it."""
-        p = self._require_call()
+        p = self.require_call()
         return self.firmware.answer(p.trap, self.machine, dry_run=True)
 
     def reply(self, regs: dict[int, int]) -> None:
         """Answer the pending call by hand (registers not named keep their values)."""
-        p = self._require_call()
+        p = self.require_call()
         p.answer, p.source = Answer(dict(regs), None, "answered by hand"), BY_USER
 
     def handle(self) -> Answer:
         """Answer the pending call as the built-in handler would (applied on resume)."""
-        p = self._require_call()
+        p = self.require_call()
         p.answer, p.source = self.preview(), BUILT_IN
         return p.answer
 
     def deny(self) -> Answer:
         """Answer the pending call NOT_SUPPORTED (as the profile denies)."""
-        p = self._require_call()
+        p = self.require_call()
         p.answer, p.source = self.firmware.deny(p.trap), DENIED
         return p.answer
 
@@ -221,7 +239,7 @@ class Session:
         if p is None:
             return None
         if p.answer is None:
-            raise NoAnswer("the call has no answer yet: reply VALUE, handle, or deny first")
+            raise NoAnswer(f"{p.title} has no answer yet: reply VALUE, handle or deny first")
         vcpu = self.machine.vcpus[p.trap.vcpu]
         answer = p.answer
         if p.source.kind is AnswerSource.BUILT_IN:  # commit: the real call advances state (TRNG...)
@@ -232,8 +250,10 @@ class Session:
 
     # --- run control -------------------------------------------------------------------------
     def _finish(self, stop: Stop) -> Stop:
+        """Every stop a run call returns passes here: the pending call, breakpoint hits."""
         if stop.kind is StopKind.CALL and stop.trap is not None:
             self.pending = PendingCall(stop.trap)
+        self.hits = self.breakpoints.hit(stop.pc) if stop.kind is StopKind.BREAKPOINT else ()
         self.last_stop = stop
         return stop
 
@@ -288,6 +308,7 @@ class Session:
         self.machine.reset()
         self.pending = None
         self.last_stop = None
+        self.hits = ()
         self.rules.reset_counts()
 
     def interrupt(self) -> None:

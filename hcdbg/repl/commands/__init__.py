@@ -8,6 +8,7 @@ from it. Names with a space ("info registers") are subcommands of their first wo
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -74,6 +75,11 @@ class Command:
         return (self.parser.description or "").strip().splitlines()[0]
 
     @property
+    def needs_call(self) -> bool:
+        """Declared `@at_call`: it works on the forwarded call the session is stopped at."""
+        return bool(getattr(self.func, "at_call", False))
+
+    @property
     def usage(self) -> str:
         return " ".join(self.parser.format_usage().split())
 
@@ -111,6 +117,20 @@ def command(parser: Parser, *, aliases: Iterable[str] = (), category: str,
         return func
 
     return register
+
+
+def at_call(func: Handler) -> Handler:
+    """Precondition (pwndbg's `OnlyWhenRunning`): the command works on the forwarded call
+    the session is stopped at. Anywhere else it fails with the session's one-line NotAtCall
+    before it runs, so its body may take `dbg.session.pending` as set."""
+
+    @functools.wraps(func)
+    def checked(dbg: Debugger, args: argparse.Namespace) -> None:
+        dbg.session.require_call()
+        func(dbg, args)
+
+    checked.at_call = True  # type: ignore[attr-defined]
+    return checked
 
 
 def subcommands(prefix: str) -> list[Command]:

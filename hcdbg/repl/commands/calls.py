@@ -9,7 +9,7 @@ from hcdbg.handlers.base import Answer
 from hcdbg.policy.answers import GRAMMAR, parse_answer_rule
 from hcdbg.render.calls import record_line, result_text
 from hcdbg.render.context import effect_text
-from hcdbg.repl.commands import Parser, command
+from hcdbg.repl.commands import Parser, at_call, command
 from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
 from hcdbg.smccc import catalog
@@ -19,13 +19,11 @@ from hcdbg.values import register_list
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
 
+
 def _pending(dbg: Debugger) -> PendingCall:
+    """The call an `@at_call` command answers (its precondition has checked there is one)."""
     p = dbg.session.pending
-    if p is None:
-        last = dbg.session.last_stop
-        why = f" (stopped: {last.reason})" if last is not None else " (the guest has not started)"
-        raise UsageError("not stopped at a call: reply, handle and deny answer a forwarded "
-                         f"call{why}")
+    assert p is not None, "declare the command @at_call"
     return p
 
 
@@ -48,6 +46,7 @@ p.arg("values", nargs="+", metavar="VALUE", complete="value")
 
 
 @command(p, category="calls")
+@at_call
 def do_reply(dbg: Debugger, args: argparse.Namespace) -> None:
     pending = _pending(dbg)
     service = dbg.call_service()
@@ -63,6 +62,7 @@ p = Parser("handle", "Answer the call as the built-in handler would.\nThat is th
 
 
 @command(p, aliases=("h",), category="calls")
+@at_call
 def do_handle(dbg: Debugger, args: argparse.Namespace) -> None:
     pending = _pending(dbg)
     answer = dbg.session.handle()
@@ -76,6 +76,7 @@ p = Parser("deny", "Answer the call NOT_SUPPORTED.\nx0 = -1 (and x1..x3 = 0 with
 
 
 @command(p, category="calls")
+@at_call
 def do_deny(dbg: Debugger, args: argparse.Namespace) -> None:
     pending = _pending(dbg)
     _show_answer(dbg, pending, dbg.session.deny(), "deny")
@@ -135,7 +136,7 @@ p.arg("filters", nargs="*", metavar="FILTER", complete="calls")
 @command(p, category="calls")
 def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
     tests = _call_tests(list(args.filters))
-    records = dbg.session.history[dbg.run.history_start:]
+    records = dbg.session.history[dbg.current_run.history_start:]
     shown = [r for r in records if all(t(r) for t in tests)]
     for r in shown:
         dbg.message(f"#{r.seq:<4} {record_line(r)}")

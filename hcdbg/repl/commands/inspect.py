@@ -149,7 +149,7 @@ p = Parser("uart", "The guest's console (PL011) output of this run so far.\n"
 
 @command(p, aliases=("console",), category="inspecting")
 def do_uart(dbg: Debugger, args: argparse.Namespace) -> None:
-    data = bytes(dbg.session.machine.uart.output[dbg.run.uart_start:])
+    data = bytes(dbg.session.machine.uart.output[dbg.current_run.uart_start:])
     if not data:
         dbg.message("(no UART output yet)")
         return

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from hcdbg.machine.machine import StopKind
@@ -46,7 +45,7 @@ def do_back(dbg: Debugger, args: argparse.Namespace) -> None:
     cp = dbg.rewind.back(args.n)
     if cp.extra is not None:  # what Debugger.checkpoint() kept
         run, focus = cp.extra  # type: ignore[misc]
-        dbg.run = replace(run, snapshots=dict(run.snapshots))
+        dbg.current_run = run.copy()
         dbg.focus = focus
     dbg.next_examine = None
     place, why = describe(dbg, cp)

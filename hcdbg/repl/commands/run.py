@@ -75,7 +75,7 @@ p.arg("location", nargs="*", metavar="LOCATION", complete="location")
 @command(p, aliases=("b", "br"), category="running")
 def do_break(dbg: Debugger, args: argparse.Namespace) -> None:
     address, text = _location(dbg, args.location)
-    bp = dbg.add_breakpoint(address, text, temporary=False)
+    bp = dbg.session.breakpoints.add(address, location=text)
     dbg.message(f"Breakpoint {bp.number} at {_where(dbg, address)}")
 
 
@@ -86,7 +86,7 @@ p.arg("location", nargs="*", metavar="LOCATION", complete="location")
 @command(p, category="running")
 def do_tbreak(dbg: Debugger, args: argparse.Namespace) -> None:
     address, text = _location(dbg, args.location)
-    bp = dbg.add_breakpoint(address, text, temporary=True)
+    bp = dbg.session.breakpoints.add(address, temporary=True, location=text)
     dbg.message(f"Temporary breakpoint {bp.number} at {_where(dbg, address)}")
 
 
@@ -101,16 +101,16 @@ p.arg("numbers", nargs="*", type=_count, metavar="N")
 
 @command(p, aliases=("d",), category="running")
 def do_delete(dbg: Debugger, args: argparse.Namespace) -> None:
+    breakpoints = dbg.session.breakpoints
     if not args.numbers:
-        if dbg.breakpoints and dbg.confirm("Delete all breakpoints? (y or n) ", True):
-            for n in list(dbg.breakpoints):
-                dbg.delete_breakpoint(n)
+        if breakpoints and dbg.confirm("Delete all breakpoints? (y or n) ", True):
+            breakpoints.clear()
         return
-    missing = [n for n in args.numbers if n not in dbg.breakpoints]
-    if missing:
+    missing = [n for n in args.numbers if n not in breakpoints]
+    if missing:  # all or nothing
         raise UsageError(f"no breakpoint number {missing[0]}")
     for n in args.numbers:
-        dbg.delete_breakpoint(n)
+        breakpoints.delete(n)
 
 
 p = Parser("info breakpoints", "List the breakpoints: number, kind, address, hits.")
@@ -118,11 +118,12 @@ p = Parser("info breakpoints", "List the breakpoints: number, kind, address, hit
 
 @command(p, aliases=("info b", "info break"), category="running")
 def do_info_breakpoints(dbg: Debugger, args: argparse.Namespace) -> None:
-    if not dbg.breakpoints:
+    breakpoints = dbg.session.breakpoints
+    if not breakpoints:
         dbg.message("No breakpoints.")
         return
     dbg.message("Num  Disp  Address             What                Hits")
-    for b in dbg.breakpoints.values():
+    for b in breakpoints:
         disp = "del " if b.temporary else "keep"
         dbg.message(f"{b.number:<4} {disp}  {_where(dbg, b.address):<19} {b.location:<19} {b.hits}")
 
@@ -133,7 +134,7 @@ p = Parser("run", "Start the guest again from its image and continue.\nLike gdb'
 
 @command(p, aliases=("r",), category="running")
 def do_run(dbg: Debugger, args: argparse.Namespace) -> None:
-    if dbg.run.started and not dbg.confirm(
+    if dbg.current_run.started and not dbg.confirm(
             "The guest has been started already. Start it from the beginning? (y or n) ", True):
         raise UsageError("not restarted")
     dbg.restart()
