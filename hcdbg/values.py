@@ -179,3 +179,11 @@ def register_list(words: Iterable[str], value: Callable[[str], int]) -> dict[int
             raise UsageError(f"x{n} given twice")
         regs[n] = v
     return regs
+
+
+def decode_escapes(text: str) -> bytes:
+    """`hello\\n` -> b"hello\\n": C-style escapes for UART input given on a command line."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        raise UsageError(f"--uart-input/--input: bad escape in {text!r} ({exc.reason})") from None

@@ -9,8 +9,8 @@ from conftest import guest
 from hcdbg.errors import NotAtCall, UsageError
 from hcdbg.machine import loader
 from hcdbg.machine.machine import MachineConfig, StopKind
-from hcdbg.policy.filter import Action
-from hcdbg.session.rewind import Rewind
+from hcdbg.policy.ranges import Action
+from hcdbg.session.checkpoint_stack import Rewind
 from hcdbg.session.session import NoAnswer, Session
 from hcdbg.smccc.ids import PSCI_SYSTEM_OFF
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hcdbg.errors import FilterError, UsageError
-from hcdbg.policy.filter import Action, Filter, Range, parse_range
+from hcdbg.policy.ranges import Action, Filter, Range, parse_range
 
 FWD, DENY, HANDLE = Action.FORWARD, Action.DENY, Action.HANDLE
 

@@ -79,7 +79,7 @@ def test_render_imports_no_session_or_machine() -> None:
 
 
 def test_drawing_a_stop_loads_no_unicorn() -> None:
-    code = ("import sys, hcdbg.render.context, hcdbg.render.calls;"
+    code = ("import sys, hcdbg.render.context, hcdbg.render.call_lines;"
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'unicorn'"
             " or m.startswith(('hcdbg.session', 'hcdbg.machine'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -177,3 +177,11 @@ def test_the_string_check_finds_the_old_spellings() -> None:
            'x = low in ("handle", "deny", "reply")\nname = type(e).__name__ == "CpuOn"\n'
            'text = _NO_RETURN[type(effect).__name__]\n')
     assert len(_string_matches(ast.parse(old))) == 5
+
+
+def test_the_repl_runs_a_session_the_command_line_built() -> None:
+    # cli sits on top: it builds the session and hands it to the REPL, never the reverse.
+    code = ("import sys, hcdbg.repl.app, hcdbg.repl.commands.inspect;"
+            "print(sorted(m for m in sys.modules if m.startswith('hcdbg.cli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"

@@ -17,7 +17,7 @@ from hcdbg.repl.completer import CommandCompleter
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
 from hcdbg.repl.examine import Format, examine, parse_format
-from hcdbg.repl.values import evaluate
+from hcdbg.repl.expressions import evaluate
 from hcdbg.values import register_list
 
 

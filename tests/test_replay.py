@@ -13,7 +13,7 @@ import pytest
 from pexpect.popen_spawn import PopenSpawn
 
 from conftest import ROOT, run_hcdbg
-from hcdbg.session.script import parse_entry
+from hcdbg.session.callscript import parse_entry
 from hcdbg.smccc.source import AnswerSource, parse_by
 
 

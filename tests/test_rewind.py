@@ -19,8 +19,8 @@ from hcdbg.machine import registers as R
 from hcdbg.machine.checkpoint import PAGE, Checkpointer, _Block
 from hcdbg.machine.machine import MachineConfig, StopKind
 from hcdbg.policy.answers import parse_answer_rule
-from hcdbg.policy.filter import Action, parse_range
-from hcdbg.session.rewind import NothingToRewind, Rewind
+from hcdbg.policy.ranges import Action, parse_range
+from hcdbg.session.checkpoint_stack import NothingToRewind, Rewind
 from hcdbg.session.session import Session
 from hcdbg.smccc.source import by_rule
 

@@ -5,37 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from hcdbg import guests as G
+from hcdbg import guests
 from hcdbg.cli.options import CATCH_NAMES, Options
 from hcdbg.errors import UsageError
 from hcdbg.handlers.registry import FirmwareConfig
 from hcdbg.machine import fdt, loader
 from hcdbg.machine.machine import MachineConfig
 from hcdbg.policy.answers import parse_answer_rule
-from hcdbg.policy.filter import Action, parse_range
-from hcdbg.session import script as S
-from hcdbg.session.replay import Replay
+from hcdbg.policy.ranges import Action, parse_range
+from hcdbg.session import callscript
+from hcdbg.session.replayer import Replay
 from hcdbg.session.session import Session
-
-
-def decode_escapes(text: str) -> bytes:
-    """`hello\\n` -> b"hello\\n": C-style escapes for UART input given on a command line."""
-    try:
-        return text.encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1")
-    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
-        raise UsageError(f"--uart-input/--input: bad escape in {text!r} ({exc.reason})") from None
+from hcdbg.values import decode_escapes
 
 
 def resolve_guest(name: str | None) -> tuple[Path, int]:
     """A path or bundled guest name -> (path, default vCPU count)."""
-    name = name or G.DEFAULT_GUEST
+    name = name or guests.DEFAULT_GUEST
     path = Path(name)
     if not path.exists():
-        bundled = G.find(name)
+        bundled = guests.find(name)
         if bundled is not None:
             return bundled.path, bundled.smp
         if "/" not in name and not name.endswith(".elf"):
-            names = ", ".join(g.name for g in G.bundled())
+            names = ", ".join(g.name for g in guests.bundled())
             raise UsageError(f"{name}: no such file or bundled guest (bundled: {names})")
     return path, 1
 
@@ -86,7 +79,7 @@ def build_session(opts: Options, uart_sink: Callable[[bytes], None] | None = Non
         raise UsageError("--smccc-version: must be 1.0, 1.1 or 1.2")
     fcfg = FirmwareConfig(profile=opts.profile, psci_version=opts.psci_version,
                           smccc_version=opts.smccc_version, conduit=conduit, seed=opts.seed)
-    replay = Replay(S.load(opts.replay)) if opts.replay else None  # read before --record writes
+    replay = Replay(callscript.load(opts.replay)) if opts.replay else None  # read before --record writes
     session = Session(image, mcfg, fcfg, uart_sink=uart_sink)
     session.options = opts.header(path, mcfg.smp)
     if replay is not None:

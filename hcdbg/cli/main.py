@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from hcdbg import guests as G
+from hcdbg import guests
 from hcdbg.cli.options import ReplayOptions, TraceOptions
 from hcdbg.cli.outcome import Exit, say
 from hcdbg.cli.parse import ArgumentsError, Command, Finished, ListGuests, parse
@@ -51,15 +51,16 @@ def run(command: Command) -> Exit:
     if isinstance(command, ReplayOptions):
         from hcdbg.cli.replay import replay
         return replay(command)
+    from hcdbg.cli.launch import build_session
     from hcdbg.repl.app import run_repl
-    return Exit(run_repl(command))
+    return Exit(run_repl(command, lambda uart_sink: build_session(command, uart_sink)))
 
 
 def _list_guests() -> Exit:
-    guests = G.bundled()
-    width = max((len(g.name) for g in guests), default=0)
-    for g in guests:
+    bundled = guests.bundled()
+    width = max((len(g.name) for g in bundled), default=0)
+    for g in bundled:
         extra = f" (runs on {g.smp} vCPUs)" if g.smp > 1 else ""
-        mark = " [default]" if g.name == G.DEFAULT_GUEST else ""
+        mark = " [default]" if g.name == guests.DEFAULT_GUEST else ""
         print(f"{g.name:<{width}}  {g.description}{extra}{mark}")
     return Exit.OK

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hcdbg import guests as G
+from hcdbg import guests
 from hcdbg.errors import UsageError
 
 #: --catch names -> the exception names the machine stops on.
@@ -77,8 +77,8 @@ class Options:
         machine["smp"] = smp
         head: dict[str, Any] = {"path": str(guest.resolve())}
         if self.bios is None:
-            name = self.guest or G.DEFAULT_GUEST
-            bundled = G.find(name) if not Path(name).exists() else None
+            name = self.guest or guests.DEFAULT_GUEST
+            bundled = guests.find(name) if not Path(name).exists() else None
             if bundled is not None:
                 head["name"] = bundled.name  # a bundled guest is found by name on another checkout
         return {"guest": head, "machine": machine,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NoReturn, Union
 
 from hcdbg import __version__
-from hcdbg import guests as G
+from hcdbg import guests
 from hcdbg.cli.options import CATCH_NAMES, ReplayOptions, ReplOptions, TraceOptions
 from hcdbg.errors import UsageError
 from hcdbg.values import parse_number
@@ -177,7 +177,7 @@ class _Version(argparse.Action):
 
 def _guest(p: argparse.ArgumentParser, note: str) -> None:
     p.add_argument("guest", nargs="?", help="ELF, arm64 Image (or Image.gz) or raw binary, or a bundled "
-                   f"guest name (default {G.DEFAULT_GUEST}{note})")
+                   f"guest name (default {guests.DEFAULT_GUEST}{note})")
 
 
 def _repl_parser() -> argparse.ArgumentParser:

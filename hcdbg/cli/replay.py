@@ -1,5 +1,5 @@
 """`hcdbg replay SCRIPT [GUEST]`: check a guest's calls against a call script, without a prompt
-(the replaying itself is hcdbg.session.replay's; this is the command around it)."""
+(the replaying itself is hcdbg.session.replayer's; this is the command around it)."""
 from __future__ import annotations
 
 import sys
@@ -12,13 +12,13 @@ from hcdbg.cli.outcome import Exit, say
 from hcdbg.cli.trace import exit_for, run_to_end, stop_message, uart_to_stdout
 from hcdbg.errors import UsageError
 from hcdbg.machine.machine import StopKind
-from hcdbg.render.calls import divergence_lines, entry_text, record_line
-from hcdbg.session import script as S
+from hcdbg.render.call_lines import divergence_lines, entry_text, record_line
+from hcdbg.session import callscript
 from hcdbg.session.record import sha256
-from hcdbg.session.replay import Replay
+from hcdbg.session.replayer import Replay
 
 
-def _guest(opts: ReplayOptions, script: S.Script) -> str | None:
+def _guest(opts: ReplayOptions, script: callscript.Script) -> str | None:
     """GUEST if given, else the header's guest: its path if it still exists, else the
     bundled guest it named."""
     if opts.guest:
@@ -39,7 +39,7 @@ def _guest(opts: ReplayOptions, script: S.Script) -> str | None:
 def replay(opts: ReplayOptions) -> Exit:
     """OK if the guest made exactly the script's calls, STOPPED if not, INTERRUPTED on Ctrl-C
     (a bad script raises ScriptError, a UsageError)."""
-    script = S.load(opts.script)
+    script = callscript.load(opts.script)
     opts = opts.with_header(script.header)
     opts = replace(opts, guest=_guest(opts, script))
     recorded = script.header.get("guest", {}).get("sha256")

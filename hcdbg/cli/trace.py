@@ -8,7 +8,7 @@ from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import TraceOptions
 from hcdbg.cli.outcome import Exit, say
 from hcdbg.machine.machine import Stop, StopKind
-from hcdbg.render.calls import call_text, conduit_text, record_line
+from hcdbg.render.call_lines import call_text, conduit_text, record_line
 from hcdbg.session.runner import run_interruptible
 from hcdbg.session.session import Session
 

@@ -17,7 +17,7 @@ import struct
 from typing import Any, Callable
 
 from unicorn import UC_HOOK_INTR, Uc
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 
 from hcdbg.machine.registers import CALL_REGS
 
@@ -48,7 +48,7 @@ except (ImportError, AttributeError, OSError):  # pragma: no cover
 #: callback; user_data carries a number (a void * as wide as size_t).
 _INTR_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t)
 
-_IDS = CALL_REGS + (A.UC_ARM64_REG_PC,)
+_IDS = CALL_REGS + (arm64.UC_ARM64_REG_PC,)
 _N = len(_IDS)
 _UNPACK = struct.Struct(f"<{_N}Q").unpack_from  # faster than iterating a ctypes array
 _PACK = [struct.Struct(f"<{n}Q").pack_into for n in range(_N + 1)]
@@ -83,7 +83,7 @@ class CallRegs:
             vals = _UNPACK(self._vals)
             return vals[:-1], vals[-1]
         read = self._uc.reg_read
-        return tuple(read(r) for r in CALL_REGS), read(A.UC_ARM64_REG_PC)
+        return tuple(read(r) for r in CALL_REGS), read(arm64.UC_ARM64_REG_PC)
 
     def write(self, regs: dict[int, int]) -> None:
         """Write register n (0..17) := value for each item.

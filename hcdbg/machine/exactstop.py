@@ -29,7 +29,7 @@ import struct
 from functools import cache
 
 from unicorn import UC_ARCH_ARM64, UC_HOOK_MEM_READ, UC_MODE_ARM, Uc, UcError
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 
 _SCAN = 4096  # bytes of uc_struct searched; the field sits near offset 2000 in 2.1.x
 _CONTEXT_CPU = 1  # UC_CTL_CONTEXT_CPU: uc_struct.context_content's default
@@ -80,7 +80,7 @@ def _stops_mid_block(offset: int | None) -> bool | None:
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
         uc.mem_map(0x1000, 0x1000)
         uc.mem_write(0x1000, code)
-        uc.reg_write(A.UC_ARM64_REG_X2, 0x1800)
+        uc.reg_write(arm64.UC_ARM64_REG_X2, 0x1800)
         if offset is not None:
             handle = _handle(uc)
             if handle is None or offset not in _candidates(handle):
@@ -88,7 +88,7 @@ def _stops_mid_block(offset: int | None) -> bool | None:
             ctypes.c_bool.from_address(handle + offset).value = True
         uc.hook_add(UC_HOOK_MEM_READ, lambda u, *_a: u.emu_stop())
         uc.emu_start(0x1000, 0x1000 + len(code))
-        return uc.reg_read(A.UC_ARM64_REG_X3) == 0
+        return uc.reg_read(arm64.UC_ARM64_REG_X3) == 0
     except UcError:
         return None
 

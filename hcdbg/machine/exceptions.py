@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 
 # ESR_ELx.EC values (DDI 0487 D17.2.37)
 EC_UNKNOWN = 0x00
@@ -85,27 +85,27 @@ def vector_offset(pstate: int) -> int:
 
 def deliver(uc, syn: Syndrome, hcr_el2: int) -> int:
     """Enter the guest's EL1 sync vector for `syn`; returns the new PC."""
-    pstate = uc.reg_read(A.UC_ARM64_REG_PSTATE)
-    vbar = uc.reg_read(A.UC_ARM64_REG_VBAR_EL1)
+    pstate = uc.reg_read(arm64.UC_ARM64_REG_PSTATE)
+    vbar = uc.reg_read(arm64.UC_ARM64_REG_VBAR_EL1)
     target = vbar + vector_offset(pstate)
-    uc.reg_write(A.UC_ARM64_REG_ESR_EL1, syn.esr)
-    uc.reg_write(A.UC_ARM64_REG_ELR_EL1, syn.elr)
+    uc.reg_write(arm64.UC_ARM64_REG_ESR_EL1, syn.esr)
+    uc.reg_write(arm64.UC_ARM64_REG_ELR_EL1, syn.elr)
     if syn.far is not None:
-        uc.reg_write(A.UC_ARM64_REG_FAR_EL1, syn.far)
-    uc.reg_write(A.UC_ARM64_REG_CP_REG, SPSR_EL1 + (pstate,))
+        uc.reg_write(arm64.UC_ARM64_REG_FAR_EL1, syn.far)
+    uc.reg_write(arm64.UC_ARM64_REG_CP_REG, SPSR_EL1 + (pstate,))
     # Unicorn does not bank SP on a PSTATE write: move the live SP into its bank and load
     # SP_EL1 ourselves, so the guest's ERET (QEMU's own helper) finds consistent banks.
     uses_sp_el0 = ((pstate >> 2) & 3) == 0 or not pstate & 1
     if uses_sp_el0:
-        uc.reg_write(A.UC_ARM64_REG_SP_EL0, uc.reg_read(A.UC_ARM64_REG_SP))
-        new_sp = uc.reg_read(A.UC_ARM64_REG_SP_EL1)
+        uc.reg_write(arm64.UC_ARM64_REG_SP_EL0, uc.reg_read(arm64.UC_ARM64_REG_SP))
+        new_sp = uc.reg_read(arm64.UC_ARM64_REG_SP_EL1)
     else:
-        new_sp = uc.reg_read(A.UC_ARM64_REG_SP)
-    uc.reg_write(A.UC_ARM64_REG_PSTATE, (pstate & ~0x3CF & 0xFFFF_FFFF) | PSTATE_DAIF | PSTATE_EL1H)
-    uc.reg_write(A.UC_ARM64_REG_SP, new_sp)
-    uc.reg_write(A.UC_ARM64_REG_PC, target)
+        new_sp = uc.reg_read(arm64.UC_ARM64_REG_SP)
+    uc.reg_write(arm64.UC_ARM64_REG_PSTATE, (pstate & ~0x3CF & 0xFFFF_FFFF) | PSTATE_DAIF | PSTATE_EL1H)
+    uc.reg_write(arm64.UC_ARM64_REG_SP, new_sp)
+    uc.reg_write(arm64.UC_ARM64_REG_PC, target)
     # A CP_REG write rebuilds QEMU's cached hflags after the PSTATE change (reference).
-    uc.reg_write(A.UC_ARM64_REG_CP_REG, HCR_EL2 + (hcr_el2,))
+    uc.reg_write(arm64.UC_ARM64_REG_CP_REG, HCR_EL2 + (hcr_el2,))
     return target
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_INSN
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 
 if TYPE_CHECKING:
     from hcdbg.machine.vcpu import Vcpu
@@ -46,7 +46,7 @@ class ICacheWatch:
         if self.armed and index not in self._hooks:
             # Hooks are looked up when code is translated: retranslate with it.
             self._hooks[index] = vcpu.uc.hook_add(UC_HOOK_INSN, self._on_sys, None, 1, 0,
-                                                  A.UC_ARM64_INS_SYS)
+                                                  arm64.UC_ARM64_INS_SYS)
             vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
             self._seen[index] = self.epoch
         elif self._seen.get(index, self.epoch) != self.epoch:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UcError
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine import board
@@ -141,7 +141,7 @@ class Machine(Traps):
         (handlers.base.ClockPlatform). Unicorn's counter is the host's monotonic clock at
         62.5 MHz (reference unicorn-aarch64.md); CNTVOFF is 0, so both counters agree."""
         wall = time.time_ns()
-        return wall, self.vcpus[index].uc.reg_read(A.UC_ARM64_REG_CP_REG, _CNTPCT if physical else _CNTVCT)
+        return wall, self.vcpus[index].uc.reg_read(arm64.UC_ARM64_REG_CP_REG, _CNTPCT if physical else _CNTVCT)
 
     # --- loading and reset --------------------------------------------------------------
     def _check_image(self) -> None:

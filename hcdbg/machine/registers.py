@@ -1,7 +1,7 @@
 """Register names a user can type, mapped to Unicorn register IDs or system-register tuples."""
 from __future__ import annotations
 
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 
 #: CP_REG (crn, crm, op0, op1, op2) of system registers Unicorn has no constant for.
 SYSREGS: dict[str, tuple[int, int, int, int, int]] = {
@@ -16,28 +16,28 @@ HCR_EL2 = (1, 1, 3, 4, 0)
 CNTHCTL_EL2 = (14, 1, 3, 4, 0)
 VMPIDR_EL2 = (0, 0, 3, 4, 5)
 
-GPRS: dict[str, int] = {f"x{i}": A.UC_ARM64_REG_X0 + i for i in range(29)}
-GPRS["x29"] = A.UC_ARM64_REG_X29
-GPRS["x30"] = A.UC_ARM64_REG_X30
+GPRS: dict[str, int] = {f"x{i}": arm64.UC_ARM64_REG_X0 + i for i in range(29)}
+GPRS["x29"] = arm64.UC_ARM64_REG_X29
+GPRS["x30"] = arm64.UC_ARM64_REG_X30
 
 #: The first 18 GPRs: what an SMCCC call passes and returns (DEN0028 §2.6-2.7).
 CALL_REGS = tuple(GPRS[f"x{i}"] for i in range(18))
 
 REGS: dict[str, int] = dict(GPRS)
 REGS.update({
-    "sp": A.UC_ARM64_REG_SP,
-    "pc": A.UC_ARM64_REG_PC,
-    "pstate": A.UC_ARM64_REG_PSTATE,
-    "elr_el1": A.UC_ARM64_REG_ELR_EL1,
-    "esr_el1": A.UC_ARM64_REG_ESR_EL1,
-    "far_el1": A.UC_ARM64_REG_FAR_EL1,
-    "vbar_el1": A.UC_ARM64_REG_VBAR_EL1,
-    "sp_el0": A.UC_ARM64_REG_SP_EL0,
-    "sp_el1": A.UC_ARM64_REG_SP_EL1,
-    "ttbr0_el1": A.UC_ARM64_REG_TTBR0_EL1,
-    "ttbr1_el1": A.UC_ARM64_REG_TTBR1_EL1,
-    "mair_el1": A.UC_ARM64_REG_MAIR_EL1,
-    "tpidr_el1": A.UC_ARM64_REG_TPIDR_EL1,
+    "sp": arm64.UC_ARM64_REG_SP,
+    "pc": arm64.UC_ARM64_REG_PC,
+    "pstate": arm64.UC_ARM64_REG_PSTATE,
+    "elr_el1": arm64.UC_ARM64_REG_ELR_EL1,
+    "esr_el1": arm64.UC_ARM64_REG_ESR_EL1,
+    "far_el1": arm64.UC_ARM64_REG_FAR_EL1,
+    "vbar_el1": arm64.UC_ARM64_REG_VBAR_EL1,
+    "sp_el0": arm64.UC_ARM64_REG_SP_EL0,
+    "sp_el1": arm64.UC_ARM64_REG_SP_EL1,
+    "ttbr0_el1": arm64.UC_ARM64_REG_TTBR0_EL1,
+    "ttbr1_el1": arm64.UC_ARM64_REG_TTBR1_EL1,
+    "mair_el1": arm64.UC_ARM64_REG_MAIR_EL1,
+    "tpidr_el1": arm64.UC_ARM64_REG_TPIDR_EL1,
 })
 ALIASES = {"fp": "x29", "lr": "x30", "cpsr": "pstate"}
 

@@ -11,7 +11,7 @@ import struct
 from typing import TYPE_CHECKING, Callable
 
 from unicorn import Uc, UcError
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 from unicorn import unicorn_const as UCC
 
 from hcdbg.machine import board
@@ -58,7 +58,7 @@ class Traps:
                 if not self.on_call(vcpu, call):
                     self._stop(vcpu, StopKind.CALL, f"{call.conduit.upper()} call", call)
                 return
-            pc = uc.reg_read(A.UC_ARM64_REG_PC)
+            pc = uc.reg_read(arm64.UC_ARM64_REG_PC)
             syn = self._syndrome(vcpu, intno, pc)
             if syn is None:
                 self._stop(vcpu, StopKind.FAULT,

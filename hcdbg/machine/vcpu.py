@@ -5,7 +5,7 @@ import ctypes
 from typing import TYPE_CHECKING
 
 from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, Uc, UcError
-from unicorn import arm64_const as A
+from unicorn import arm64_const as arm64
 from unicorn.arm64_const import UC_CPU_ARM64_A57
 
 from hcdbg.errors import UsageError
@@ -47,14 +47,14 @@ class Vcpu:
         for base, size, fill in devices:  # present but silent devices: read `fill`, writes ignored
             uc.mmio_map(base, size, lambda _uc, _off, n, _ud, f=fill: f & ((1 << 8 * n) - 1), None,
                         lambda *_a: None, None)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SCR_EL3 + (SCR_EL3_VALUE,))
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.CNTHCTL_EL2 + (3,))
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.SCR_EL3 + (SCR_EL3_VALUE,))
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.CNTHCTL_EL2 + (3,))
         # A non-secure EL1 guest reads MPIDR_EL1 from VMPIDR_EL2 (bit 31 is RES1).
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.VMPIDR_EL2 + (0x8000_0000 | mpidr,))
-        uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
-        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"])
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.VMPIDR_EL2 + (0x8000_0000 | mpidr,))
+        uc.reg_write(arm64.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
+        sctlr = uc.reg_read(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"])
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
         # Breakpoints are Unicorn exits: the translator ends a block before such an address,
         # an exact stop that needs no code hook (see exactstop.py, machine.py).
         uc.ctl_exits_enabled(True)  # type: ignore[attr-defined]  # generated at runtime
@@ -69,34 +69,34 @@ class Vcpu:
         """Architectural reset to `entry`: EL1h, DAIF masked, MMU off, GPRs zero, x0 set."""
         uc = self.uc
         uc.context_restore(self._reset_context)
-        uc.reg_write(A.UC_ARM64_REG_X0, x0)
-        uc.reg_write(A.UC_ARM64_REG_PC, entry)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
+        uc.reg_write(arm64.UC_ARM64_REG_X0, x0)
+        uc.reg_write(arm64.UC_ARM64_REG_PC, entry)
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
         uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
         self.state = PowerState.ON
 
     def enter(self, entry: int, x0: int) -> None:
         """Resume at `entry` with x0 from inside a hook (power-down suspend): EL1h, masked, MMU off."""
         uc = self.uc
-        uc.reg_write(A.UC_ARM64_REG_X0, x0)
-        uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
-        sctlr = uc.reg_read(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"])
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
-        uc.reg_write(A.UC_ARM64_REG_PC, entry)
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
+        uc.reg_write(arm64.UC_ARM64_REG_X0, x0)
+        uc.reg_write(arm64.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED)
+        sctlr = uc.reg_read(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"])
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
+        uc.reg_write(arm64.UC_ARM64_REG_PC, entry)
+        uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
 
     # --- registers -----------------------------------------------------------------------
     @property
     def pc(self) -> int:
-        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+        return self.uc.reg_read(arm64.UC_ARM64_REG_PC)
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.uc.reg_write(A.UC_ARM64_REG_PC, value)
+        self.uc.reg_write(arm64.UC_ARM64_REG_PC, value)
 
     @property
     def el(self) -> int:
-        return (self.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
+        return (self.uc.reg_read(arm64.UC_ARM64_REG_PSTATE) >> 2) & 3
 
     def call_regs_pc(self) -> tuple[tuple[int, ...], int]:
         """(x0..x17, PC) in one go: what a trap needs."""
@@ -110,7 +110,7 @@ class Vcpu:
         if canon[0] == "w":
             return self.uc.reg_read(registers.GPRS["x" + canon[1:]]) & 0xFFFF_FFFF
         if canon in registers.SYSREGS:
-            return self.uc.reg_read(A.UC_ARM64_REG_CP_REG, registers.SYSREGS[canon])
+            return self.uc.reg_read(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS[canon])
         return self.uc.reg_read(registers.REGS[canon])
 
     def write(self, name: str, value: int) -> None:
@@ -123,11 +123,11 @@ class Vcpu:
         elif canon in registers.SYSREGS:
             if canon in ("mpidr_el1", "currentel"):
                 raise UsageError(f"register '{canon}' is read-only")
-            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.SYSREGS[canon] + (value,))
+            self.uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS[canon] + (value,))
         else:
             self.uc.reg_write(registers.REGS[canon], value & 0xFFFF_FFFF_FFFF_FFFF)
         if canon in ("pstate", "sctlr_el1"):
-            self.uc.reg_write(A.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
+            self.uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
 
     def write_call_result(self, regs: dict[int, int]) -> None:
         """Write an answer: register index (0..17) -> 64-bit value."""
@@ -177,7 +177,7 @@ class Vcpu:
     def _address_reg(self, n: int, sp: bool) -> int:
         """Register n as an address operand: 31 is SP as a base (`sp`), else XZR."""
         if n == 31:
-            return self.uc.reg_read(A.UC_ARM64_REG_SP) if sp else 0
+            return self.uc.reg_read(arm64.UC_ARM64_REG_SP) if sp else 0
         return self.uc.reg_read(registers.GPRS[f"x{n}"])
 
     def read_word(self, address: int) -> int | None:

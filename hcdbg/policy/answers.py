@@ -10,7 +10,7 @@ from functools import partial
 
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.handlers.base import Answer, Call
-from hcdbg.policy.filter import SCOPES, Scope, parse_range
+from hcdbg.policy.ranges import SCOPES, Scope, parse_range
 from hcdbg.smccc.catalog import SERVICES, find, service_of
 from hcdbg.smccc.decode import arg_mask
 from hcdbg.smccc.ids import MASK32

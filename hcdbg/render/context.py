@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from hcdbg.code import CodeBytes
 from hcdbg.render import disasm
-from hcdbg.render.calls import hexv, result_text
+from hcdbg.render.call_lines import hexv, result_text
 from hcdbg.render.style import Fragments, line, rule
 from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.decode import arg_mask, hex32

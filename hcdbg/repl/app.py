@@ -4,17 +4,19 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from hcdbg import __version__
-from hcdbg.cli.launch import build_session
-from hcdbg.cli.options import ReplOptions
 from hcdbg.errors import HcdbgError, UsageError
-from hcdbg.policy.filter import Action
+from hcdbg.policy.ranges import Action
 from hcdbg.render.context import where
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger, Quit
 from hcdbg.render.style import STYLE
+
+if TYPE_CHECKING:  # the command line builds the session; the REPL only runs it
+    from hcdbg.cli.options import ReplOptions
+    from hcdbg.session.session import Session
 
 
 def history_path() -> Path:
@@ -85,13 +87,13 @@ def _yes(answer: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def run_repl(args: ReplOptions) -> int:
-    """Build the session from `args`, run -x files and -ex commands, then (without --batch)
+def run_repl(args: ReplOptions, make_session: Callable[[Callable[[bytes], None]], Session]) -> int:
+    """Build the session (`make_session(uart_sink)`, from the command line's options), run -x files and -ex commands, then (without --batch)
     the prompt. Returns the exit status: 1 if a batch command failed, else 0."""
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     color = tty and not args.no_color and not args.batch and "NO_COLOR" not in os.environ
     console = Console(sys.stdout, color)
-    session = build_session(args, console.uart)
+    session = make_session(console.uart)
     ask = None if args.batch or not tty else _ask_tty
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
     for text in banner(dbg, args):

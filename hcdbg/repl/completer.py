@@ -8,8 +8,8 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from hcdbg.errors import HcdbgError
-from hcdbg.machine import registers as R
-from hcdbg.repl import commands as K
+from hcdbg.machine import registers
+from hcdbg.repl import commands
 from hcdbg.smccc import catalog
 from hcdbg.smccc.retcodes import all_names as retcode_names
 from hcdbg.smccc.source import AnswerSource
@@ -34,7 +34,7 @@ class CommandCompleter(Completer):
     def words_for(self, kind: str | None, word: str) -> list[str]:
         """Candidates for one kind of argument."""
         symbols = sorted(self.dbg.session.machine.image.symbols.by_name)
-        regs = R.all_names()
+        regs = registers.all_names()
         functions = catalog.names()
         services = catalog.service_names()
         if kind in _FIXED:
@@ -56,7 +56,7 @@ class CommandCompleter(Completer):
         if kind == "calls":
             return services + functions + ["vcpu", *(s.word for s in AnswerSource)]
         if kind == "command":
-            return K.top_names()
+            return commands.top_names()
         if kind == "file":
             return _paths(word) + ["stop"]
         return []
@@ -66,7 +66,7 @@ class CommandCompleter(Completer):
         words = text.split()
         if words and "/" in words[0] and not words[0].startswith("/") and len(words) > 1:
             head, _, fmt = words[0].partition("/")
-            words[:1] = [head, "/" + fmt]  # x/4xg $sp, as K.split reads it
+            words[:1] = [head, "/" + fmt]  # x/4xg $sp, as commands.split reads it
         if text.endswith(" ") or not words:
             words.append("")
         word = words[-1]
@@ -84,15 +84,15 @@ class CommandCompleter(Completer):
 
     def _candidates(self, before: list[str], word: str) -> list[str]:
         if not before:
-            return K.top_names()
-        cmd, rest = K.resolve(before, prefix_default=False)
-        subs = K.subcommands(cmd.name)
+            return commands.top_names()
+        cmd, rest = commands.resolve(before, prefix_default=False)
+        subs = commands.subcommands(cmd.name)
         if subs and not rest:
             names = [s.name.split(" ", 1)[1] for s in subs]
             return names + self._arg_words(cmd, rest, word)
         return self._arg_words(cmd, rest, word)
 
-    def _arg_words(self, cmd: K.Command, rest: list[str], word: str) -> list[str]:
+    def _arg_words(self, cmd: commands.Command, rest: list[str], word: str) -> list[str]:
         positionals = [a for a in cmd.parser._actions if not a.option_strings]
         if rest and rest[0].startswith("/"):
             rest = rest[1:]  # the /FMT of x is not an argument

@@ -13,15 +13,15 @@ from typing import Callable
 
 from hcdbg.errors import HcdbgError
 from hcdbg.machine.machine import Stop, StopKind
-from hcdbg.render import context as C
-from hcdbg.render.calls import divergence_lines, result_text
+from hcdbg.render import context
+from hcdbg.render.call_lines import divergence_lines, result_text
 from hcdbg.render.style import Fragments
-from hcdbg.repl import commands as K
+from hcdbg.repl import commands
 from hcdbg.repl.console import Console
 from hcdbg.repl.examine import Format
-from hcdbg.repl.values import evaluate
-from hcdbg.session import view as V
-from hcdbg.session.rewind import Rewind
+from hcdbg.repl.expressions import evaluate
+from hcdbg.session import view
+from hcdbg.session.checkpoint_stack import Rewind
 from hcdbg.session.runner import run_interruptible
 from hcdbg.session.session import NoAnswer, Session
 from hcdbg.smccc import catalog
@@ -54,7 +54,7 @@ class Debugger:
 
     def __init__(self, session: Session, console: Console, *, ask: Ask | None = None,
                  debug: bool = False, max_insns: int | None = None) -> None:
-        K.load_all()
+        commands.load_all()
         self.session = session
         self.console = console
         self.ask = ask
@@ -97,17 +97,17 @@ class Debugger:
             return True
         cmd = None
         try:
-            words = K.split(line)
+            words = commands.split(line)
             if not words:
                 return True
-            cmd, rest = K.resolve(words)
-            args = K.parse(cmd, rest)
+            cmd, rest = commands.resolve(words)
+            args = commands.parse(cmd, rest)
             self.last_repeat = line if cmd.repeat else None
             cmd.func(self, args)
             return True
         except Quit:
             raise
-        except K.ArgError as exc:
+        except commands.ArgError as exc:
             self.error(str(exc))
             if cmd is not None:
                 self.message(cmd.usage)
@@ -225,12 +225,12 @@ class Debugger:
             title = title or "ready"
         self.console.flush()
         before = self.current_run.snapshots.get(self.focus)
-        self.message(C.context(V.stop_view(self.session, stop, self.focus, before, title)))
+        self.message(context.context(view.stop_view(self.session, stop, self.focus, before, title)))
         self._snapshot_all()
 
     def _snapshot_all(self) -> None:
         for v in self.session.machine.vcpus:
-            self.current_run.snapshots[v.index] = V.registers(self.session.machine, v.index)
+            self.current_run.snapshots[v.index] = view.registers(self.session.machine, v.index)
 
     def restart(self) -> None:
         """Start the guest again from its image (breakpoints, filter and rules stay)."""

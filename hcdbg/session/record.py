@@ -1,6 +1,6 @@
 """What happened to each call: the history a run keeps and the call script it records.
 
-The script format is described in `hcdbg.session.script`; this module writes it: a header
+The script format is described in `hcdbg.session.callscript`; this module writes it: a header
 line, then one entry per answered call, each flushed as it is written so a crash or a
 kill -9 loses at most the call in flight.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from hcdbg.errors import UsageError
-from hcdbg.session.script import FORMAT_VERSION
+from hcdbg.session.callscript import FORMAT_VERSION
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_mask, arg_names

@@ -19,11 +19,11 @@ from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
-from hcdbg.policy.filter import Action, Filter
+from hcdbg.policy.ranges import Action, Filter
 from hcdbg.session.breakpoints import Breakpoint, Breakpoints
 from hcdbg.session.record import CallRecord, Recorder, header, sha256
-from hcdbg.session.replay import Divergence, Replay
-from hcdbg.session.script import Entry
+from hcdbg.session.replayer import Divergence, Replay
+from hcdbg.session.callscript import Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule

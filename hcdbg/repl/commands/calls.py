@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable
 from hcdbg.errors import UsageError
 from hcdbg.handlers.base import Answer
 from hcdbg.policy.answers import GRAMMAR, parse_answer_rule
-from hcdbg.render.calls import record_line, result_text
+from hcdbg.render.call_lines import record_line, result_text
 from hcdbg.render.context import effect_text
 from hcdbg.repl.commands import Parser, at_call, command
 from hcdbg.session.record import CallRecord

@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import HcdbgError, UsageError
-from hcdbg.policy.filter import Action, Range, parse_range
+from hcdbg.policy.ranges import Action, Range, parse_range
 from hcdbg.repl.commands import Parser, command
 from hcdbg.smccc import catalog
 

@@ -5,10 +5,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import UsageError
-from hcdbg.machine import registers as R
+from hcdbg.machine import registers
 from hcdbg.render import disasm
-from hcdbg.render.calls import hexv
-from hcdbg.cli.launch import decode_escapes
+from hcdbg.render.call_lines import hexv
+from hcdbg.values import decode_escapes
 from hcdbg.repl.commands import Parser, command, subcommands
 from hcdbg.repl.examine import examine, parse_format
 from hcdbg.values import number
@@ -33,7 +33,7 @@ p.arg("names", nargs="*", metavar="NAME", complete="register")
 
 @command(p, aliases=("regs", "info r", "info all-registers"), category="inspecting")
 def do_info_registers(dbg: Debugger, args: argparse.Namespace) -> None:
-    names = args.names or R.DISPLAY_ORDER
+    names = args.names or registers.DISPLAY_ORDER
     values = [(name.lstrip("$").lower(), dbg.register(name)) for name in names]  # all or none
     symbols = dbg.session.machine.image.symbols
     for name, value in values:

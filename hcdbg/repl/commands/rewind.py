@@ -8,7 +8,7 @@ from hcdbg.machine.machine import StopKind
 from hcdbg.render.context import where
 from hcdbg.repl.commands import Parser, command
 from hcdbg.repl.commands.run import _count
-from hcdbg.session.rewind import Checkpoint
+from hcdbg.session.checkpoint_stack import Checkpoint
 from hcdbg.smccc import catalog
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from hcdbg.errors import UsageError
 from hcdbg.machine.machine import Stop, StopKind
-from hcdbg.render.calls import hexv
+from hcdbg.render.call_lines import hexv
 from hcdbg.repl.commands import Parser, command
 from hcdbg.values import number
 

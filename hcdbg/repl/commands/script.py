@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from hcdbg.errors import UsageError
 from hcdbg.repl.commands import Parser, command
-from hcdbg.session import script as S
-from hcdbg.session.replay import Replay
+from hcdbg.session import callscript
+from hcdbg.session.replayer import Replay
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
@@ -71,7 +71,7 @@ def do_replay(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"replay of {rep.script.path} stopped after {rep.matched} call(s); "
                     "the ranges decide again")
         return
-    script = S.load(Path(args.script))
+    script = callscript.load(Path(args.script))
     session.start_replay(Replay(script, ignore_args=args.ignore_args,
                                 any_vcpu_order=args.any_vcpu_order))
     dbg.message(f"replaying {len(script.entries)} call(s) from {script.path}: 'c' runs the guest")

@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import UsageError
-from hcdbg.repl import commands as K
+from hcdbg.repl import commands
 from hcdbg.repl.commands import Parser, command
 from hcdbg.smccc.explain import explain, explain_id
 from hcdbg.values import function_or_name
@@ -61,11 +61,11 @@ p.arg("command", nargs="*", metavar="COMMAND", complete="command")
 @command(p, category="teaching")
 def do_help(dbg: Debugger, args: argparse.Namespace) -> None:
     if args.command:
-        cmd, _rest = K.resolve(list(args.command), prefix_default=False)
+        cmd, _rest = commands.resolve(list(args.command), prefix_default=False)
         dbg.message(cmd.help_text())
         return
-    for category in K.CATEGORIES:
-        cmds = [c for c in K.REGISTRY.values() if c.category == category]
+    for category in commands.CATEGORIES:
+        cmds = [c for c in commands.REGISTRY.values() if c.category == category]
         dbg.message(f"{_CATEGORY_TITLES[category]}:", "class:title")
         for c in cmds:
             short = [a for a in c.aliases if " " not in a][:2]

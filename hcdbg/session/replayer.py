@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hcdbg.session.script import Entry, Script, UartInput
+from hcdbg.session.callscript import Entry, Script, UartInput
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_mask, arg_names

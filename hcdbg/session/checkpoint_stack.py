@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from hcdbg.errors import HcdbgError
 from hcdbg.machine.checkpoint import Checkpointer, MachineState
 from hcdbg.machine.machine import Stop, StopKind
-from hcdbg.session.replay import Divergence, Replay
+from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.session import PendingCall, Session
 
 #: Host memory the checkpoints may hold (undo deltas and CPU states) before the oldest are
