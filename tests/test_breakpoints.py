@@ -8,7 +8,8 @@ import pytest
 from conftest import guest
 from hcdbg.errors import NotAtCall, UsageError
 from hcdbg.machine import loader
-from hcdbg.machine.machine import MachineConfig, StopKind
+from hcdbg.machine.machine import MachineConfig
+from hcdbg.stop import StopKind
 from hcdbg.policy.ranges import Action
 from hcdbg.session.checkpoint_stack import Rewind
 from hcdbg.session.session import NoAnswer, Session

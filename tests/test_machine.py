@@ -15,7 +15,8 @@ from unicorn import arm64_const as A
 from conftest import ROOT, guest
 from hcdbg.machine import loader
 from hcdbg.machine.board import RAM_BASE
-from hcdbg.machine.machine import Machine, MachineConfig, StopKind
+from hcdbg.machine.machine import Machine, MachineConfig
+from hcdbg.stop import StopKind
 from hcdbg.session.session import Session
 
 

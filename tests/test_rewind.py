@@ -17,7 +17,8 @@ from hcdbg.machine import board as B
 from hcdbg.machine import loader
 from hcdbg.machine import registers as R
 from hcdbg.machine.checkpoint import PAGE, Checkpointer, _Block
-from hcdbg.machine.machine import MachineConfig, StopKind
+from hcdbg.machine.machine import MachineConfig
+from hcdbg.stop import StopKind
 from hcdbg.policy.answers import parse_answer_rule
 from hcdbg.policy.ranges import Action, parse_range
 from hcdbg.session.checkpoint_stack import NothingToRewind, Rewind

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from conftest import guest
 from hcdbg.machine import loader
-from hcdbg.machine.machine import MachineConfig, StopKind
+from hcdbg.machine.machine import MachineConfig
+from hcdbg.stop import StopKind
 from hcdbg.policy.ranges import Action
 from hcdbg.session.session import Session, is_call
 from hcdbg.smccc.ids import PSCI_SYSTEM_RESET

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import guest, run_hcdbg
 from hcdbg.machine import exactstop, icache, loader
-from hcdbg.machine.machine import MachineConfig, StopKind
+from hcdbg.machine.machine import MachineConfig
+from hcdbg.stop import StopKind
 from hcdbg.session.session import Session
 
 PASS = "smp-check PASS"
@@ -42,8 +43,8 @@ def test_this_unicorn_lets_another_thread_stop_a_vcpu_exactly():
     # If a Unicorn upgrade moves the switch, the machine falls back to counted slices
     # (correct, slower): this test says so instead of the benchmark quietly dropping.
     assert exactstop.available()
-    assert exactstop._stops_mid_block(None) is True  # Unicorn's own behaviour: the defect
-    assert exactstop._stops_mid_block(exactstop.offset()) is False
+    assert exactstop._probe(None)[0] is True  # Unicorn's own behaviour: the defect
+    assert exactstop._probe(exactstop.offset())[0] is False
 
 
 def test_the_guest_sees_an_instruction_run_twice(monkeypatch):

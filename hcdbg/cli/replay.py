@@ -11,7 +11,7 @@ from hcdbg.cli.options import ReplayOptions
 from hcdbg.cli.outcome import Exit, say
 from hcdbg.cli.trace import exit_for, run_to_end, stop_message, uart_to_stdout
 from hcdbg.errors import UsageError
-from hcdbg.machine.machine import StopKind
+from hcdbg.stop import StopKind
 from hcdbg.render.call_lines import divergence_lines, entry_text, record_line
 from hcdbg.session import callscript
 from hcdbg.session.record import sha256

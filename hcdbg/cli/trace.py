@@ -7,7 +7,7 @@ from typing import TextIO
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import TraceOptions
 from hcdbg.cli.outcome import Exit, say
-from hcdbg.machine.machine import Stop, StopKind
+from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import call_text, conduit_text, record_line
 from hcdbg.session.runner import run_interruptible
 from hcdbg.session.session import Session

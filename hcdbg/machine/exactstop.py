@@ -71,38 +71,38 @@ def _candidates(handle: int) -> list[int]:
     return found
 
 
-def _stops_mid_block(offset: int | None) -> bool | None:
+def _probe(offset: int | None) -> tuple[bool | None, list[int]]:
     """Run `ldr x1, [x2]; add x3, x3, #1; add x3, x3, #1` as one block in a scratch engine
-    whose read hook asks to stop. True: stopped after the load (the per-access check is
-    there); False: ran to the block's end. `offset`: set the switch there first."""
+    whose read hook asks to stop: (True if it stopped after the load, i.e. the per-access
+    check is there; False if it ran to the block's end; None if the probe failed, and the
+    switch's candidate offsets in this engine). `offset`: set the switch there first.
+    One engine at a time, freed on return: each holds a translation buffer."""
     code = struct.pack("<3I", 0xF9400041, 0x91000463, 0x91000463)
     try:
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
-        uc.mem_map(0x1000, 0x1000)
+        uc.mem_map(0x1000, 0x1000)  # the engine initialises itself on first use
         uc.mem_write(0x1000, code)
         uc.reg_write(arm64.UC_ARM64_REG_X2, 0x1800)
+        handle = _handle(uc)
+        found = _candidates(handle) if handle is not None else []
         if offset is not None:
-            handle = _handle(uc)
-            if handle is None or offset not in _candidates(handle):
-                return None
+            if handle is None or offset not in found:
+                return None, found
             ctypes.c_bool.from_address(handle + offset).value = True
         uc.hook_add(UC_HOOK_MEM_READ, lambda u, *_a: u.emu_stop())
         uc.emu_start(0x1000, 0x1000 + len(code))
-        return uc.reg_read(arm64.UC_ARM64_REG_X3) == 0
+        return uc.reg_read(arm64.UC_ARM64_REG_X3) == 0, found
     except UcError:
-        return None
+        return None, []
 
 
 @cache
 def offset() -> int | None:
     """Offset of `no_exit_request` in this Unicorn's engine struct, or None if not proven."""
-    probe = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
-    probe.mem_map(0x1000, 0x1000)  # the engine initialises itself on first use
-    handle = _handle(probe)
-    found = _candidates(handle) if handle is not None else []
-    if len(found) != 1:
+    stops, found = _probe(None)
+    if stops is not True or len(found) != 1:
         return None
-    if _stops_mid_block(None) is not True or _stops_mid_block(found[0]) is not False:
+    if _probe(found[0])[0] is not False:
         return None
     return found[0]
 

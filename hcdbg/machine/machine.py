@@ -30,7 +30,7 @@ from hcdbg.machine.uart import Pl011
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.smccc.call import Call, PowerState
 from hcdbg.smccc.effects import Effect
-from hcdbg.stop import Stop, StopKind  # pure, so render can draw a stop; still taken from here
+from hcdbg.stop import Stop, StopKind
 
 _CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
 _CNTVCT = (14, 0, 3, 3, 2)

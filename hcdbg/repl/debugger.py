@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from hcdbg.errors import HcdbgError
-from hcdbg.machine.machine import Stop, StopKind
+from hcdbg.stop import Stop, StopKind
 from hcdbg.render import context
 from hcdbg.render.call_lines import divergence_lines, result_text
 from hcdbg.render.style import Fragments

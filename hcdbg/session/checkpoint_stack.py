@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from hcdbg.errors import HcdbgError
 from hcdbg.machine.checkpoint import Checkpointer, MachineState
-from hcdbg.machine.machine import Stop, StopKind
+from hcdbg.stop import Stop, StopKind
 from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.session import PendingCall, Session
 

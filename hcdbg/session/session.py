@@ -16,7 +16,8 @@ from typing import Any, Callable
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
 from hcdbg.machine.loader import Image
-from hcdbg.machine.machine import Machine, MachineConfig, Stop, StopKind
+from hcdbg.machine.machine import Machine, MachineConfig
+from hcdbg.stop import Stop, StopKind
 from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.ranges import Action, Filter

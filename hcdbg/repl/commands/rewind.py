@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from hcdbg.machine.machine import StopKind
+from hcdbg.stop import StopKind
 from hcdbg.render.context import where
 from hcdbg.repl.commands import Parser, command
 from hcdbg.repl.commands.run import _count

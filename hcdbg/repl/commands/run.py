@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import UsageError
-from hcdbg.machine.machine import Stop, StopKind
+from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import hexv
 from hcdbg.repl.commands import Parser, command
 from hcdbg.values import number
