@@ -314,9 +314,9 @@ class Machine(Traps):
             # one (seen here: a 20000-instruction slice that never ended). Retranslate.
             vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
             vcpu.counted = counted
+        self.icache.before_slice(vcpu)
         # A counted slice's count is a code hook, which stops exactly only where Unicorn
         # checks after each instruction's hook; such code is never stopped from outside.
-        self.icache.before_slice(vcpu)
         exact = not counted and self.exact_async_stops
         vcpu.exact_stops.enable(exact)
         if exact:
@@ -325,10 +325,10 @@ class Machine(Traps):
         try:
             vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
+            before, self._before_store[vcpu.index] = self._before_store[vcpu.index], None
             if exc.errno not in UNMAPPED:
                 return self._fault_stop(vcpu, exc)
-            before, self._before_store[vcpu.index] = self._before_store[vcpu.index], None
-            if before is not None:
+            if before is not None:  # the CPU as it was at the faulting store (traps.py)
                 vcpu.uc.context_restore(before)
             return self._abort(vcpu, exc)
         finally:
