@@ -239,6 +239,20 @@ def test_catch_hvc_stops_at_the_first_call() -> None:
     assert "PSCI_SYSTEM_OFF" in run(dbg, out, "c")
 
 
+def test_catch_dabt_stops_before_the_guests_vectors_then_off_lets_them_take_it() -> None:
+    # guests/exceptions loads from 0x0900_1000, where nothing is (a synchronous external abort,
+    # ESR 0x96000010 under QEMU 7.2: tests/test_guests_qemu.py).
+    dbg, out = make("exceptions")
+    assert "Catchpoint: stop at each data abort" in run(dbg, out, "catch dabt")
+    text = run(dbg, out, "c")
+    assert "data abort at " in text and "(ESR 0x96000010, FAR 0x9001000): caught" in text
+    assert "LOAD esr=" not in text  # the guest's handler has not run
+    assert "Catchpoint deleted" in run(dbg, out, "catch dabt off")
+    text = run(dbg, out, "c")
+    assert "LOAD esr=0x96000010" in text and "DABT esr=0x96000005" in text
+    assert "expected nothing or 'off'" in run(dbg, out, "catch dabt on", ok=False)
+
+
 def test_answer_rules() -> None:
     dbg, out = make(*PSCI_TOUR)
     assert run(dbg, out, "answer PSCI_VERSION -> 0x10003") == \

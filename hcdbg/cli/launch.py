@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Callable
 
 from hcdbg import guests
-from hcdbg.cli.options import CATCH_NAMES, Options
+from hcdbg.cli.options import Options
 from hcdbg.errors import UsageError
+from hcdbg.machine.exceptions import CATCH_NAMES
 from hcdbg.handlers.registry import FirmwareConfig
 from hcdbg.machine import fdt, loader
 from hcdbg.machine.machine import MachineConfig

@@ -9,10 +9,8 @@ from typing import Any, TypeVar
 
 from hcdbg import guests
 from hcdbg.errors import UsageError
+from hcdbg.machine.exceptions import CATCH_NAMES
 
-#: --catch names -> the exception names the machine stops on.
-CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction",
-               "iabt": "prefetch abort", "dabt": "data abort"}
 
 Version = tuple[int, int]
 O = TypeVar("O", bound="Options")

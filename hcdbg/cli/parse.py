@@ -9,8 +9,9 @@ from typing import NoReturn, Union
 
 from hcdbg import __version__
 from hcdbg import guests
-from hcdbg.cli.options import CATCH_NAMES, ReplayOptions, ReplOptions, TraceOptions
+from hcdbg.cli.options import ReplayOptions, ReplOptions, TraceOptions
 from hcdbg.errors import UsageError
+from hcdbg.machine.exceptions import CATCH_NAMES
 from hcdbg.values import parse_number
 
 

@@ -46,6 +46,10 @@ EXCEPTION_NAMES = {
     INTNO_BKPT: "BRK",
 }
 
+#: What users call each exception (`--catch NAME`, the REPL's `catch NAME`) -> its name above.
+CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction",
+               "iabt": "prefetch abort", "dabt": "data abort"}
+
 SPSR_EL1 = (4, 0, 3, 0, 0)  # CP_REG tuple (crn, crm, op0, op1, op2)
 HCR_EL2 = (1, 1, 3, 4, 0)
 PSTATE_DAIF = 0xF << 6

@@ -9,6 +9,7 @@ from prompt_toolkit.document import Document
 
 from hcdbg.errors import HcdbgError
 from hcdbg.machine import registers
+from hcdbg.machine.exceptions import CATCH_NAMES
 from hcdbg.repl import commands
 from hcdbg.smccc import catalog
 from hcdbg.smccc.retcodes import all_names as retcode_names
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 _FIXED = {
     "action": ["forward", "handle", "deny"],
     "conduit": ["hvc", "smc", "both"],
-    "catch": ["hvc", "smc", "call"],
+    "catch": ["hvc", "smc", "call", *CATCH_NAMES],
     "export": ["kvm"],
 }
 

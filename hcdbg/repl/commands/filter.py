@@ -5,6 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.machine.exceptions import CATCH_NAMES
 from hcdbg.policy.ranges import Action, Range, parse_range
 from hcdbg.repl.commands import Parser, command
 from hcdbg.smccc import catalog
@@ -149,17 +150,25 @@ def do_filter_export(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"// note: {note}", "class:hint")
 
 
-p = Parser("catch", "Stop at calls through hvc, smc or either (call).\nLike gdb's 'catch "
-           "syscall': adds a forward range for that conduit. No RANGE: every function ID "
-           f"(0x0+0x100000000).\n{_RANGE_HELP}", usage="catch hvc|smc|call [RANGE]")
-p.arg("conduit", choices=("hvc", "smc", "call"), metavar="hvc|smc|call", complete="catch")
-p.arg("range", nargs="?", default="0x0+0x100000000", metavar="RANGE", complete="range")
+_EXCEPTIONS = "|".join(CATCH_NAMES)
+p = Parser("catch", "Stop at calls through hvc, smc or either (call), or at a guest exception.\n"
+           "Like gdb's 'catch syscall': adds a forward range for that conduit. No RANGE: every "
+           f"function ID (0x0+0x100000000). 'catch {_EXCEPTIONS}' stops when the guest takes "
+           "that exception, before its vectors do ('catch dabt off' stops no more).\n"
+           f"{_RANGE_HELP}", usage=f"catch hvc|smc|call [RANGE] | catch {_EXCEPTIONS} [off]")
+p.arg("conduit", choices=("hvc", "smc", "call", *CATCH_NAMES), metavar=f"hvc|smc|call|{_EXCEPTIONS}",
+      complete="catch")
+p.arg("range", nargs="?", default=None, metavar="RANGE", complete="range")
 
 
 @command(p, category="ranges")
 def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
     """Unlike 'filter add', catch fills only the gaps between existing entries, as gdb's
     catchpoints never conflict with each other; an entry that already decides a call wins."""
+    if args.conduit in CATCH_NAMES:
+        _catch_exception(dbg, args.conduit, args.range)
+        return
+    args.range = args.range or "0x0+0x100000000"
     plan = dbg.session.filter.uncovered(parse_range(args.range), args.conduit)
     if not plan:
         raise UsageError(f"nothing to catch: existing filter entries already decide every ID of "
@@ -177,3 +186,17 @@ def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
     for _, r in added:
         n = entries.index(r) + 1
         dbg.message(f"Catchpoint (filter entry {n}): stop at {r.describe()}  {covers(r)}")
+
+
+def _catch_exception(dbg: Debugger, short: str, switch: str | None) -> None:
+    name = CATCH_NAMES[short]
+    caught = dbg.session.machine.config.catch
+    if switch not in (None, "off"):
+        raise UsageError(f"catch {short}: expected nothing or 'off' after it, not '{switch}'")
+    if switch == "off":
+        caught.discard(name)
+        dbg.message(f"Catchpoint deleted: the guest's vectors take each {name} again")
+    else:
+        caught.add(name)
+        dbg.message(f"Catchpoint: stop at each {name} before the guest's vectors take it "
+                    f"('catch {short} off' to stop no more)")
