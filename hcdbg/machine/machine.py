@@ -211,6 +211,16 @@ class Machine(Traps):
             v.uc.ctl_remove_cache(address, address + len(data))
 
     # --- breakpoints -----------------------------------------------------------------------
+    def catch(self, short: str, on: bool = True) -> str:
+        """Stop at (or, `on` False, deliver again) the exception users call `short` (a key of
+        exceptions.CATCH_NAMES: svc, brk, undef, iabt, dabt); returns its full name."""
+        name = exc_entry.CATCH_NAMES[short]
+        if on:
+            self.config.catch.add(name)
+        else:
+            self.config.catch.discard(name)
+        return name
+
     def add_breakpoint(self, address: int) -> None:
         if address not in self.breakpoints:
             self.breakpoints.add(address)
@@ -281,19 +291,24 @@ class Machine(Traps):
     def _slice(self, vcpu: Vcpu, count: int) -> Stop | None:
         """Run one vCPU for up to `count` instructions (0: until something stops it)."""
         index = vcpu.index
-        if self._stopped_at[index] == vcpu.pc and vcpu.pc in self.breakpoints:
-            # Resuming from a breakpoint executes its instruction, as gdb steps over it.
-            self._stopped_at[index] = None
-            stop = self._past_breakpoint(vcpu)
-            if stop is not None or count == 1 or vcpu.state is not PowerState.ON:
-                return stop
-            count = max(count - 1, 0)
+        breakpoints = self.breakpoints  # each PC read is a Unicorn call: none without them
+        if breakpoints and self._stopped_at[index] is not None:
+            pc = vcpu.pc
+            if self._stopped_at[index] == pc and pc in breakpoints:
+                # Resuming from a breakpoint executes its instruction, as gdb steps over it.
+                self._stopped_at[index] = None
+                stop = self._past_breakpoint(vcpu)
+                if stop is not None or count == 1 or vcpu.state is not PowerState.ON:
+                    return stop
+                count = max(count - 1, 0)
         self._stopped_at[index] = None
         if self._interrupt.is_set():
             return None
         stop = self._emulate(vcpu, count)
-        if stop is None and vcpu.state is PowerState.ON and vcpu.pc in self.breakpoints:
-            stop = Stop(StopKind.BREAKPOINT, index, vcpu.pc, f"breakpoint at {vcpu.pc:#x}")
+        if stop is None and breakpoints and vcpu.state is PowerState.ON:
+            pc = vcpu.pc
+            if pc in breakpoints:
+                stop = Stop(StopKind.BREAKPOINT, index, pc, f"breakpoint at {pc:#x}")
         return stop
 
     def _past_breakpoint(self, vcpu: Vcpu) -> Stop | None:

@@ -189,14 +189,11 @@ def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
 
 
 def _catch_exception(dbg: Debugger, short: str, switch: str | None) -> None:
-    name = CATCH_NAMES[short]
-    caught = dbg.session.machine.config.catch
     if switch not in (None, "off"):
         raise UsageError(f"catch {short}: expected nothing or 'off' after it, not '{switch}'")
+    name = dbg.session.machine.catch(short, on=switch is None)
     if switch == "off":
-        caught.discard(name)
         dbg.message(f"Catchpoint deleted: the guest's vectors take each {name} again")
     else:
-        caught.add(name)
         dbg.message(f"Catchpoint: stop at each {name} before the guest's vectors take it "
                     f"('catch {short} off' to stop no more)")
