@@ -182,3 +182,15 @@ def test_the_watch_starts_with_the_second_vcpu():
     assert not machine.icache.armed  # nothing hooked before a second vCPU is powered on
     session.cont()
     assert machine.icache.armed
+
+
+def test_the_stress_script_runs() -> None:
+    # scripts/stress-smp is how the closing notes' many-run numbers are reproduced.
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "stress-smp"), "--runs", "2",
+                        "--count", "50000"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("0 of 2 runs failed")
