@@ -13,7 +13,7 @@ FLASH_SIZE = 0x0800_0000
 FLASH_BANK_SIZE = 0x0400_0000
 UART_BASE = 0x0900_0000
 UART_SIZE = 0x1000
-MAX_VCPUS = 64
+MAX_VCPUS = 8  # a GICv2 has 8 CPU interfaces (IHI 0048B §1.4.2); QEMU refuses more
 
 _ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF
 #: Every other device region of QEMU 7.2's `virt` (hw/arm/virt.c base_memmap, and the
@@ -24,7 +24,8 @@ _ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF
 #: (PCIe base spec: Vendor ID 0xFFFF), so Linux's ECAM host finds an empty bus. Sizes under
 #: a page are rounded up to one: Unicorn maps whole pages.
 DEVICE_REGIONS: tuple[tuple[int, int, int], ...] = (
-    (0x0800_0000, 0x0100_0000, 0),  # GIC distributor, CPU, v2m, hyp, vcpu, ITS, redistributors
+    # 0x0800_0000 GIC distributor and 0x0801_0000 CPU interface: gic.py, mapped per vCPU
+    (0x0802_0000, 0x00FE_0000, 0),  # GIC v2m, hyp, vcpu interfaces, ITS, redistributors
     (0x0901_0000, 0x1000, 0),  # PL031 RTC
     (0x0902_0000, 0x1000, 0),  # fw_cfg (0x18 bytes)
     (0x0903_0000, 0x1000, 0),  # PL061 GPIO

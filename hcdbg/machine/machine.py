@@ -23,6 +23,7 @@ from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.icache import ICacheWatch
+from hcdbg.machine.interrupts import Interrupts
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
 from hcdbg.machine.traps import UNMAPPED, Traps
@@ -35,6 +36,9 @@ from hcdbg.stop import Stop, StopKind
 _CNTPCT = (14, 0, 3, 3, 1)  # CP_REG (crn, crm, op0, op1, op2)
 _CNTVCT = (14, 0, 3, 3, 2)
 _UNTIL = 0xFFFF_FFFF_FFFF_FFFF  # never a valid PC: run until stopped or count is spent
+#: Seconds after which a counted slice that has not ended is taken to spin at a breakpoint
+#: with a masked IRQ pending (irqline.py); a quantum of 20000 instructions takes ~1 ms.
+_SPIN_GUARD = 2.0
 
 
 #: The session's call handler: return True if it answered the call (the guest goes on),
@@ -73,7 +77,7 @@ class Machine(Traps):
                  uart_sink: Callable[[bytes], None] | None = None) -> None:
         self.config = cfg = config or MachineConfig()
         if not 1 <= cfg.smp <= board.MAX_VCPUS:
-            raise UsageError(f"--smp {cfg.smp}: must be 1..{board.MAX_VCPUS}")
+            raise UsageError(f"--smp {cfg.smp}: must be 1..{board.MAX_VCPUS} (the GICv2 has 8 CPU interfaces)")
         if not board.MIN_RAM_SIZE <= cfg.ram_size <= board.MAX_RAM_SIZE or cfg.ram_size % 0x1000:
             raise UsageError(f"--mem {cfg.ram_size >> 20}M: must be 16M..8G, a multiple of 4K")
         self.image = image
@@ -95,6 +99,9 @@ class Machine(Traps):
         #: CPU state just before it when it was a store (see _on_unmapped).
         self._fault: list[tuple[int, int, int] | None] = [None] * cfg.smp
         self._before_store: list[object | None] = [None] * cfg.smp
+        #: The GIC, the timers and the UART's interrupt (interrupts.py). The clock counts
+        #: instructions when slices do (timeslice 0: deterministic, recording, replaying).
+        self.irq = Interrupts(self.vcpus, self.uart, counted=cfg.timeslice == 0)
         self._intr_hooks: list[object] = []  # ctypes callbacks libunicorn calls: keep alive
         for v in self.vcpus:
             hook = hook_intr(v.uc, self._on_intr, v.index)
@@ -120,7 +127,7 @@ class Machine(Traps):
         self._stopped_at: list[int | None] = [None] * cfg.smp  # PC of each vCPU's last stop
         self._last_run = self.vcpus[0]
         #: Time slices (seconds; 0: counted slices). Recording and replaying set it to 0.
-        self.timeslice = cfg.timeslice
+        self._timeslice = cfg.timeslice
         self._preempt = Preempter()
         self.icache = ICacheWatch()
         self.dtb_address = 0
@@ -128,6 +135,17 @@ class Machine(Traps):
         self.insns_charged = 0
         self._check_image()
         self.reset()
+
+    @property
+    def timeslice(self) -> float:
+        """Seconds a vCPU runs before the next one's turn; 0: counted slices, and a clock
+        that counts instructions, so a run repeats exactly (recording, replay)."""
+        return self._timeslice
+
+    @timeslice.setter
+    def timeslice(self, seconds: float) -> None:
+        self._timeslice = seconds
+        self.irq.set_clock(counted=seconds == 0)
 
     # --- Platform protocol (what handlers may read) ---------------------------------
     def mpidrs(self) -> tuple[int, ...]:
@@ -176,6 +194,7 @@ class Machine(Traps):
         for seg in boot.segments:  # initrd and device tree, where QEMU's boot puts them
             self._mmap[seg.address - board.RAM_BASE:seg.address - board.RAM_BASE + len(seg.data)] = seg.data
         self.uart.reset()
+        self.irq.reset()
         self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
             v.state = PowerState.OFF
@@ -246,6 +265,7 @@ class Machine(Traps):
 
     def power_on_vcpu(self, caller: int, target: int, entry: int, context_id: int) -> None:
         self.vcpus[target].power_on(entry, context_id)
+        self.irq.waiting[target] = False
         self.icache.armed = True  # from now on one vCPU may rewrite another's code
         # A slice may have been started unbounded (one vCPU on): end it so the
         # scheduler starts time-slicing with the new vCPU.
@@ -260,7 +280,10 @@ class Machine(Traps):
         vcpu = self.vcpus[caller]
         if entry is not None:  # power-down: resume at the entry point
             vcpu.enter(entry, context_id)
-        vcpu.uc.emu_stop()  # a suspend is a yield point for the scheduler
+        # Like WFI: it waits for an interrupt (DEN0022D.b §5.4.1: a wake-up event, whatever
+        # PSTATE's masks), then resumes after the call or, powered down, at its entry point.
+        self.irq.waiting[caller] = not self.irq.irq_pending(caller)
+        vcpu.uc.emu_stop()
 
     def end_run(self, caller: int, reset: bool, reason: str) -> None:
         self._stop(self.vcpus[caller], StopKind.RESET if reset else StopKind.POWER_OFF, reason)
@@ -284,6 +307,7 @@ class Machine(Traps):
         An uncounted slice is stopped at once (exactly: exactstop.py); a counted slice ends
         by itself within `quantum` instructions, and the run loop sees the request then."""
         self._interrupt.set()
+        self.irq.wake()
         with self._run_lock:
             if self._running is not None:
                 self._running.uc.emu_stop()
@@ -337,6 +361,9 @@ class Machine(Traps):
         if exact:
             with self._run_lock:
                 self._running = vcpu
+        irq = self.irq
+        irq.before_slice()
+        irq.running, irq.stoppable = vcpu, exact
         try:
             vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
@@ -347,9 +374,12 @@ class Machine(Traps):
                 vcpu.uc.context_restore(before)
             return self._abort(vcpu, exc)
         finally:
+            irq.running = None
             if exact:
                 with self._run_lock:
                     self._running = None
+        if p.error is None and p.stop is None and vcpu.state is PowerState.ON:
+            irq.after_slice(vcpu, count, self._preempt.fired or self._interrupt.is_set())
         if p.error is not None:
             err, p.error = p.error, None
             if isinstance(err, UcError):  # a guest access the hook could not make: a fault
@@ -365,9 +395,12 @@ class Machine(Traps):
         """Run every powered-on vCPU, round robin, until a stop event.
 
         `max_insns` bounds the instructions executed by this call; a slice that ends early
-        (a stop, WFI, CPU_OFF) is charged in full, so the bound is conservative."""
+        (a stop, WFI, CPU_OFF) is charged in full, so the bound is conservative. A vCPU in
+        WFI sits out until it has an interrupt; when all do, the machine waits for the
+        next timer deadline (interrupts.py)."""
         self._interrupt.clear()
         budget = max_insns
+        irq = self.irq
         while True:
             if self._interrupt.is_set():
                 v = self._last_run
@@ -375,23 +408,47 @@ class Machine(Traps):
             on = self._runnable()
             if not on:
                 return Stop(StopKind.HALTED, 0, self.vcpus[0].pc, "no vCPU is powered on")
-            vcpu = self._last_run = self._pick(on)
+            irq.before_slice()
+            ready = [v for v in on if irq.runnable(v)]
+            if not ready:
+                if not irq.idle(on, self._interrupt.is_set):
+                    v = self._last_run
+                    return self._stopped(Stop(StopKind.HALTED, v.index, v.pc,
+                                              "every vCPU waits for an interrupt (WFI) and no timer is armed"))
+                continue
+            vcpu = self._last_run = self._pick(ready)
             # A lone vCPU runs unbounded unless there is a budget to keep. Several take turns:
             # by time (preempt.py) unless counted slices are asked for or a budget must be
             # kept. Counted slices are short: a slice that ends early is charged in full.
-            several = len(on) > 1
-            timed = several and budget is None and self.timeslice > 0 and self.exact_async_stops
-            count = self.config.quantum if (several and not timed) or budget is not None else 0
+            # A timer due before the slice's end ends it then.
+            several = len(ready) > 1
+            uncounted = budget is None and self.timeslice > 0 and self.exact_async_stops
+            count = self.config.quantum if (several and not uncounted) or budget is not None else 0
+            due = irq.insns_to_deadline(vcpu.index)
+            if due is not None and not uncounted:
+                count = min(count, due) if count else due
             if budget is not None:
                 if budget <= 0:
                     return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, "instruction limit reached")
                 count = min(count, budget)
                 budget -= count
                 self.insns_charged += count
-            if timed:
-                self._preempt.arm(vcpu.uc, self.timeslice)
+            seconds = None
+            if uncounted:
+                seconds = self.timeslice if several else None
+                until_timer = irq.seconds_to_deadline(vcpu.index)
+                if until_timer is not None:
+                    seconds = until_timer if seconds is None else min(seconds, until_timer)
+                if self.breakpoints and irq.irq_pending(vcpu.index):
+                    # Unicorn's exits spin while an IRQ is pending and masked (irqline.py):
+                    # a slice that reaches a breakpoint then is ended from here.
+                    seconds = self.timeslice if seconds is None else min(seconds, self.timeslice)
+            elif count and self.breakpoints and irq.irq_pending(vcpu.index):
+                seconds = _SPIN_GUARD  # the same spin in a counted slice (see irqline.py)
+            if seconds is not None:
+                self._preempt.arm(vcpu.uc, seconds)
                 try:
-                    stop = self._slice(vcpu, 0)
+                    stop = self._slice(vcpu, count)
                 finally:
                     self._preempt.disarm()
             else:

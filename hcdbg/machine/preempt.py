@@ -1,10 +1,11 @@
-"""Time slices for several vCPUs: a timer thread that ends the running vCPU's slice.
+"""Time slices for several vCPUs, and timer deadlines: a thread that ends the running slice.
 
 Counting instructions (`emu_start(count=N)`) makes Unicorn call a C hook on every
 instruction, about 8 times slower (scripts/bench `smp4`). Like QEMU's single-threaded TCG,
 which kicks its vCPU every 100 ms (TCG_KICK_PERIOD), the scheduler can instead run each
-vCPU uncounted and have this thread `emu_stop` it after a while. The interleaving then
-depends on the host's timing, so recorded and replayed runs count instructions instead.
+vCPU uncounted and have this thread `emu_stop` it after a while: at the end of its time
+slice, or when one of its timers is due (interrupts.py). The interleaving then depends on
+the host's timing, so recorded and replayed runs count instructions instead.
 """
 from __future__ import annotations
 
@@ -18,38 +19,49 @@ class _Stoppable(Protocol):
 
 
 class Preempter:
-    """Ends a slice that has run for one to two periods. The thread runs only while slices
-    are armed, and exits after a tick with nothing armed."""
+    """Ends a slice at a deadline. The thread runs only while slices are armed, and exits
+    after a second with nothing armed."""
 
     def __init__(self) -> None:
-        self.period = 0.01
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._uc: _Stoppable | None = None
-        self._generation = 0
+        self._deadline = 0.0
+        self._fired = False
         self._thread: threading.Thread | None = None
 
-    def arm(self, uc: _Stoppable, period: float) -> None:
-        """A slice of `uc` starts now; it may last one to two `period`s (seconds)."""
-        with self._lock:
-            self._uc, self.period = uc, period
-            self._generation += 1
+    def arm(self, uc: _Stoppable, seconds: float) -> None:
+        """A slice of `uc` starts now; stop it `seconds` from now unless disarmed first."""
+        with self._cond:
+            self._uc, self._deadline, self._fired = uc, time.monotonic() + seconds, False
             if self._thread is None:
-                self._thread = threading.Thread(target=self._tick, name="hcdbg-preempt", daemon=True)
+                self._thread = threading.Thread(target=self._run, name="hcdbg-preempt", daemon=True)
                 self._thread.start()
+            self._cond.notify()
 
-    def disarm(self) -> None:
-        """The slice ended by itself."""
-        with self._lock:
+    def disarm(self) -> bool:
+        """The slice ended; returns whether this thread ended it."""
+        with self._cond:
             self._uc = None
+            fired, self._fired = self._fired, False
+            return fired
 
-    def _tick(self) -> None:
-        seen = -1
-        while True:
-            time.sleep(self.period)
-            with self._lock:
+    @property
+    def fired(self) -> bool:
+        """Whether this thread has ended the slice armed last (before `disarm`)."""
+        return self._fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
                 if self._uc is None:
-                    self._thread = None
-                    return
-                if self._generation == seen:  # the same slice as a tick ago: its time is up
-                    self._uc.emu_stop()
-                seen = self._generation
+                    if not self._cond.wait(1.0) and self._uc is None:
+                        self._thread = None
+                        return
+                    continue
+                left = self._deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._uc.emu_stop()
+                self._fired = True
+                self._uc = None

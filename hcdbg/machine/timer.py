@@ -160,6 +160,12 @@ class Timers:
         self.phys = [_Timer(PPI_PHYS) for _ in range(ncpus)]
         self.cntkctl = [0] * ncpus
 
+    def set_counter(self, counter: Counter) -> None:
+        """Use another clock from now on (the machine's host clock becomes an instruction
+        count when a recording starts); timer registers keep their values."""
+        self.counter = counter
+        self._read_count = getattr(counter, "read", counter.now)
+
     # --- the views of D11.2 -------------------------------------------------------------------
     def _count(self, t: _Timer, now: int) -> int:
         return (now - self.cntvoff) & _U64 if t.ppi == PPI_VIRT else now
