@@ -13,6 +13,8 @@ FLASH_SIZE = 0x0800_0000
 FLASH_BANK_SIZE = 0x0400_0000
 UART_BASE = 0x0900_0000
 UART_SIZE = 0x1000
+#: The PL011's interrupt: SPI 1, INTID 32 + 1 = 33 (hw/arm/virt.c a15irqmap VIRT_UART).
+UART_SPI = 1
 MAX_VCPUS = 8  # a GICv2 has 8 CPU interfaces (IHI 0048B §1.4.2); QEMU refuses more
 
 _ALL_ONES = 0xFFFF_FFFF_FFFF_FFFF

@@ -8,9 +8,22 @@ from pathlib import Path
 import libfdt
 
 from hcdbg.errors import LoadError
-from hcdbg.machine.board import RAM_BASE, UART_BASE, UART_SIZE
+from hcdbg.machine.board import RAM_BASE, UART_BASE, UART_SIZE, UART_SPI
+from hcdbg.machine.gic import CPU_BASE, CPU_SIZE, DIST_BASE, DIST_SIZE
 
 _PHANDLE_CLK = 0x8000
+# QEMU numbers its phandles by creation order, so its GIC's moves with the CPU count (0x8002
+# for one CPU); any unique value serves. 0x8001 is what the root's interrupt-parent already
+# said before the tree had a GIC node for it to name.
+_PHANDLE_GIC = 0x8001
+# The GIC binding's three interrupt cells (Linux Documentation/devicetree/bindings/
+# interrupt-controller/arm,gic.yaml): type (0 SPI, 1 PPI), number within the type, flags.
+_SPI, _PPI = 0, 1
+_LEVEL_HIGH = 4
+# The generic timer's four PPIs in the order the "arm,armv8-timer" binding lists them, as QEMU
+# 7.2 numbers them (include/hw/arm/virt.h ARCH_TIMER_*_IRQ): secure EL1 physical 13 (INTID
+# 29), non-secure EL1 physical 14 (30), virtual 11 (27), non-secure EL2 physical 10 (26).
+TIMER_PPIS = (13, 14, 11, 10)
 _FDT_MAGIC = 0xD00DFEED
 # QEMU 7.2 writes these as one 32-bit cell each (hw/arm/boot.c load_dtb: qemu_fdt_setprop_cell;
 # seen in a `-M virt,dumpdtb=F -initrd F` dump); Linux reads either width.
@@ -30,19 +43,30 @@ def _strings(*values: str) -> bytes:
     return b"".join(v.encode() + b"\0" for v in values)
 
 
+def ppi_flags(ncpus: int) -> int:
+    """The flags cell of a GICv2 PPI: level-high, and in bits [15:8] the CPUs the PPI is wired
+    to. QEMU 7.2 hw/arm/virt.c fdt_add_timer_nodes deposits (1 << ncpus) - 1 into that 8-bit
+    field (GIC_FDT_IRQ_PPI_CPU_START 8, _WIDTH 8), so more than 8 CPUs would give 0xff."""
+    return _LEVEL_HIGH | ((((1 << ncpus) - 1) & 0xFF) << 8)
+
+
 def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
               bootargs: str = "", initrd: tuple[int, int] | None = None) -> bytes:
-    """A DTB describing memory, the CPUs (reg = MPIDR), /psci, the PL011 and /chosen.
+    """A DTB describing memory, the CPUs (reg = MPIDR), /psci, the GICv2, the generic timer,
+    the PL011 with its interrupt and /chosen.
 
-    Node names and properties follow what `qemu-system-aarch64 -M virt,dumpdtb=F` writes
-    for these devices (reference: unicorn-aarch64.md), so guests that parse QEMU's tree
-    parse ours."""
+    Node names and properties follow what `qemu-system-aarch64 -M virt,dumpdtb=F -cpu
+    cortex-a57` (QEMU 7.2, TCG, GICv2) writes for these devices (reference:
+    unicorn-aarch64.md; hw/arm/virt.c fdt_add_gic_node, fdt_add_timer_nodes, create_uart),
+    so guests that parse QEMU's tree parse ours. Left out, as hcdbg has no such device: the
+    GIC's v2m MSI frame child (it serves PCIe MSIs, and there is no PCIe node here), the PMU
+    and QEMU's other peripherals."""
     sw = libfdt.FdtSw()
     sw.finish_reservemap()
     with sw.add_node(""):
         sw.property_u32("#address-cells", 2)
         sw.property_u32("#size-cells", 2)
-        sw.property_u32("interrupt-parent", 0x8001)
+        sw.property_u32("interrupt-parent", _PHANDLE_GIC)
         sw.property("compatible", _strings("linux,dummy-virt"))
         sw.property_string("model", "hcdbg virt")
         with sw.add_node("psci"):
@@ -56,6 +80,17 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
         with sw.add_node(f"memory@{RAM_BASE:x}"):
             sw.property_string("device_type", "memory")
             sw.property("reg", _reg(RAM_BASE, ram_size))
+        with sw.add_node(f"intc@{DIST_BASE:x}"):
+            sw.property_u32("phandle", _PHANDLE_GIC)
+            # "cortex-a15-gic" is the binding's name for a GICv2: distributor, then CPU interface.
+            sw.property("reg", _reg(DIST_BASE, DIST_SIZE) + _reg(CPU_BASE, CPU_SIZE))
+            sw.property("compatible", _strings("arm,cortex-a15-gic"))
+            # Cells and an empty `ranges` for a child (QEMU's v2m frame); harmless without one.
+            sw.property("ranges", b"")
+            sw.property_u32("#size-cells", 2)
+            sw.property_u32("#address-cells", 2)
+            sw.property("interrupt-controller", b"")
+            sw.property_u32("#interrupt-cells", 3)
         with sw.add_node("cpus"):
             sw.property_u32("#address-cells", 1)
             sw.property_u32("#size-cells", 0)
@@ -66,6 +101,11 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
                     sw.property_u32("reg", mpidr)
                     if len(mpidrs) > 1:
                         sw.property_string("enable-method", "psci")
+        with sw.add_node("timer"):
+            flags = ppi_flags(len(mpidrs))
+            sw.property("interrupts", _cells(*(c for ppi in TIMER_PPIS for c in (_PPI, ppi, flags))))
+            sw.property("always-on", b"")
+            sw.property("compatible", _strings("arm,armv8-timer", "arm,armv7-timer"))
         with sw.add_node("apb-pclk"):
             sw.property_u32("phandle", _PHANDLE_CLK)
             sw.property_string("clock-output-names", "clk24mhz")
@@ -75,7 +115,7 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
         with sw.add_node(f"pl011@{UART_BASE:x}"):
             sw.property("clock-names", _strings("uartclk", "apb_pclk"))
             sw.property("clocks", _cells(_PHANDLE_CLK, _PHANDLE_CLK))
-            sw.property("interrupts", _cells(0, 1, 4))
+            sw.property("interrupts", _cells(_SPI, UART_SPI, _LEVEL_HIGH))
             sw.property("reg", _reg(UART_BASE, UART_SIZE))
             sw.property("compatible", _strings("arm,pl011", "arm,primecell"))
         with sw.add_node("chosen"):

@@ -13,6 +13,7 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Callable
 
+from hcdbg.machine import board
 from hcdbg.machine import gic as gicmod
 from hcdbg.machine import irqline
 from hcdbg.machine.sysreg import TimerTrap
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from hcdbg.machine.vcpu import Vcpu
 
 WFI = 0xD503207F
-UART_INTID = 33  # SPI 1 (hw/arm/virt.c VIRT_UART), the device tree's <0 1 4>
 _SEVEN_DAYS = 7 * 24 * 3600.0
 
 
@@ -48,7 +48,7 @@ class Interrupts:
         self._wake = threading.Event()
         for v in vcpus:
             self._map(v)
-        uart.irq = lambda level: self.gic.set_irq(UART_INTID, level)
+        uart.irq = lambda level: self.gic.set_irq(32 + board.UART_SPI, level)
 
     def _map(self, v: Vcpu) -> None:
         """The distributor and this vCPU's CPU interface in its address space (each vCPU
