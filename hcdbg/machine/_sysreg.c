@@ -42,6 +42,20 @@ uint32_t hcdbg_sysreg_filter(void *uc, int reg, const hc_cp_reg *cp, hc_filter *
     return f->callback(uc, reg, cp, f->user);
 }
 
+/*
+ * The SYS hook (op0 1): only the broadcast instruction-cache invalidations, IC IALLUIS
+ * (op1 0, CRn 7, CRm 1, op2 0) and IC IVAU (op1 3, CRn 7, CRm 5, op2 1), reach the
+ * callback (icache.py); DC ZVA, TLBI and the rest run in Unicorn at once.
+ */
+uint32_t hcdbg_sys_filter(void *uc, int reg, const hc_cp_reg *cp, hc_filter *f)
+{
+    if (cp->crn != 7 || !((cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) ||
+                          (cp->op1 == 3 && cp->crm == 5 && cp->op2 == 1)))
+        return 0;
+    f->passed++;
+    return f->callback(uc, reg, cp, f->user);
+}
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_sysreg",
     "hcdbg's native MRS/MSR filter (used through ctypes, see sysreg.py).", -1, NULL,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from unicorn import UC_HOOK_INSN
 from unicorn import arm64_const as arm64
 
+from hcdbg.machine import sysreg
+
 if TYPE_CHECKING:
     from hcdbg.machine.vcpu import Vcpu
 
@@ -39,14 +41,21 @@ class ICacheWatch:
         self.epoch = 0  # broadcast invalidations executed so far
         self._seen: dict[int, int] = {}  # vCPU index -> epoch its translated code is from
         self._hooks: dict[int, int] = {}  # vCPU index -> hook handle
+        self._keep: dict[int, list[object]] = {}  # the native hooks' ctypes objects
 
     def before_slice(self, vcpu: Vcpu) -> None:
         """Call before `vcpu` runs: watch it if armed, drop its code if it is stale."""
         index = vcpu.index
         if self.armed and index not in self._hooks:
             # Hooks are looked up when code is translated: retranslate with it.
-            self._hooks[index] = vcpu.uc.hook_add(UC_HOOK_INSN, self._on_sys, None, 1, 0,
-                                                  arm64.UC_ARM64_INS_SYS)
+            if sysreg.SYS_FILTER is not None and sysreg.native():
+                # _sysreg.c lets only IC IALLUIS/IVAU through: DC ZVA costs no Python call.
+                self._keep[index] = sysreg.add_filtered_hook(
+                    vcpu.uc, arm64.UC_ARM64_INS_SYS, sysreg.SYS_FILTER, lambda _r, cp: self._on_sys(None, 0, cp, None))
+                self._hooks[index] = 0
+            else:
+                self._hooks[index] = vcpu.uc.hook_add(UC_HOOK_INSN, self._on_sys, None, 1, 0,
+                                                      arm64.UC_ARM64_INS_SYS)
             vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
             self._seen[index] = self.epoch
         elif self._seen.get(index, self.epoch) != self.epoch:

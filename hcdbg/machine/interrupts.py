@@ -40,11 +40,7 @@ class Interrupts:
         self.timers = Timers(n, self.counter, self.gic)
         self.lines = [irqline.IrqLine(v.uc) for v in vcpus]
         self.waiting = [False] * n
-        #: The vCPU whose slice is running on the run thread (a line it raises itself ends
-        #: its slice so the IRQ is taken soon: see `_line`), and whether it may be stopped.
-        self.running: Vcpu | None = None
-        self.stoppable = False
-        self.traps = [TimerTrap(v.uc, v.index, self.timers, counted, self._timer_written) for v in vcpus]
+        self.traps = [TimerTrap(v.uc, v.index, self.timers, counted) for v in vcpus]
         self._wake = threading.Event()
         for v in vcpus:
             self._map(v)
@@ -63,21 +59,12 @@ class Interrupts:
 
     # --- lines ------------------------------------------------------------------------------
     def _line(self, cpu: int, level: bool) -> None:
-        """The GIC changed CPU `cpu`'s nIRQ."""
+        """The GIC changed CPU `cpu`'s nIRQ. Unicorn takes the IRQ at the next block
+        boundary that PSTATE allows (irqline.py); a vCPU waiting in WFI runs again."""
         self.lines[cpu].set(level)
         if level:
             self.waiting[cpu] = False
             self._wake.set()
-            running = self.running
-            if running is not None and running.index == cpu and self.stoppable:
-                running.uc.emu_stop()  # exact between blocks (exactstop.py): take it now
-
-    def _timer_written(self, cpu: int) -> None:
-        """A timer register was written mid-slice: its deadline may now be sooner than the
-        slice's end, so an uncounted slice ends here and the scheduler looks again."""
-        running = self.running
-        if running is not None and running.index == cpu and self.stoppable:
-            running.uc.emu_stop()
 
     def set_clock(self, counted: bool) -> None:
         """Count instructions (True) or follow the host's clock; the scheduler's slices
@@ -147,6 +134,12 @@ class Interrupts:
                 self._wake.wait(wait)
         self.timers.poll()
         return True
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the guest has turned the distributor on (GICD_CTLR): from then on slices
+        are counted (machine.run), so that timers are seen in time."""
+        return bool(self.gic.ctlr)
 
     def irq_pending(self, cpu: int) -> bool:
         return self.lines[cpu].level

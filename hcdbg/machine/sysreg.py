@@ -47,8 +47,8 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_int,
                              ctypes.POINTER(_CpReg), ctypes.c_void_p)
 
 
-def _native_filter() -> int | None:
-    """Address of hcdbg_sysreg_filter in the compiled extension, or None."""
+def _native_filter(name: str) -> int | None:
+    """Address of the function `name` in the compiled extension, or None."""
     if os.environ.get("HCDBG_NATIVE", "1") == "0":
         return None
     spec = importlib.util.find_spec("hcdbg.machine._sysreg")
@@ -56,12 +56,13 @@ def _native_filter() -> int | None:
         return None
     try:
         lib = ctypes.CDLL(spec.origin)
-        return ctypes.cast(lib.hcdbg_sysreg_filter, ctypes.c_void_p).value
+        return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
     except (OSError, AttributeError):
         return None
 
 
-_FILTER = _native_filter()
+_FILTER = _native_filter("hcdbg_sysreg_filter")
+SYS_FILTER = _native_filter("hcdbg_sys_filter")
 _hook_add: Any = None
 try:  # pragma: no cover - depends on the installed binding's layout (as callregs.py)
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
@@ -80,6 +81,25 @@ def native() -> bool:
     return _FILTER is not None and _hook_add is not None
 
 
+Callback = Callable[[int, Any], int]
+
+
+def add_filtered_hook(uc: Uc, insn: int, native_filter: int, fn: Callback, counter: bool = False) -> list[object]:
+    """Register `native_filter` (a function of _sysreg.c) as `uc`'s UC_HOOK_INSN hook for
+    `insn`, calling `fn(xreg, cp_reg)` for what it lets through. Returns the ctypes objects
+    libunicorn now points to: keep them alive as long as `uc`."""
+    handle = getattr(getattr(uc, "_uch", None), "value", None)
+    if handle is None or _hook_add is None:
+        raise RuntimeError("this Unicorn binding has no handle for native hooks")
+    cb = _CALLBACK(lambda _uc, reg, cp, _ud: fn(reg, cp.contents))
+    flt = _Filter(ctypes.cast(cb, ctypes.c_void_p).value, None, int(counter), 0)
+    hh = ctypes.c_size_t()
+    err = _hook_add(handle, ctypes.byref(hh), UC_HOOK_INSN, native_filter, ctypes.addressof(flt), 1, 0, insn)
+    if err:
+        raise RuntimeError(f"uc_hook_add(UC_HOOK_INSN) failed: {err}")
+    return [cb, flt, hh]
+
+
 class TimerTrap:
     """Routes vCPU `index`'s timer register accesses to `timers`. `counter`: the model also
     owns CNTPCT/CNTVCT/CNTFRQ (an instruction-counted clock); otherwise Unicorn reads the
@@ -94,16 +114,9 @@ class TimerTrap:
         self._on_write = on_write
         self._keep: list[object] = []  # ctypes objects libunicorn holds pointers to
         handle = getattr(getattr(uc, "_uch", None), "value", None)
-        if native() and handle is not None:
+        if native() and handle is not None and _FILTER is not None:
             for insn, fn in ((arm64.UC_ARM64_INS_MRS, self._read), (arm64.UC_ARM64_INS_MSR, self._write)):
-                cb = _CALLBACK(lambda _uc, reg, cp, _ud, fn=fn: fn(reg, cp.contents))
-                flt = _Filter(ctypes.cast(cb, ctypes.c_void_p).value, None, int(counter), 0)
-                hh = ctypes.c_size_t()
-                err = _hook_add(handle, ctypes.byref(hh), UC_HOOK_INSN, _FILTER,
-                                ctypes.addressof(flt), 1, 0, insn)
-                if err:
-                    raise RuntimeError(f"uc_hook_add(UC_HOOK_INSN) failed: {err}")
-                self._keep += [cb, flt, hh]
+                self._keep += add_filtered_hook(uc, insn, _FILTER, fn, counter)
             self.native = True
         else:
             uc.hook_add(UC_HOOK_INSN, lambda _u, reg, cp, _d: self._slow(reg, cp, self._read),

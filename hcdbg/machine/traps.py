@@ -38,6 +38,7 @@ class Traps:
     _before_store: list[object | None]
     _mmap: mmap.mmap
     _ram_size: int
+    exceptions_delivered: bool
 
     def _stop(self, vcpu: Vcpu, kind: StopKind, reason: str, trap: Call | None = None) -> None:
         p = self._pending[vcpu.index]
@@ -118,6 +119,7 @@ class Traps:
             far = f", FAR {syn.far:#x}" if syn.far is not None else ""
             self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}{far}): {why}")
             return
+        self.exceptions_delivered = True  # machine.run: no more time slices from now on
         exc_entry.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
 
     @staticmethod
