@@ -1,0 +1,185 @@
+"""Debian's arm64 Linux on 4 vCPUs with a userspace /init: the firmware calls it makes at run
+time, as QEMU 7.2 answers them (scripts/qemu-psci-calls), saved in tests/data/.
+
+The userspace is scripts/build-initramfs (Debian's busybox-static and guests/linux/init): it
+unplugs CPU 3 and plugs it back, then powers off, or reboots with init.action=reboot. What
+Linux 6.1 calls for that, in order (the expectations below):
+  boot      drivers/firmware/psci/psci.c psci_probe: PSCI_VERSION, MIGRATE_INFO_TYPE and
+            PSCI_FEATURES x4 (as tests/test_real_guests.py lists them); then for each
+            secondary arch/arm64/kernel/psci.c cpu_psci_cpu_boot: CPU_ON(MPIDR,
+            __pa_symbol(secondary_entry)) from the boot CPU, answered SUCCESS
+  unplug    on CPU 3 itself, cpu_psci_cpu_die: CPU_OFF(power_state POWER_DOWN, 0x10000),
+            which does not return; on another CPU, cpu_psci_cpu_kill polls AFFINITY_INFO(3, 0)
+            for up to 100 ms until it answers OFF (1) and prints "psci: CPU3 killed (polled
+            N ms)"; each earlier answer is ON (0)
+  replug    cpu_psci_cpu_boot again: CPU_ON(3, secondary_entry) -> SUCCESS
+  end       kernel/reboot.c: poweroff -> pm_power_off = psci_sys_poweroff: SYSTEM_OFF;
+            reboot -> psci_sys_reset: SYSTEM_RESET (QEMU said SYSTEM_RESET2 is not
+            supported); neither returns: QEMU exits (the script runs it with -no-reboot)
+QEMU 7.2 has no SMCCC 1.1 and no TRNG (SMCCC_VERSION is not even asked), so /init finds no
+hwrng even with arm_smccc_trng.ko loaded.
+"""
+from __future__ import annotations
+
+import gzip
+import importlib.machinery
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+DATA = ROOT / "tests" / "data"
+APPEND = "console=ttyAMA0 rdinit=/init"
+
+
+def _printed(script: str, key: str) -> Path:
+    out = subprocess.run([str(ROOT / "scripts" / script), "--print"], capture_output=True, text=True,
+                         check=True).stdout
+    return Path(dict(ln.split("=", 1) for ln in out.splitlines())[key])
+
+
+LINUX = _printed("fetch-guests", "linux")
+INITRAMFS = _printed("build-initramfs", "initramfs")
+needs_run = pytest.mark.skipif(
+    shutil.which("qemu-system-aarch64") is None or not LINUX.exists() or not INITRAMFS.exists(),
+    reason=f"needs qemu-system-aarch64, the kernel at {LINUX} (scripts/fetch-guests) and the "
+           f"initramfs at {INITRAMFS} (scripts/build-initramfs)")
+
+_LINE = re.compile(r"^(hvc|smc) EL1 (\w+) x0=\S+ x1=(\S+) x2=(\S+) x3=\S+ -> "
+                   r"(?:x0=(\S+) .*?|\((did not return|QEMU exited)\))  cpu(\d+)$")
+BOOT = [("PSCI_VERSION", 0x0, 0x10001), ("PSCI_MIGRATE_INFO_TYPE", 0x0, 0x2),
+        ("PSCI_FEATURES", 0x8000_0000, 2**64 - 1), ("PSCI_FEATURES", 0xC400_0001, 0x0),
+        ("PSCI_FEATURES", 0xC400_000E, 2**64 - 1), ("PSCI_FEATURES", 0xC400_0012, 2**64 - 1)]
+ON, OFF = 0, 1  # AFFINITY_INFO's answers (DEN0022 5.1.5)
+
+
+def _calls(lines: list[str]) -> list[tuple[str, int, int, int | None, int]]:
+    """(name, x1, x2, x0 after or None if it did not return, cpu) of scripts/qemu-psci-calls lines."""
+    out = []
+    for ln in lines:
+        m = _LINE.match(ln)
+        assert m, ln
+        out.append((m[2], int(m[3], 16), int(m[4], 16), int(m[5], 16) if m[5] else None, int(m[7])))
+    return out
+
+
+def _check_run(lines: list[str], end: str) -> None:
+    """The call list of one run, against Linux's behaviour (the module docstring)."""
+    calls = _calls(lines)
+    assert all(ln.startswith("hvc EL1 ") for ln in lines)  # -M virt: QEMU's conduit is HVC
+    assert [(n, x1, ret) for n, x1, _, ret, _ in calls[:6]] == BOOT
+    assert all(cpu == 0 for *_, cpu in calls[:6])
+    boot_on = calls[6:9]
+    entry = boot_on[0][2]
+    assert boot_on == [("PSCI_CPU_ON", mpidr, entry, 0, 0) for mpidr in (1, 2, 3)]
+    assert calls[9] == ("PSCI_CPU_OFF", 0x10000, 0, None, 3)
+    polls = [c for c in calls[10:] if c[0] == "PSCI_AFFINITY_INFO"]
+    assert calls[10:10 + len(polls)] == polls and polls
+    assert all(x1 == 3 and cpu != 3 for _, x1, _, _, cpu in polls)
+    assert [ret for *_, ret, _ in polls] == [ON] * (len(polls) - 1) + [OFF]
+    rest = calls[10 + len(polls):]
+    assert len(rest) == 2
+    assert rest[0][:4] == ("PSCI_CPU_ON", 3, entry, 0) and rest[0][4] != 3
+    assert rest[1][:4] == (end, 0, 0, None)
+
+
+def _reference(case: str) -> list[str]:
+    text = (DATA / f"qemu-linux-initramfs-{case}.calls").read_text()
+    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+CASES = [("poweroff", "", "PSCI_SYSTEM_OFF"), ("reboot", " init.action=reboot", "PSCI_SYSTEM_RESET")]
+
+
+@pytest.mark.parametrize("case, extra, end", CASES, ids=[c[0] for c in CASES])
+def test_qemu_reference_list_is_what_linux_does(case: str, extra: str, end: str) -> None:
+    lines = _reference(case)
+    _check_run(lines, end)
+    names = [c[0] for c in _calls(lines)]
+    assert names.count("PSCI_CPU_ON") == 4 and names.count("PSCI_CPU_OFF") == 1
+    assert f'--append "{APPEND}{extra}"' in (DATA / f"qemu-linux-initramfs-{case}.calls").read_text()
+
+
+@needs_run
+@pytest.mark.parametrize("case, extra, end", CASES, ids=[c[0] for c in CASES])
+def test_qemu_still_answers_so(case: str, extra: str, end: str) -> None:
+    """The oracle re-run: a whole 4-vCPU run to QEMU's exit (~25 s with breakpoints)."""
+    out = subprocess.run([str(ROOT / "scripts/qemu-psci-calls"), str(LINUX), "--initrd", str(INITRAMFS),
+                          "--smp", "4", "--append", APPEND + extra, "--seconds", "150"],
+                         capture_output=True, text=True, timeout=200).stdout
+    lines = out.splitlines()
+    _check_run(lines, end)
+    # The boot part is the same to the byte; later, the replugging vCPU and the polls may vary.
+    assert lines[:10] == _reference(case)[:10]
+
+
+@needs_run
+def test_init_prints_each_step_under_qemu() -> None:
+    """Plain QEMU, no gdbstub: /init reaches userspace, sees 4 CPUs, replugs CPU 3, powers off."""
+    out = subprocess.run(
+        ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-smp", "4", "-m", "512M",
+         "-display", "none", "-monitor", "none", "-nodefaults", "-serial", "stdio",
+         "-kernel", str(LINUX), "-initrd", str(INITRAMFS), "-append", f"{APPEND} nokaslr"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL).stdout
+    init = [ln.rstrip("\r") for ln in out.splitlines() if ln.startswith("init: ")]
+    assert init[:3] == ["init: online CPUs: 4 (0-3)", "init: cpu3 offline, online: 0-2",
+                        "init: cpu3 online, online: 0-3"]
+    assert "init: rng_current: none" in init and "init: no hwrng" in init
+    assert init[-1] == "init: poweroff"
+    assert "psci: CPU3 killed (polled" in out and "reboot: Power down" in out
+
+
+def _newc_entries(data: bytes) -> dict[str, tuple[int, bytes, int, int]]:
+    """name -> (mode, data, rdevmajor, rdevminor) of a newc archive."""
+    entries, at = {}, 0
+    while True:
+        assert data[at:at + 6] == b"070701"
+        f = [int(data[at + 6 + 8 * i:at + 14 + 8 * i], 16) for i in range(13)]
+        name_at = at + 110
+        name = data[name_at:name_at + f[11] - 1].decode()
+        body = name_at + f[11] + (-(name_at + f[11]) % 4)
+        if name == "TRAILER!!!":
+            return entries
+        entries[name] = (f[1], data[body:body + f[6]], f[9], f[10])
+        at = body + f[6] + (-(body + f[6]) % 4)
+
+
+@pytest.mark.skipif(not INITRAMFS.exists() or shutil.which("dpkg-deb") is None,
+                    reason=f"no initramfs at {INITRAMFS} (scripts/build-initramfs), so no cached busybox .deb")
+def test_initramfs_is_reproducible_and_holds_init(tmp_path: Path) -> None:
+    builds = []
+    for name in ("a.cpio.gz", "b.cpio.gz"):
+        subprocess.run([str(ROOT / "scripts/build-initramfs"), str(tmp_path / name)], check=True,
+                       capture_output=True, timeout=300)
+        builds.append((tmp_path / name).read_bytes())
+    assert builds[0] == builds[1]
+    entries = _newc_entries(gzip.decompress(builds[0]))
+    assert entries["init"][1] == (ROOT / "guests/linux/init").read_bytes()
+    assert entries["init"][0] == 0o100755
+    assert entries["dev/console"][0] == 0o020600 and entries["dev/console"][2:] == (5, 1)
+    assert entries["bin/busybox"][1][:4] == b"\x7fELF"
+    assert entries["bin/sh"] == (0o120777, b"busybox", 0, 0)
+    assert list(entries) == sorted(entries)
+
+
+def test_kernel_base_is_read_from_the_image() -> None:
+    """scripts/qemu-psci-calls finds _text in the Image's .rela.dyn (its docstring says how)."""
+    loader = importlib.machinery.SourceFileLoader("qemu_psci_calls", str(ROOT / "scripts/qemu-psci-calls"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    script = importlib.util.module_from_spec(spec)
+    loader.exec_module(script)
+    if LINUX.exists():  # Debian's 6.1: KIMAGE_VADDR for 48-bit VAs and 128M of modules
+        assert script.kernel_base(LINUX.read_bytes()) == 0xFFFF_8000_0800_0000
+    # A made-up Image: header (image_size at 16), then a table at another base.
+    base = 0xFFFF_8000_8000_0000
+    header = bytearray(64)
+    header[16:24] = (1 << 24).to_bytes(8, "little")
+    table = b"".join((base + 0x1000 + 8 * i).to_bytes(8, "little") + (0x403).to_bytes(8, "little")
+                     + (base + 0x10000 * (i + 1) if i else base).to_bytes(8, "little") for i in range(20))
+    assert script.kernel_base(bytes(header) + b"\0" * 8 + table + b"\0" * 64) == base
