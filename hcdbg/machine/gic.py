@@ -123,6 +123,7 @@ class Gic:
         # A uniprocessor GIC forwards every SPI to its one CPU (§4.3.12: ITARGETSR RAZ/WI).
         self.spis = [_Irq(targets=int(self.ncpus == 1)) for _ in range(self.num_irqs - 32)]
         self._all_cpus = (1 << self.ncpus) - 1
+        self._enabled_spis: set[int] = set()  # SPI numbers (ID - 32) with their enable set
         self._update()
 
     def save_state(self) -> object:
@@ -133,6 +134,7 @@ class Gic:
         """Back to a `save_state()`; lines are re-evaluated (and notified if they change)."""
         lines = [(c.line, c.fiq_line) for c in self.cpus]
         self.ctlr, self.cpus, self.spis = copy.deepcopy(state)  # type: ignore[misc]
+        self._enabled_spis = {n for n, st in enumerate(self.spis) if st.enabled}
         for c, (line, fiq) in zip(self.cpus, lines):  # the wires as they are now
             c.line, c.fiq_line = line, fiq
         self._update()
@@ -170,7 +172,9 @@ class Gic:
             if st.enabled and not st.active and st.priority < best_prio and self._pending(cpu, irq, st):
                 best, best_prio = irq, st.priority
         bit = 1 << cpu
-        for n, st in enumerate(self.spis):
+        spis = self.spis
+        for n in sorted(self._enabled_spis):  # few: scanning all 256 per access was a hot spot
+            st = spis[n]
             if (st.enabled and (st.latch or (st.level and not st.edge)) and not st.active
                     and st.targets & bit and st.priority < best_prio):
                 best, best_prio = n + 32, st.priority
@@ -348,8 +352,11 @@ class Gic:
                     st.group = (byte >> i) & 1
                 elif base == GICD_ISENABLER:
                     st.enabled = True
+                    if irq >= 32:
+                        self._enabled_spis.add(irq - 32)
                 elif base == GICD_ICENABLER:
                     st.enabled = st.enabled and irq < 16  # SGIs are always enabled (§4.3.6)
+                    self._enabled_spis.discard(irq - 32)
                 elif base == GICD_ISPENDR:
                     st.latch = st.latch or irq >= 16  # SGIs: use GICD_SPENDSGIR (§4.3.7)
                 elif base == GICD_ICPENDR:

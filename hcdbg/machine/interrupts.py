@@ -10,6 +10,9 @@ Interrupt": WFI completes when an interrupt is pending, whatever PSTATE's masks 
 from __future__ import annotations
 
 import struct
+
+from unicorn import UC_HOOK_CODE
+from unicorn import arm64_const as arm64
 import threading
 from typing import TYPE_CHECKING, Callable
 
@@ -40,6 +43,11 @@ class Interrupts:
         self.timers = Timers(n, self.counter, self.gic)
         self.lines = [irqline.IrqLine(v.uc) for v in vcpus]
         self.waiting = [False] * n
+        self.catching: frozenset[int] | None = None
+        self.caught: tuple[int, int] | None = None  # (vCPU, INTID) of the last catch
+        self._vector_hooks: dict[int, list[int]] = {}
+        self._vbar: dict[int, int | None] = {}
+        self._resume_at: dict[int, int] = {}
         self.traps = [TimerTrap(v.uc, v.index, self.timers, counted) for v in vcpus]
         self._wake = threading.Event()
         for v in vcpus:
@@ -143,6 +151,50 @@ class Interrupts:
 
     def irq_pending(self, cpu: int) -> bool:
         return self.lines[cpu].level
+
+    # --- catch irq ------------------------------------------------------------------------------
+    def catch(self, intids: frozenset[int] | None) -> None:
+        """Stop when a vCPU takes an IRQ: any (an empty set), these INTIDs, or (None) not.
+
+        Unicorn takes IRQs itself (irqline.py), so the stop is at the IRQ's vector entry,
+        VBAR_EL1 + 0x280 (from EL1) or + 0x480 (from EL0), before its first instruction:
+        a code hook on just those two words, which in a counted slice stops exactly there
+        (interrupts force counted slices: machine.run). ELR_EL1/SPSR_EL1 then hold the
+        interrupted context and the IRQ is not acknowledged yet (GICC_HPPIR names it)."""
+        self.catching = intids
+        for v in self.vcpus:
+            for h in self._vector_hooks.pop(v.index, ()):
+                v.uc.hook_del(h)
+            self._vbar[v.index] = None
+            v.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # hooks apply at translation
+
+    def arm_catch(self, vcpu: Vcpu) -> None:
+        """Before a slice: hook `vcpu`'s IRQ vectors where its VBAR_EL1 now points."""
+        if self.catching is None:
+            return
+        vbar = vcpu.uc.reg_read(arm64.UC_ARM64_REG_VBAR_EL1)
+        if vbar == self._vbar.get(vcpu.index):
+            return
+        for h in self._vector_hooks.pop(vcpu.index, ()):
+            vcpu.uc.hook_del(h)
+        self._vbar[vcpu.index] = vbar
+        self._vector_hooks[vcpu.index] = [
+            vcpu.uc.hook_add(UC_HOOK_CODE, self._at_vector, vcpu, vbar + off, vbar + off + 3)
+            for off in (0x280, 0x480)]
+        vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]
+
+    def _at_vector(self, uc: object, address: int, _size: int, vcpu: Vcpu) -> None:
+        if self._resume_at.get(vcpu.index) == address:
+            self._resume_at.pop(vcpu.index)  # continuing from this stop: run the handler
+            return
+        intid = self.gic.cpu_read(vcpu.index, gicmod.GICC_HPPIR) & 0x3FF
+        if self.catching is not None and (not self.catching or intid in self.catching):
+            self.caught = (vcpu.index, intid)
+            vcpu.uc.emu_stop()
+
+    def resume_from_catch(self, vcpu: Vcpu) -> None:
+        """The next slice of `vcpu` starts at the vector it stopped at: do not stop again."""
+        self._resume_at[vcpu.index] = vcpu.pc
 
     # --- checkpoints ----------------------------------------------------------------------------
     def save_state(self) -> object:

@@ -129,18 +129,27 @@ def available() -> bool:
 
 
 class IrqLine:
-    """One vCPU's IRQ input. `set(True)` while its CPU interface signals an IRQ."""
+    """One vCPU's IRQ input. `set(True)` while its CPU interface signals an IRQ; while
+    `gated`, the level is kept but Unicorn does not see it (the machine stops first)."""
 
     def __init__(self, uc: Uc) -> None:
         off = offset()
         self._request = _request(uc, off) if off is not None else None
         self.level = False
+        self.gated = False
 
     def set(self, level: bool) -> None:
         """Raise or drop the line; Unicorn takes the IRQ between blocks when PSTATE allows."""
         self.level = level
+        self._drive()
+
+    def gate(self, gated: bool) -> None:
+        self.gated = gated
+        self._drive()
+
+    def _drive(self) -> None:
         if self._request is not None:
-            if level:
+            if self.level and not self.gated:
                 self._request.value |= CPU_INTERRUPT_HARD
             else:
                 self._request.value &= ~CPU_INTERRUPT_HARD

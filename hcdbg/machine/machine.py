@@ -243,6 +243,10 @@ class Machine(Traps):
             self.config.catch.discard(name)
         return name
 
+    def catch_irq(self, intids: frozenset[int] | None) -> None:
+        """Stop before a vCPU takes an IRQ (any: an empty set; these INTIDs), or (None) not."""
+        self.irq.catch(intids)
+
     def add_breakpoint(self, address: int) -> None:
         if address not in self.breakpoints:
             self.breakpoints.add(address)
@@ -328,6 +332,9 @@ class Machine(Traps):
                 if stop is not None or count == 1 or vcpu.state is not PowerState.ON:
                     return stop
                 count = max(count - 1, 0)
+        if self.irq.catching is not None and self._stopped_at[index] is not None:
+            if self._stopped_at[index] == vcpu.pc:
+                self.irq.resume_from_catch(vcpu)  # continuing from a caught IRQ's vector
         self._stopped_at[index] = None
         if self._interrupt.is_set():
             return None
@@ -366,6 +373,7 @@ class Machine(Traps):
                 self._running = vcpu
         irq = self.irq
         irq.before_slice()
+        irq.arm_catch(vcpu)
         try:
             vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
         except UcError as exc:
@@ -387,6 +395,11 @@ class Machine(Traps):
                 return Stop(StopKind.FAULT, vcpu.index, vcpu.pc, f"{err} (pc {vcpu.pc:#x})")
             raise err
         stop, p.stop = p.stop, None
+        if stop is None and irq.caught is not None:
+            index, intid = irq.caught
+            irq.caught = None
+            stop = Stop(StopKind.EXCEPTION, index, vcpu.pc,
+                        f"IRQ {intid} taken by vCPU {index} (caught; ELR_EL1 is where it interrupted)")
         return stop
 
     def _runnable(self) -> list[Vcpu]:
