@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from hcdbg.machine.vcpu import Vcpu
 
 WFI = 0xD503207F
-_SEVEN_DAYS = 7 * 24 * 3600.0
 
 
 class Interrupts:
@@ -131,15 +130,14 @@ class Interrupts:
         an outside wake-up). Returns False if nothing can ever wake them (no timer armed and
         no outside source), so the machine can report the guest as halted."""
         deadlines = [d for d in (self.timers.next_deadline(v.index) for v in on) if d is not None]
+        if not deadlines:
+            return False  # input to the UART arrives only while the machine is stopped
         if isinstance(self.counter, InstructionCounter):
-            if not deadlines:
-                return False
             self.counter.skip_to(min(deadlines))
         else:
-            wait = self.counter.seconds_until(min(deadlines)) if deadlines else _SEVEN_DAYS
             self._wake.clear()
             if not stopped():
-                self._wake.wait(wait)
+                self._wake.wait(self.counter.seconds_until(min(deadlines)))
         self.timers.poll()
         return True
 
