@@ -188,3 +188,23 @@ def test_colour_and_completion_in_a_terminal(repl) -> None:
     r.child.expect_exact("(y or n)")
     r.child.sendline("y")
     r.child.expect(pexpect.EOF)
+
+
+def test_catch_irq_and_info_gic_in_a_terminal(repl) -> None:
+    # guests/timer.S: PPI 27 (virtual timer) enabled at GICC_PMR 0xF0; caught at the vector,
+    # before GICC_IAR, so it is still pending (IHI 0048B §3.2.4).
+    r = repl("timer", "--no-color")
+    r.prompt()
+    assert "stop at the IRQ vector when a vCPU takes IRQ PPI 27 (virtual timer)" in \
+        r.cmd("catch irq 27")
+    text = r.cmd("c")
+    assert "IRQ 27 taken by vCPU 0 (caught; ELR_EL1 is where it interrupted)" in text
+    text = r.cmd("info gic")
+    assert "vCPU 0: CPU interface enabled (group 0), GICC_CTLR 0x1, PMR 0xf0" in text
+    assert "pending  PPI 27 (virtual timer)" in text and "IRQ line up" in text
+    assert "*** bad INTID '1020'" in r.cmd("catch irq 1020")
+    assert "Traceback" not in r.transcript
+    r.child.sendline("q")
+    r.child.expect_exact("(y or n)")
+    r.child.sendline("y")
+    r.child.expect(pexpect.EOF)

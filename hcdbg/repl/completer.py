@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
@@ -10,7 +10,7 @@ from prompt_toolkit.document import Document
 from hcdbg.errors import HcdbgError
 from hcdbg.machine import registers
 from hcdbg.machine.exceptions import CATCH_NAMES
-from hcdbg.repl import commands
+from hcdbg.repl import commands, intids
 from hcdbg.smccc import catalog
 from hcdbg.smccc.retcodes import all_names as retcode_names
 from hcdbg.smccc.source import AnswerSource
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _FIXED = {
     "action": ["forward", "handle", "deny"],
     "conduit": ["hvc", "smc", "both"],
-    "catch": ["hvc", "smc", "call", *CATCH_NAMES],
+    "catch": ["hvc", "smc", "call", *CATCH_NAMES, "irq"],
     "export": ["kvm"],
 }
 
@@ -32,8 +32,8 @@ class CommandCompleter(Completer):
     def __init__(self, dbg: Debugger) -> None:
         self.dbg = dbg
 
-    def words_for(self, kind: str | None, word: str) -> list[str]:
-        """Candidates for one kind of argument."""
+    def words_for(self, kind: str | None, word: str, before: Sequence[str] = ()) -> list[str]:
+        """Candidates for one kind of argument (`before`: the command's words before it)."""
         symbols = sorted(self.dbg.session.machine.image.symbols.by_name)
         regs = registers.all_names()
         functions = catalog.names()
@@ -58,6 +58,16 @@ class CommandCompleter(Completer):
             return services + functions + ["vcpu", *(s.word for s in AnswerSource)]
         if kind == "command":
             return commands.top_names()
+        if kind == "vcpu":
+            return [str(v.index) for v in self.dbg.session.machine.vcpus]
+        if kind == "catch-what":  # what follows catch's first word depends on that word
+            first, more = (before[0], len(before) > 1) if before else ("", False)
+            known = [str(i) for i in sorted(intids.KNOWN)]
+            if first == "irq":
+                return known if more else ["off", *known]
+            if more:
+                return []
+            return ["off"] if first in CATCH_NAMES else self.words_for("range", word)
         if kind == "file":
             return _paths(word) + ["stop"]
         return []
@@ -100,11 +110,11 @@ class CommandCompleter(Completer):
         index = len(rest)
         for action in positionals:
             if action.nargs in ("*", "+", argparse.REMAINDER):
-                return self.words_for(getattr(action, "complete", None), word)
+                return self.words_for(getattr(action, "complete", None), word, rest)
             if index == 0:
                 if action.choices:
                     return list(action.choices)
-                return self.words_for(getattr(action, "complete", None), word)
+                return self.words_for(getattr(action, "complete", None), word, rest)
             index -= 1
         return []
 

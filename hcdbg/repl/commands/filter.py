@@ -8,6 +8,7 @@ from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine.exceptions import CATCH_NAMES
 from hcdbg.policy.ranges import Action, Range, parse_range
 from hcdbg.repl.commands import Parser, command
+from hcdbg.repl import intids
 from hcdbg.smccc import catalog
 
 if TYPE_CHECKING:
@@ -151,28 +152,41 @@ def do_filter_export(dbg: Debugger, args: argparse.Namespace) -> None:
 
 
 _EXCEPTIONS = "|".join(CATCH_NAMES)
-p = Parser("catch", "Stop at calls through hvc, smc or either (call), or at a guest exception.\n"
+p = Parser("catch", "Stop at calls through hvc, smc or either (call), at a guest exception, or "
+           "when a vCPU takes an IRQ.\n"
            "Like gdb's 'catch syscall': adds a forward range for that conduit. No RANGE: every "
            f"function ID (0x0+0x100000000). 'catch {_EXCEPTIONS}' stops when the guest takes "
            "that exception, before its vectors do ('catch dabt off' stops no more).\n"
-           f"{_RANGE_HELP}", usage=f"catch hvc|smc|call [RANGE] | catch {_EXCEPTIONS} [off]")
-p.arg("conduit", choices=("hvc", "smc", "call", *CATCH_NAMES), metavar=f"hvc|smc|call|{_EXCEPTIONS}",
-      complete="catch")
-p.arg("range", nargs="?", default=None, metavar="RANGE", complete="range")
+           "'catch irq' stops at the IRQ vector when a vCPU takes any IRQ, or only those INTIDs "
+           "(27, or a run 0-15; 'info gic' names them); before the guest's handler acknowledges "
+           "it, so ELR_EL1 is where it interrupted. 'catch irq off' stops no more.\n"
+           f"{_RANGE_HELP}",
+           usage=f"catch hvc|smc|call [RANGE] | catch {_EXCEPTIONS} [off] | "
+                 "catch irq [INTID ...|off]")
+p.arg("conduit", choices=("hvc", "smc", "call", *CATCH_NAMES, "irq"),
+      metavar=f"hvc|smc|call|{_EXCEPTIONS}|irq", complete="catch")
+p.arg("what", nargs="*", metavar="RANGE|off|INTID", complete="catch-what")
 
 
 @command(p, category="ranges")
 def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
     """Unlike 'filter add', catch fills only the gaps between existing entries, as gdb's
     catchpoints never conflict with each other; an entry that already decides a call wins."""
-    if args.conduit in CATCH_NAMES:
-        _catch_exception(dbg, args.conduit, args.range)
+    if args.conduit == "irq":
+        _catch_irq(dbg, args.what)
         return
-    args.range = args.range or "0x0+0x100000000"
-    plan = dbg.session.filter.uncovered(parse_range(args.range), args.conduit)
+    if len(args.what) > 1:
+        raise UsageError(f"catch {args.conduit}: one word after it at most, not "
+                         f"{' '.join(args.what)!r}")
+    what = args.what[0] if args.what else None
+    if args.conduit in CATCH_NAMES:
+        _catch_exception(dbg, args.conduit, what)
+        return
+    text = what or "0x0+0x100000000"
+    plan = dbg.session.filter.uncovered(parse_range(text), args.conduit)
     if not plan:
         raise UsageError(f"nothing to catch: existing filter entries already decide every ID of "
-                         f"'{args.range}' for {args.conduit} ('filter list' shows them)")
+                         f"'{text}' for {args.conduit} ('filter list' shows them)")
     added: list[tuple[int, Range]] = []
     try:
         for base, count, scope in plan:
@@ -188,6 +202,34 @@ def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(f"Catchpoint (filter entry {n}): stop at {r.describe()}  {covers(r)}")
 
 
+def _catch_irq(dbg: Debugger, words: list[str]) -> None:
+    """Catch IRQs: gdb's catchpoints add up, so INTIDs join those caught already; any IRQ
+    (no INTID) includes them all."""
+    machine = dbg.session.machine
+    before = machine.irq.catching
+    if words == ["off"]:
+        machine.catch_irq(None)
+        dbg.message("No IRQ catchpoint." if before is None else
+                    f"Catchpoint deleted: vCPUs take {intids.catch_text(before)} without stopping")
+        return
+    if "off" in words:
+        raise UsageError("catch irq off: 'off' stands alone (it deletes the IRQ catchpoint)")
+    wanted = intids.parse(words, machine.irq.gic.num_irqs)  # all or none, before any change
+    if before is not None and wanted and before:
+        wanted |= before
+    elif before is not None:
+        wanted = frozenset()  # "any" already, or now
+    machine.catch_irq(wanted)
+    dbg.message(f"Catchpoint: stop at the IRQ vector when a vCPU takes "
+                f"{intids.catch_text(wanted)} ('catch irq off' to stop no more)")
+    if words and not wanted:
+        dbg.message("note: it stopped at any IRQ already; 'catch irq off' first to stop at "
+                    "some only", "class:hint")
+    if not machine.irq.available:
+        dbg.message("note: this Unicorn cannot raise IRQs, so no IRQ is ever taken",
+                    "class:hint")
+
+
 def _catch_exception(dbg: Debugger, short: str, switch: str | None) -> None:
     if switch not in (None, "off"):
         raise UsageError(f"catch {short}: expected nothing or 'off' after it, not '{switch}'")
@@ -197,3 +239,25 @@ def _catch_exception(dbg: Debugger, short: str, switch: str | None) -> None:
     else:
         dbg.message(f"Catchpoint: stop at each {name} before the guest's vectors take it "
                     f"('catch {short} off' to stop no more)")
+
+
+p = Parser("info catch", "List the catchpoints: calls, exceptions and IRQs.\nCall catchpoints "
+           "are forward ranges ('filter list' shows them all).")
+
+
+@command(p, aliases=("info catchpoints",), category="ranges")
+def do_info_catch(dbg: Debugger, args: argparse.Namespace) -> None:
+    machine = dbg.session.machine
+    entries = dbg.session.filter.entries()
+    forward = [(n, r) for n, r in enumerate(entries, 1) if r.action is Action.FORWARD]
+    caught = sorted(machine.config.catch)
+    irq = machine.irq.catching
+    if not forward and not caught and irq is None:
+        dbg.message("No catchpoints.")
+        return
+    for n, r in forward:
+        dbg.message(f"call       filter entry {n}: {r.describe()}  {covers(r)}")
+    for name in caught:
+        dbg.message(f"exception  {name}, before the guest's vectors take it")
+    if irq is not None:
+        dbg.message(f"irq        at the IRQ vector: {intids.catch_text(irq)}")
