@@ -51,3 +51,4 @@ def test_answer_linuxs_psci_version_by_hand(linux_repl: Repl) -> None:
     r._until("(y or n)")
     r.child.sendline("y")
     r.child.expect(pexpect.EOF)
+
