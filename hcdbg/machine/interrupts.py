@@ -119,7 +119,9 @@ class Interrupts:
                 bytes(vcpu.uc.mem_read(pa, n)) for pa, n in vcpu.physical(pc - 4, 4)))
         except Exception:  # noqa: BLE001 - an unreadable PC is simply not a WFI
             return
-        if word == WFI:
+        # Only once the guest uses its GIC: before that no interrupt could wake it, and
+        # guests written for hcdbg's earlier board poll a flag around WFI (a yield there).
+        if word == WFI and self.enabled:
             self.waiting[vcpu.index] = True
 
     def runnable(self, vcpu: Vcpu) -> bool:
