@@ -105,13 +105,11 @@ class TimerTrap:
     owns CNTPCT/CNTVCT/CNTFRQ (an instruction-counted clock); otherwise Unicorn reads the
     host clock for them, which is what the model's HostCounter reads too."""
 
-    def __init__(self, uc: Uc, index: int, timers: Timers, counter: bool,
-                 on_write: Callable[[int], None] | None = None) -> None:
+    def __init__(self, uc: Uc, index: int, timers: Timers, counter: bool) -> None:
         self._uc = uc
         self._index = index
         self._timers = timers
         self._counter = counter
-        self._on_write = on_write
         self._keep: list[object] = []  # ctypes objects libunicorn holds pointers to
         handle = getattr(getattr(uc, "_uch", None), "value", None)
         if native() and handle is not None and _FILTER is not None:
@@ -163,6 +161,4 @@ class TimerTrap:
         if reg is None:
             return 0
         self._timers.write(self._index, reg, cp.val)
-        if self._on_write is not None:
-            self._on_write(self._index)
         return 1
