@@ -17,6 +17,7 @@
 //     cpu 0x1 before 0x1 after 0x2
 //     code-patch PASS            (or FAIL)
         .include "common.S"
+        .include "pairs.inc"
 
         .equ PSCI_CPU_OFF_ID,      0x84000002
         .equ PSCI_CPU_ON64_ID,     0xC4000003
@@ -61,39 +62,12 @@ main:
 2:      ldar    x10, [x9]
         cbz     x10, 2b
 
-        mov     x19, #0                     // print both CPUs' answers
-        mov     x20, #0                     // any wrong answer
-3:      adr     x0, str_cpu
-        bl      puts
-        mov     x0, x19
-        bl      put_hex
-        adr     x0, str_before
-        bl      puts
-        adr     x9, before
-        ldr     x0, [x9, x19, lsl #3]
-        cmp     x0, #1
-        cset    x10, ne
-        orr     x20, x20, x10
-        bl      put_hex
-        adr     x0, str_after
-        bl      puts
-        adr     x9, after
-        ldr     x0, [x9, x19, lsl #3]
-        cmp     x0, #2
-        cset    x10, ne
-        orr     x20, x20, x10
-        bl      put_hex
-        bl      put_nl
-        add     x19, x19, #1
-        cmp     x19, #2
-        b.lo    3b
-        adr     x0, str_verdict
-        bl      puts
-        adr     x0, str_pass
-        cbz     x20, 4f
-        adr     x0, str_fail
-4:      bl      puts
-        bl      put_nl
+        adr     x0, before                  // print both CPUs' values
+        adr     x1, after
+        mov     x2, #1
+        mov     x3, #2
+        adr     x4, str_verdict
+        bl      print_pairs
         ldp     x19, x20, [sp, #16]
         ldp     x29, x30, [sp], #32
         ret
@@ -142,12 +116,7 @@ secondary_entry:
         b       2b
         .size   secondary_entry, . - secondary_entry
 
-str_cpu:        .asciz "cpu "
-str_before:     .asciz " before "
-str_after:      .asciz " after "
 str_verdict:    .asciz "code-patch"
-str_pass:       .asciz " PASS"
-str_fail:       .asciz " FAIL"
 
         .bss
         .balign 8

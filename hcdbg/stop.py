@@ -90,3 +90,10 @@ class StopView:
     def pc(self) -> int:
         """The shown vCPU's PC."""
         return dict(self.registers)["pc"]
+
+
+#: What users call each exception they can stop at (`--catch NAME`, the REPL's `catch NAME`)
+#: -> the name machine/exceptions.py gives it. Here, not there, so that parsing a command
+#: line needs no Unicorn.
+CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction",
+               "iabt": "prefetch abort", "dabt": "data abort"}

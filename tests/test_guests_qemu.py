@@ -178,6 +178,9 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
     elif name == "code-patch":
         # Both CPUs run the old instruction (movz x0, #1) before the patch, the new one after.
         lines = [f"cpu {i:#x} before 0x1 after 0x2" for i in range(2)] + ["code-patch PASS"]
+    elif name == "tlb-shootdown":
+        # Both CPUs read the first page's mark (0xa) before the remap, the second's (0xb) after.
+        lines = [f"cpu {i:#x} before 0xa after 0xb" for i in range(2)] + ["tlb-shootdown PASS"]
     elif name == "gic-ipi":
         # The GIC and timer guests' transcripts, derived in tests/test_gic_guests.py.
         return gic_ipi_transcript(smp)
@@ -251,10 +254,11 @@ def test_index_lists_every_guest_source_and_elf():
         assert set(entry) == {"name", "description", "smp"}
         assert entry["description"] and "\n" not in entry["description"]
         assert (GUESTS / f"{entry['name']}.elf").is_file()
-    # psci-tour, cpu-race, smp-check, gic-ipi and code-patch need secondaries; every other guest
+    # psci-tour, cpu-race, smp-check, gic-ipi, code-patch and tlb-shootdown need secondaries; every other guest
     # runs on one vCPU.
     assert {n: s for n, s in SMP.items() if s != 1} == {"psci-tour": 4, "cpu-race": 4, "smp-check": 4,
-                                                     "gic-ipi": 4, "code-patch": 2}
+                                                     "gic-ipi": 4, "code-patch": 2,
+                                                     "tlb-shootdown": 2}
 
 
 # --- QEMU transcripts ----------------------------------------------------------------
@@ -266,7 +270,7 @@ def test_guest_transcript_under_qemu(name):
     # exceptions and the bench guests print their own records, not call lines.
     bad = [line for line in lines if not LINE.fullmatch(line)
            and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset", "smp-check", "code-patch",
-                                "gic-ipi", "timer")]
+                                "tlb-shootdown", "gic-ipi", "timer")]
     assert not bad, f"lines outside the guest line format: {bad}"
     assert lines == expected(name, SMP[name], lines)
 

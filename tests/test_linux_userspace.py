@@ -198,11 +198,22 @@ needs_linux_run = pytest.mark.skipif(
 _HCDBG = re.compile(r"^\[vcpu(\d+)\] (hvc|smc)#0 (\w+)\((.*)\) = (.*)$")
 
 
-def _hcdbg_run(*argv: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+def _hcdbg_run(*argv: str, append: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """`hcdbg trace` of the kernel and initramfs on 4 vCPUs. `panic=-1` and --no-reboot turn a
+    kernel panic into SYSTEM_RESET and the end of the run, and a run that does not end is
+    stopped: either way the failure shows the console's last lines, not only a timeout."""
     import sys
-    return subprocess.run([sys.executable, "-m", "hcdbg", "trace", str(LINUX), "--smp", "4", "--mem", "512M",
-                           "--initrd", str(INITRAMFS), *argv], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, stdin=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "hcdbg", "trace", str(LINUX), "--smp", "4", "--mem", "512M",
+           "--initrd", str(INITRAMFS), "--no-reboot", "--append", append + " panic=-1", *argv]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        def tail(b: bytes | str | None) -> str:
+            text = b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+            return "\n".join(text.splitlines()[-25:])
+        pytest.fail(f"hcdbg did not end within {timeout} s; console:\n{tail(exc.stdout)}\n"
+                    f"calls:\n{tail(exc.stderr)}")
 
 
 def _as_qemu_lines(stderr: str) -> list[str]:
@@ -235,8 +246,9 @@ def test_linux_to_userspace_on_4_vcpus_under_hcdbg_as_qemu_answers() -> None:
     SYSTEM_OFF at the end, exit 0; with --profile qemu the same calls and answers as QEMU's,
     judged by the same check as QEMU's saved list (the replugging vCPU and the number of polls
     may differ from run to run, in QEMU as here). hcdbg's own device tree (no --dtb)."""
-    r = _hcdbg_run("--profile", "qemu", "--append", APPEND)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = _hcdbg_run("--profile", "qemu", append=APPEND)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "guest powered off (PSCI_SYSTEM_OFF)" in r.stderr, r.stdout[-3000:]
     lines = _as_qemu_lines(r.stderr)
     _check_run(lines, "PSCI_SYSTEM_OFF", off_x1=None)  # hcdbg's trace shows arguments only
     # The boot to the three CPU_ONs, as QEMU's saved run: the same calls, arguments and answers.
@@ -258,7 +270,7 @@ def test_linux_reboots_with_qemus_device_tree_and_reads_hwrng(tmp_path: Path) ->
     dtb = tmp_path / "virt.dtb"
     subprocess.run(["qemu-system-aarch64", "-M", f"virt,dumpdtb={dtb}", "-cpu", "cortex-a57", "-smp", "4",
                     "-m", "512M", "-display", "none", "-nodefaults"], check=True, capture_output=True, timeout=60)
-    r = _hcdbg_run("--dtb", str(dtb), "--no-reboot", "--append", APPEND + " init.action=reboot")
+    r = _hcdbg_run("--dtb", str(dtb), append=APPEND + " init.action=reboot")
     init = [ln for ln in r.stdout.splitlines() if ln.startswith("init: ")]
     assert init[0] == "init: online CPUs: 4 (0-3)", r.stdout[-3000:]
     assert "init: rng_current: smccc_trng" in init
@@ -269,3 +281,39 @@ def test_linux_reboots_with_qemus_device_tree_and_reads_hwrng(tmp_path: Path) ->
     assert names[-1] == "PSCI_SYSTEM_RESET"
     assert "TRNG_RND64" in r.stderr
     assert r.returncode == 0 and "no-reboot" in r.stderr
+
+
+@needs_linux_run
+def test_deny_a_secondarys_cpu_on_at_the_repl_and_linux_runs_without_it(tmp_path: Path) -> None:
+    """In a real terminal: stop at every CPU_ON, deny CPU 2's. Linux reports the PSCI error as
+    arch/arm64/kernel/smpboot.c does ("CPU2: failed to boot: -95": NOT_SUPPORTED is
+    -EOPNOTSUPP, drivers/firmware/psci/psci.c psci_to_linux_errno), comes up on three CPUs,
+    unplugs and replugs CPU 3 (its CPU_ON stops again) and powers off."""
+    import pexpect
+
+    from test_repl_pty import Repl
+    r = Repl(tmp_path, str(LINUX), "--smp", "4", "--mem", "512M", "--initrd", str(INITRAMFS),
+             "--append", APPEND + " panic=-1", "--no-reboot", "--no-color")
+    r.child.timeout = 600
+    try:
+        r.prompt()
+        r.cmd("filter add PSCI_CPU_ON_64 forward")
+        for target, action in ((1, "h"), (2, "deny"), (3, "h")):
+            text = r.cmd("c")
+            assert "PSCI_CPU_ON " in text and re.search(rf"x1 target_cpu += {target:#x}\s", text), text[:2500]
+            r.cmd(action)
+        text = r.cmd("c")  # the boot goes on to /init, which unplugs CPU 3 and plugs it back
+        assert "CPU2: failed to boot: -95" in r.transcript
+        assert "init: online CPUs: 3 (0-1,3)" in text and "init: cpu3 offline" in text, text[-3000:]
+        assert "PSCI_CPU_ON " in text and re.search(r"x1 target_cpu += 0x3\s", text), text[-3000:]
+        r.cmd("h")
+        text = r.cmd("c")
+        assert "init: cpu3 online, online: 0-1,3" in text and "init: poweroff" in text, text[-3000:]
+        assert "PSCI_SYSTEM_OFF" in text
+        calls = r.cmd("calls PSCI_CPU_ON_64")
+        assert "-1 NOT_SUPPORTED" in calls and calls.count("= 0 SUCCESS") == 3, calls
+        assert "Traceback" not in r.transcript
+        r.child.send("\x04")
+        r.child.expect(pexpect.EOF)
+    finally:
+        r.close()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import libfdt
+import pytest
 from unicorn import arm64_const as A
 
 from conftest import ROOT, guest
@@ -66,9 +67,45 @@ def test_ctrl_c_interrupts_a_looping_guest(tmp_path: Path) -> None:
     time.sleep(2.0)  # well into the loop
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # never leave a guest spinning a core behind the rest of the suite
+        raise
     assert time.monotonic() - t0 < 2.0
     assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+
+
+def _wait_for_unicorn(proc: subprocess.Popen[str]) -> None:
+    """Until the child has loaded Unicorn's library: its own start-up, past Python's."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if "libunicorn" in Path(f"/proc/{proc.pid}/maps").read_text():
+            return
+        time.sleep(0.002)
+    pytest.fail("hcdbg never loaded Unicorn")
+
+
+@pytest.mark.parametrize("delay", [0, 0.02, 0.05, 0.1, 0.2, 0.4])
+def test_ctrl_c_during_start_up_is_never_lost(tmp_path: Path, delay: float) -> None:
+    # Start-up runs Unicorn hooks on the main thread (engine probes), where a KeyboardInterrupt
+    # is swallowed; wherever the Ctrl-C lands after Python's own start-up, hcdbg ends with 130
+    # and says so (a CI run once waited 10 s on a guest that had kept running after it).
+    raw = tmp_path / "loop.bin"
+    raw.write_bytes(struct.pack("<I", 0x14000000))  # b .
+    proc = subprocess.Popen([sys.executable, "-m", "hcdbg", "trace", str(raw), "--load", "0x40080000"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    _wait_for_unicorn(proc)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"Ctrl-C {delay} s after start was lost: the guest ran on")
+    assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
 
 

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> Exit:
             raise
         say(str(exc))
         return Exit.USAGE if isinstance(exc, UsageError) else Exit.STOPPED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C before the guest ran (a run reports its own stop)
+        say("interrupted")
         return Exit.INTERRUPTED
     except BrokenPipeError:  # `hcdbg trace GUEST | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -45,6 +46,9 @@ def run(command: Command) -> Exit:
     """Run one parsed command (the engine is imported only now: --version and --help stay quick)."""
     if isinstance(command, ListGuests):
         return _list_guests()
+    if isinstance(command, (TraceOptions, ReplayOptions)):
+        from hcdbg.session.runner import catch_sigint
+        catch_sigint()
     if isinstance(command, TraceOptions):
         from hcdbg.cli.trace import trace
         return trace(command)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from hcdbg import guests
 from hcdbg.errors import UsageError
-from hcdbg.machine.exceptions import CATCH_NAMES
+from hcdbg.stop import CATCH_NAMES
 
 
 Version = tuple[int, int]

@@ -11,7 +11,7 @@ from hcdbg import __version__
 from hcdbg import guests
 from hcdbg.cli.options import ReplayOptions, ReplOptions, TraceOptions
 from hcdbg.errors import UsageError
-from hcdbg.machine.exceptions import CATCH_NAMES
+from hcdbg.stop import CATCH_NAMES
 from hcdbg.values import parse_number
 
 

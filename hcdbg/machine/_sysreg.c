@@ -43,14 +43,20 @@ uint32_t hcdbg_sysreg_filter(void *uc, int reg, const hc_cp_reg *cp, hc_filter *
 }
 
 /*
- * The SYS hook (op0 1): only the broadcast instruction-cache invalidations, IC IALLUIS
- * (op1 0, CRn 7, CRm 1, op2 0) and IC IVAU (op1 3, CRn 7, CRm 5, op2 1), reach the
- * callback (icache.py); DC ZVA, TLBI and the rest run in Unicorn at once.
+ * The SYS hook (op0 1): only the maintenance that must reach every vCPU gets to the
+ * callback (coherence.py): the broadcast instruction-cache invalidations, IC IALLUIS
+ * (op1 0, CRn 7, CRm 1, op2 0) and IC IVAU (op1 3, CRn 7, CRm 5, op2 1), and the
+ * broadcast TLB invalidations (CRn 8, or 9 for the nXS forms; CRm 3 Inner Shareable,
+ * 1 Outer Shareable, 2 and 5 their range forms, 0 IPAS2E1IS). DC ZVA, local TLBIs and
+ * the rest run in Unicorn at once.
  */
 uint32_t hcdbg_sys_filter(void *uc, int reg, const hc_cp_reg *cp, hc_filter *f)
 {
-    if (cp->crn != 7 || !((cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) ||
-                          (cp->op1 == 3 && cp->crm == 5 && cp->op2 == 1)))
+    int ic = cp->crn == 7 && ((cp->op1 == 0 && cp->crm == 1 && cp->op2 == 0) ||
+                              (cp->op1 == 3 && cp->crm == 5 && cp->op2 == 1));
+    int tlbi = (cp->crn == 8 || cp->crn == 9) &&
+               (cp->crm == 0 || cp->crm == 1 || cp->crm == 2 || cp->crm == 3 || cp->crm == 5);
+    if (!ic && !tlbi)
         return 0;
     f->passed++;
     return f->callback(uc, reg, cp, f->user);

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
+from hcdbg.stop import CATCH_NAMES
 from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
 from unicorn import arm64_const as arm64
 
@@ -46,9 +47,7 @@ EXCEPTION_NAMES = {
     INTNO_BKPT: "BRK",
 }
 
-#: What users call each exception (`--catch NAME`, the REPL's `catch NAME`) -> its name above.
-CATCH_NAMES = {"svc": "SVC", "brk": "BRK", "undef": "undefined instruction",
-               "iabt": "prefetch abort", "dabt": "data abort"}
+assert set(CATCH_NAMES.values()) <= set(EXCEPTION_NAMES.values())
 
 SPSR_EL1 = (4, 0, 3, 0, 0)  # CP_REG tuple (crn, crm, op0, op1, op2)
 HCR_EL2 = (1, 1, 3, 4, 0)

@@ -22,7 +22,7 @@ from hcdbg.machine import board
 from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.machine.callregs import hook_intr
-from hcdbg.machine.icache import ICacheWatch
+from hcdbg.machine.coherence import CoherenceWatch
 from hcdbg.machine.interrupts import Interrupts
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
@@ -131,7 +131,7 @@ class Machine(Traps):
         self._preempt = Preempter()
         #: Set once the machine has delivered an exception to a guest's vectors (traps.py).
         self.exceptions_delivered = False
-        self.icache = ICacheWatch()
+        self.coherence = CoherenceWatch()
         self.dtb_address = 0
         #: Instructions charged against `max_insns` budgets so far (an upper bound).
         self.insns_charged = 0
@@ -273,7 +273,7 @@ class Machine(Traps):
     def power_on_vcpu(self, caller: int, target: int, entry: int, context_id: int) -> None:
         self.vcpus[target].power_on(entry, context_id)
         self.irq.waiting[target] = False
-        self.icache.armed = __import__("os").environ.get("HCDBG_NOIC") != "1"  # from now on one vCPU may rewrite another's code
+        self.coherence.armed = True  # from now on one vCPU may change what another runs or maps
         # A slice may have been started unbounded (one vCPU on): end it so the
         # scheduler starts time-slicing with the new vCPU.
         self.vcpus[caller].uc.emu_stop()
@@ -363,7 +363,7 @@ class Machine(Traps):
             # one (seen here: a 20000-instruction slice that never ended). Retranslate.
             vcpu.uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
             vcpu.counted = counted
-        self.icache.before_slice(vcpu)
+        self.coherence.before_slice(vcpu)
         # A counted slice's count is a code hook, which stops exactly only where Unicorn
         # checks after each instruction's hook; such code is never stopped from outside.
         exact = not counted and self.exact_async_stops

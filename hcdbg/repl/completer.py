@@ -9,7 +9,7 @@ from prompt_toolkit.document import Document
 
 from hcdbg.errors import HcdbgError
 from hcdbg.machine import registers
-from hcdbg.machine.exceptions import CATCH_NAMES
+from hcdbg.stop import CATCH_NAMES
 from hcdbg.repl import commands, intids
 from hcdbg.smccc import catalog
 from hcdbg.smccc.retcodes import all_names as retcode_names

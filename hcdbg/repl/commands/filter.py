@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import HcdbgError, UsageError
-from hcdbg.machine.exceptions import CATCH_NAMES
+from hcdbg.stop import CATCH_NAMES
 from hcdbg.policy.ranges import Action, Range, parse_range
 from hcdbg.repl.commands import Parser, command
 from hcdbg.repl import intids
