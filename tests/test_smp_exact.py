@@ -32,10 +32,21 @@ def _session(count: int, **config) -> tuple[Session, bytearray]:
     return session, out
 
 
-def _run_to_end(session: Session) -> StopKind:
-    stop = session.cont()
-    while stop.kind is StopKind.INTERRUPT:
+def _run_to_end(session: Session, limit: float = 120) -> StopKind:
+    """Run to the guest's end; a guest still running after `limit` seconds (these take a few)
+    is stopped as Ctrl-C would stop it and fails the test, rather than hanging the suite."""
+    import threading
+    fired = threading.Event()
+    watchdog = threading.Timer(limit, lambda: (fired.set(), session.machine.interrupt()))
+    watchdog.start()
+    try:
         stop = session.cont()
+        while stop.kind is StopKind.INTERRUPT and not fired.is_set():
+            stop = session.cont()
+    finally:
+        watchdog.cancel()
+    if fired.is_set():
+        pytest.fail(f"the guest still ran after {limit} s: {stop.reason} at pc {stop.pc:#x} on vCPU {stop.vcpu}")
     return stop.kind
 
 
