@@ -105,7 +105,7 @@ def test_ctrl_c_during_start_up_is_never_lost(tmp_path: Path, delay: float) -> N
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail(f"Ctrl-C {delay} s after start was lost: the guest ran on")
-    assert proc.returncode == 130, err
+    assert proc.returncode in (130, -signal.SIGINT), err  # exit 130, or the signal itself at exit
     assert "interrupted" in err and "Traceback" not in err
 
 

@@ -440,6 +440,10 @@ class Machine(Traps):
             count = self.config.quantum if several or budget is not None or irq.enabled else 0
             if uncounted:
                 count = 0
+            elif count == 0 and not self.exact_async_stops:
+                # Only exact stops may come from another thread (Ctrl-C): without them even a
+                # lone vCPU runs counted slices, so that the loop sees the request between them.
+                count = self.config.quantum
             due = irq.insns_to_deadline(vcpu.index)
             if due is not None and count:
                 count = min(count, due)
