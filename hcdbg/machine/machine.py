@@ -437,13 +437,10 @@ class Machine(Traps):
             # ends early can be charged in full. A timer due sooner shortens a counted slice.
             several = len(ready) > 1
             uncounted = budget is None and self.timeslice > 0 and self._time_slices_safe()
-            count = self.config.quantum if several or budget is not None or irq.enabled else 0
-            if uncounted:
-                count = 0
-            elif count == 0 and not self.exact_async_stops:
-                # Only exact stops may come from another thread (Ctrl-C): without them even a
-                # lone vCPU runs counted slices, so that the loop sees the request between them.
-                count = self.config.quantum
+            # Only exact stops may come from another thread (Ctrl-C): without them even a lone
+            # vCPU runs counted slices, so that the loop sees the request between them.
+            bounded = several or budget is not None or irq.enabled or not self.exact_async_stops
+            count = self.config.quantum if bounded and not uncounted else 0
             due = irq.insns_to_deadline(vcpu.index)
             if due is not None and count:
                 count = min(count, due)
