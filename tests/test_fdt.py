@@ -122,3 +122,33 @@ def test_qemus_tree_as_dtb_is_checked_and_fixed_up_keeping_its_interrupts(qemu_t
         assert _prop(fixed, path, name) == _prop(before, path, name), (path, name)
     assert _cells(fixed, "/memory@40000000", "reg") == [0, 0x4000_0000, 0, 256 << 20]
     assert _prop(fixed, "/chosen", "bootargs") == b"console=ttyAMA0\0"
+
+
+# --- --idle-states: a CPU idle state Linux's cpuidle-psci driver enters through CPU_SUSPEND ---
+
+def test_idle_states_name_a_psci_power_down_state_every_cpu_points_at() -> None:
+    mpidrs = tuple(board.mpidr_of(i) for i in range(4))
+    tree = libfdt.Fdt(fdt.build_dtb(ram_size=128 << 20, mpidrs=mpidrs, conduit="hvc", idle_states=True))
+    # Linux Documentation/devicetree/bindings/cpu/idle-states.yaml: /cpus/idle-states with
+    # entry-method "psci"; each state compatible "arm,idle-state", with its latencies.
+    assert _prop(tree, "/cpus/idle-states", "entry-method") == b"psci\0"
+    state = "/cpus/idle-states/cpu-sleep"
+    assert _prop(tree, state, "compatible") == b"arm,idle-state\0"
+    for name in ("entry-latency-us", "exit-latency-us", "min-residency-us"):
+        assert len(_cells(tree, state, name)) == 1
+    # bindings/arm/psci.yaml: arm,psci-suspend-param is CPU_SUSPEND's power_state. In the
+    # original format (DEN0022D.b §5.4.2.1, Table 5-5) bit 16 StateType 1 = power-down, the
+    # state cpuidle-psci treats as losing context (psci_power_state_loses_context).
+    (param,) = _cells(tree, state, "arm,psci-suspend-param")
+    assert param == 1 << 16
+    # No local-timer-stop: the generic timer keeps counting (no broadcast timer is needed).
+    assert tree.getprop(tree.path_offset(state), "local-timer-stop", [libfdt.FDT_ERR_NOTFOUND]) \
+        == -libfdt.FDT_ERR_NOTFOUND
+    phandle = tree.get_phandle(tree.path_offset(state))
+    for mpidr in mpidrs:
+        assert _cells(tree, f"/cpus/cpu@{mpidr:x}", "cpu-idle-states") == [phandle]
+
+
+def test_without_the_option_the_tree_has_no_idle_states_as_qemus_has_none() -> None:
+    tree = libfdt.Fdt(_ours(4))
+    assert tree.path_offset("/cpus/idle-states", [libfdt.FDT_ERR_NOTFOUND]) == -libfdt.FDT_ERR_NOTFOUND

@@ -52,6 +52,9 @@ def _boot_files(opts: Options) -> tuple[bytes | None, bytes | None, str]:
     /psci method, else hvc (QEMU virt's)."""
     initrd = loader.read_file(opts.initrd, "--initrd ") if opts.initrd else None
     dtb, method = None, None
+    if opts.dtb and opts.idle_states:
+        raise UsageError(f"--idle-states adds idle states to hcdbg's own device tree; --dtb {opts.dtb} "
+                         "is used as given: put them in its /cpus/idle-states, or drop --dtb")
     if opts.dtb:
         dtb = loader.read_file(opts.dtb, "--dtb ")
         fdt.check_dtb(dtb, opts.dtb)
@@ -73,7 +76,7 @@ def build_session(opts: Options, uart_sink: Callable[[bytes], None] | None = Non
                          conduit=conduit, quantum=max(1, opts.quantum),
                          timeslice=0 if opts.deterministic else MachineConfig.timeslice,
                          catch={CATCH_NAMES[c] for c in opts.catch}, no_reboot=opts.no_reboot,
-                         bootargs=opts.append, initrd=initrd, dtb=dtb)
+                         bootargs=opts.append, initrd=initrd, dtb=dtb, idle_states=opts.idle_states)
     if opts.psci_version not in ((0, 2), (1, 0), (1, 1), (1, 3)):
         raise UsageError("--psci-version: must be 0.2, 1.0, 1.1 or 1.3")
     if opts.smccc_version is not None and opts.smccc_version not in ((1, 0), (1, 1), (1, 2)):

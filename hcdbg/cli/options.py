@@ -36,6 +36,7 @@ class Options:
     catch: tuple[str, ...] = ()
     append: str = ""
     no_reboot: bool = False
+    idle_states: bool = False
     input: str | None = None
     max_insns: int | None = None
     # firmware
@@ -124,13 +125,13 @@ class ReplayOptions(Options):
 
 #: Options a call script's header keeps, so a replay rebuilds the same machine and firmware.
 MACHINE_OPTIONS = ("smp", "mem", "conduit", "load", "entry", "quantum", "catch", "append",
-                   "no_reboot", "input", "bios", "initrd", "dtb")
+                   "no_reboot", "input", "bios", "initrd", "dtb", "idle_states")
 FIRMWARE_OPTIONS = ("profile", "psci_version", "smccc_version", "seed")
 _VERSIONS = ("psci_version", "smccc_version")
 _PATHS = ("bios", "initrd", "dtb")
 _TYPES: dict[str, tuple[type, ...]] = {
     "smp": (int,), "mem": (int,), "load": (int,), "entry": (int,), "quantum": (int,), "seed": (int,),
-    "catch": (list,), "no_reboot": (bool,), "psci_version": (str,), "smccc_version": (str,)}
+    "catch": (list,), "no_reboot": (bool,), "idle_states": (bool,), "psci_version": (str,), "smccc_version": (str,)}
 
 
 def _to_json(key: str, value: Any) -> Any:

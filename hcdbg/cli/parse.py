@@ -114,6 +114,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--dtb", type=Path, metavar="FILE",
                    help="use this device tree blob (e.g. from qemu-system-aarch64 -M virt,dumpdtb=FILE) "
                         "instead of the generated one; /memory, bootargs and initrd are fixed up as QEMU's -dtb")
+    m.add_argument("--idle-states", action="store_true",
+                   help="put a power-down CPU idle state in the generated device tree, so Linux's "
+                        "cpuidle makes CPU_SUSPEND calls (the profile answers them: tf-a powers the "
+                        "vCPU down, kvm and qemu wait as WFI)")
     m.add_argument("--entry", type=parse_int, metavar="ADDR", help="entry point (default: from the image)")
     m.add_argument("--deterministic", action="store_true",
                    help="schedule several vCPUs by instruction count (--quantum) so every run "

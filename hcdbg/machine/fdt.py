@@ -16,6 +16,17 @@ _PHANDLE_CLK = 0x8000
 # for one CPU); any unique value serves. 0x8001 is what the root's interrupt-parent already
 # said before the tree had a GIC node for it to name.
 _PHANDLE_GIC = 0x8001
+_PHANDLE_IDLE = 0x8100
+#: `--idle-states`: one CPU idle state, entered by PSCI CPU_SUSPEND (Linux Documentation/
+#: devicetree/bindings/cpu/idle-states.yaml; arm,psci-suspend-param per psci.yaml). The
+#: parameter is a power_state in PSCI's original format (DEN0022D.b §5.4.2.1, the format
+#: hcdbg's PSCI_FEATURES(CPU_SUSPEND) = 0 announces): StateType bit 16 = power-down, StateID
+#: and PowerLevel 0, a core power-down. The latencies (µs) are of the order of real cores'
+#: core-level states, so Linux's menu governor picks it for long idle periods, not short ones.
+#: No `local-timer-stop`: hcdbg's generic timer keeps running in any state, so Linux needs
+#: no broadcast timer to wake the CPU.
+IDLE_STATE_PARAM = 0x0001_0000
+IDLE_STATE_LATENCIES = (("entry-latency-us", 100), ("exit-latency-us", 250), ("min-residency-us", 2000))
 # The GIC binding's three interrupt cells (Linux Documentation/devicetree/bindings/
 # interrupt-controller/arm,gic.yaml): type (0 SPI, 1 PPI), number within the type, flags.
 _SPI, _PPI = 0, 1
@@ -51,9 +62,12 @@ def ppi_flags(ncpus: int) -> int:
 
 
 def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
-              bootargs: str = "", initrd: tuple[int, int] | None = None) -> bytes:
+              bootargs: str = "", initrd: tuple[int, int] | None = None,
+              idle_states: bool = False) -> bytes:
     """A DTB describing memory, the CPUs (reg = MPIDR), /psci, the GICv2, the generic timer,
-    the PL011 with its interrupt and /chosen.
+    the PL011 with its interrupt and /chosen; with `idle_states`, also /cpus/idle-states and
+    each CPU's cpu-idle-states (QEMU's tree has none), so Linux's cpuidle-psci driver idles
+    CPUs through CPU_SUSPEND.
 
     Node names and properties follow what `qemu-system-aarch64 -M virt,dumpdtb=F -cpu
     cortex-a57` (QEMU 7.2, TCG, GICv2) writes for these devices (reference:
@@ -94,6 +108,15 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
         with sw.add_node("cpus"):
             sw.property_u32("#address-cells", 1)
             sw.property_u32("#size-cells", 0)
+            if idle_states:
+                with sw.add_node("idle-states"):
+                    sw.property_string("entry-method", "psci")
+                    with sw.add_node("cpu-sleep"):
+                        sw.property_u32("phandle", _PHANDLE_IDLE)
+                        sw.property("compatible", _strings("arm,idle-state"))
+                        sw.property_u32("arm,psci-suspend-param", IDLE_STATE_PARAM)
+                        for name, value in IDLE_STATE_LATENCIES:
+                            sw.property_u32(name, value)
             for mpidr in mpidrs:
                 with sw.add_node(f"cpu@{mpidr:x}"):
                     sw.property_string("device_type", "cpu")
@@ -101,6 +124,8 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
                     sw.property_u32("reg", mpidr)
                     if len(mpidrs) > 1:
                         sw.property_string("enable-method", "psci")
+                    if idle_states:
+                        sw.property_u32("cpu-idle-states", _PHANDLE_IDLE)
         with sw.add_node("timer"):
             flags = ppi_flags(len(mpidrs))
             sw.property("interrupts", _cells(*(c for ppi in TIMER_PPIS for c in (_PPI, ppi, flags))))

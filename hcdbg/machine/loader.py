@@ -236,7 +236,8 @@ class BootBlobs:
 
 
 def boot_blobs(image: Image, *, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
-               bootargs: str = "", initrd: bytes | None = None, dtb: bytes | None = None) -> BootBlobs:
+               bootargs: str = "", initrd: bytes | None = None, dtb: bytes | None = None,
+               idle_states: bool = False) -> BootBlobs:
     """Place the initrd and the device tree (built, or the user's `dtb` with QEMU's fixups)
     where QEMU 7.2's `virt` places them. Raises LoadError when they do not fit.
 
@@ -265,7 +266,8 @@ def boot_blobs(image: Image, *, ram_size: int, mpidrs: tuple[int, ...], conduit:
         segments.append(Segment(start, initrd, len(initrd)))
         span = (start, start + len(initrd))
     if dtb is None:
-        tree = build_dtb(ram_size=ram_size, mpidrs=mpidrs, conduit=conduit, bootargs=bootargs, initrd=span)
+        tree = build_dtb(ram_size=ram_size, mpidrs=mpidrs, conduit=conduit, bootargs=bootargs, initrd=span,
+                         idle_states=idle_states)
     else:
         tree = fixup_dtb(dtb, ram_size=ram_size, bootargs=bootargs, initrd=span)
     if in_flash or (not image.is_linux and image.low - RAM_BASE >= len(tree)):

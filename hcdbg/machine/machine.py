@@ -68,6 +68,7 @@ class MachineConfig:
     initrd: bytes | None = None  # placed as QEMU's -initrd, /chosen/linux,initrd-* set
     dtb: bytes | None = None  # the user's device tree (checked) instead of the built one
     no_reboot: bool = False  # like QEMU -no-reboot: SYSTEM_RESET ends the run instead
+    idle_states: bool = False  # the built tree offers a CPU_SUSPEND idle state (fdt.py)
 
 
 class Machine(Traps):
@@ -191,7 +192,8 @@ class Machine(Traps):
                 self._flash[seg.address:seg.address + len(seg.data)] = seg.data
         cfg = self.config
         boot = boot_blobs(self.image, ram_size=cfg.ram_size, mpidrs=self.mpidrs(), conduit=cfg.conduit,
-                          bootargs=cfg.bootargs, initrd=cfg.initrd, dtb=cfg.dtb)
+                          bootargs=cfg.bootargs, initrd=cfg.initrd, dtb=cfg.dtb,
+                          idle_states=cfg.idle_states)
         self.dtb_address = boot.dtb_address
         for seg in boot.segments:  # initrd and device tree, where QEMU's boot puts them
             self._mmap[seg.address - board.RAM_BASE:seg.address - board.RAM_BASE + len(seg.data)] = seg.data

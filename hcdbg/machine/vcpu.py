@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, Uc, UcError
 from unicorn import arm64_const as arm64
 from unicorn.arm64_const import UC_CPU_ARM64_A57
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from hcdbg.errors import UsageError
 from hcdbg.machine import mmu
@@ -73,6 +74,7 @@ class Vcpu:
         uc.reg_write(arm64.UC_ARM64_REG_PC, entry)
         uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))  # rebuild hflags
         uc.ctl_flush_tb()  # type: ignore[attr-defined]  # generated at runtime
+        self._flush_tlb()
         self.state = PowerState.ON
 
     def enter(self, entry: int, x0: int) -> None:
@@ -84,6 +86,14 @@ class Vcpu:
         uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.SYSREGS["sctlr_el1"] + (sctlr & ~SCTLR_MMU_CACHES,))
         uc.reg_write(arm64.UC_ARM64_REG_PC, entry)
         uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
+        self._flush_tlb()
+
+    def _flush_tlb(self) -> None:
+        """Drop every cached translation. Unicorn writes SCTLR_EL1 raw, without the TLB flush
+        a guest's own write makes (QEMU sctlr_write), and with the MMU off the softmmu TLB
+        still serves VA->PA from entries made with it on: a vCPU entering at a physical
+        address (CPU_ON, power-down resume) would run through its old mappings."""
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     # --- registers -----------------------------------------------------------------------
     @property
