@@ -52,7 +52,7 @@ _SERVICE_LIST = (
     Service("smccc-arch", "Arm Architecture calls, OEN 0 (DEN0028 §7): SMCCC_VERSION, "
             "ARCH_FEATURES, SOC_ID, Spectre workarounds", _owner(0)),
     Service("vendor-hyp", "Vendor-specific hypervisor service, OEN 6 (KVM: UID, features, "
-            "PTP)", _owner(6)),
+            "PTP; pKVM: memory sharing, MMIO guard)", _owner(6)),
     Service("cpu", "CPU service calls, OEN 1", _owner(1)),
     Service("sip", "Silicon Provider (SiP) service calls, OEN 2: platform-specific", _owner(2)),
     Service("oem", "OEM service calls, OEN 3", _owner(3)),

@@ -83,7 +83,8 @@ def _trng(fid: int, name: str, args: tuple[Arg, ...], result: str, returns: tupl
     # TF-A answers every TRNG call with its own -4 when the platform has no TRNG UUID
     # (services/std_svc/trng/trng_main.c TRNG_E_NOT_IMPLEMENTED); DEN0098 has no -4.
     return Function(fid, name, "trng", args, result, (*returns, "NOT_IMPLEMENTED"), "TRNG 1.0",
-                    "DEN0098 §2", summary, kvm, _QEMU_UNKNOWN)
+                    "DEN0098 §2", summary + " (NOT_IMPLEMENTED, -4, is TF-A's own: its platform "
+                    "has no TRNG)", kvm, _QEMU_UNKNOWN)
 
 
 TRNG_FUNCTIONS: list[Function] = [
