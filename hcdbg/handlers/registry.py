@@ -172,12 +172,15 @@ _TITLES = {
 }
 _NOTES = {
     KVM: (
-        "registers: every answer writes x0..x3, unused results 0 (SYSTEM_RESET2/OFF2: x0 only; "
+        "registers: every answer writes x0..x3, unused results 0 (SYSTEM_RESET2: x0 only; "
         "SYSTEM_SUSPEND: none; workaround fast path: x0, x1)",
         "conduits: HVC and SMC; SMC #imm != 0 -> x0 = -1 only; the HVC immediate is not checked",
         "CPU_SUSPEND: every suspend is a WFI returning SUCCESS; CPU_ON never answers ON_PENDING",
         "AFFINITY_INFO: levels 0..3, ON if any matching vCPU is on",
-        "SYSTEM_OFF/RESET pre-load x0 = INTERNAL_FAILURE (-6) in case the guest is resumed",
+        "SYSTEM_OFF/RESET (and OFF2, kvm-6.13) pre-load x0 = INTERNAL_FAILURE (-6) in case the "
+        "guest is resumed",
+        "PSCI 0.1 VM (--psci-version 0.1): only the 0.1 IDs CPU_OFF and CPU_ON; a running "
+        "CPU_ON target -> INVALID_PARAMETERS",
         "TRNG 1.0: N = 0 succeeds with no bits; errors zero x1..x3",
         "vendor hyp: KVM UID; KVM_FEATURES bit 1 and PTP only with a platform clock",
     ),
@@ -215,7 +218,7 @@ class Firmware:
         psci_features = {e.fid: psci.FEATURE_FLAGS.get(e.fid, 0)
                          for e in provided if e.service == _PSCI and e.advertised}
         if ids.SMCCC_VERSION in fids:
-            psci_features[ids.SMCCC_VERSION] = 0  # the SMCCC discovery path (reference §1.6)
+            psci_features[ids.SMCCC_VERSION] = 0  # the SMCCC discovery path (DEN0028 §7)
         smccc = config.smccc
         major, minor = config.psci
         self._env = Env(
