@@ -75,8 +75,8 @@ def build_session(opts: Options, uart_sink: Callable[[bytes], None] | None = Non
                          timeslice=0 if opts.deterministic else MachineConfig.timeslice,
                          catch={CATCH_NAMES[c] for c in opts.catch}, no_reboot=opts.no_reboot,
                          bootargs=opts.append, initrd=initrd, dtb=dtb)
-    offered = PROFILE_PSCI_VERSIONS.get(opts.profile, ())
-    if opts.psci_version is not None and opts.psci_version not in offered:
+    offered = PROFILE_PSCI_VERSIONS.get(opts.profile)  # an unknown profile: FirmwareConfig says so
+    if offered is not None and opts.psci_version is not None and opts.psci_version not in offered:
         raise UsageError(f"--psci-version: the {opts.profile} profile ({MODELS[opts.profile]}) "
                          f"offers {version_list(offered)}")
     if opts.smccc_version is not None and opts.smccc_version not in ((1, 0), (1, 1), (1, 2)):
