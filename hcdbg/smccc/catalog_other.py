@@ -37,9 +37,10 @@ ARCH_FUNCTIONS: list[Function] = [
           "x0 >= 0: implemented (WORKAROUND_1/3: 0 call it, 1 not needed on this PE)",
           ("NOT_SUPPORTED", "NOT_REQUIRED"),
           "Asks whether an Arm architecture call (or any SMCCC function) is implemented; "
-          "how guests discover the Spectre workarounds.",
+          "how guests discover the Spectre workarounds. (TF-A compares all of x1.)",
           kvm="WA_1/WA_3: 0 mitigated, 1 unaffected, -1 vulnerable; WA_2: -2 not required, "
-              "-1 otherwise; PV_TIME_FEATURES: 0 if enabled; anything else (SOC_ID too): -1"),
+              "-1 otherwise; PV_TIME_FEATURES: 0 if enabled; anything else (SOC_ID too): -1; "
+              "only w1 is compared"),
     _arch(0x8000_0002, "SMCCC_ARCH_SOC_ID", "SMCCC 1.2",
           (Arg("soc_id_type", "0 SoC version, 1 SoC revision (2 SoC name: SMC64 only)"),),
           "version: JEP-106 bank [30:24] and id [23:16], implementation-defined [15:0]; "
