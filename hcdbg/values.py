@@ -16,7 +16,7 @@ from hcdbg.errors import UsageError
 from hcdbg.smccc.catalog import SERVICES, find, suggest
 from hcdbg.smccc.ids import MASK32, MASK64
 from hcdbg.smccc.retcodes import all_names as retcode_names
-from hcdbg.smccc.retcodes import code_value
+from hcdbg.smccc.retcodes import AmbiguousCode, code_value
 
 #: Registers an answer may set (x0..x17) and a call passes arguments in (x1..x17):
 #: SMCCC 1.2 results and arguments, reference §1.3.
@@ -120,7 +120,10 @@ def register_value(text: str, service: str | None = None, *, functions: bool = F
     """
     value = parse_number(text)
     if value is None:
-        value = code_value(text, service)
+        try:
+            value = code_value(text, service)
+        except AmbiguousCode as exc:
+            raise UsageError(f"bad value {text!r}: {exc}") from None
     if value is None and functions:
         value = function_value(text)
     if value is None:

@@ -57,6 +57,8 @@ def test_segment_outside_ram(tmp_path: Path) -> None:
     (["--mem", "1M"], "--mem"),
     (["--mem", "lots"], "--mem"),
     (["--psci-version", "2.7"], "--psci-version"),
+    # QEMU 7.2 target/arm/psci.c answers QEMU_PSCI_VERSION_1_1 only
+    (["--profile", "qemu", "--psci-version", "1.0"], "offers 1.1"),
 ])
 def test_bad_machine_options(args: list[str], needle: str) -> None:
     result = run_hcdbg("trace", "hello", *args)
@@ -130,3 +132,8 @@ def test_bad_boot_files(tmp_path: Path, make, args, needles: list[str]) -> None:
         whole = _fdt(tmp_path).read_bytes()
         path.write_bytes(whole[: len(whole) - 8])
     _assert_usage_error(run_hcdbg("trace", *args(path)), *needles)
+
+
+def test_explain_an_unknown_name() -> None:
+    # `hcdbg explain` needs no guest; an unknown name is a usage error, with suggestions
+    _assert_usage_error(run_hcdbg("explain", "PSCI_CPU_OM"), "PSCI_CPU_OM", "did you mean")

@@ -124,10 +124,12 @@ def test_kvm_trng_uuid() -> None:
 
 
 def test_tfa_trng_uuid() -> None:
-    # TF-A plat/qemu/common/qemu_trng.c: aa767875-e700-4d66-bfb0-db35b4df7325, packed by
-    # SMC_UUID_RET (byte 0 in the low bits of w0), the rule of reference §3.1
+    # TF-A has no plat/qemu TRNG; the profile takes Juno's: plat/arm/board/juno/juno_trng.c
+    # DEFINE_SVC_UUID2(_plat_trng_uuid, 0x23523c58, 0x7448, 0x4083, 0x9d, 0x16, 0xe3, 0xfa,
+    # 0xb9, 0xf1, 0x73, 0xbc), whose bytes are 23 52 3c 58 74 48 40 83 9d 16 e3 fa b9 f1 73 bc;
+    # include/lib/smccc.h SMC_UUID_RET packs byte 0 into the low bits of w0.
     regs = Firmware(FirmwareConfig(profile="tf-a")).answer(call(0x8400_0052), Board()).regs
-    assert regs == {0: 0x7578_76AA, 1: 0x664D_00E7, 2: 0x35DB_B0BF, 3: 0x2573_DFB4}
+    assert regs == {0: 0x583C_5223, 1: 0x8340_4874, 2: 0xFAE3_169D, 3: 0xBC73_F1B9}
 
 
 @pytest.mark.parametrize("count", [1, 63, 64, 65, 128, 191, 192])

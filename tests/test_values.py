@@ -55,7 +55,11 @@ def test_number_errors_say_what_is_accepted(args: tuple, message: str) -> None:
     ("NOT_SUPPORTED", None, M64),
     ("INVALID_PARAMETERS", "psci", M64 - 1),
     ("INVALID_PARAMETER", "smccc-arch", M64 - 2),
-    ("INVALID_PARAMETER", "psci", M64 - 2),  # only SMCCC has this spelling
+    # DEN0098 / Linux kvm/trng.c TRNG_INVALID_PARAMETER is -2, SMCCC_RET_INVALID_PARAMETER -3
+    # (include/linux/arm-smccc.h): the called service's table decides.
+    ("INVALID_PARAMETER", "trng", M64 - 1),
+    ("TRNG_INVALID_PARAMETER", None, M64 - 1),
+    ("SMCCC_RET_INVALID_PARAMETER", "psci", M64 - 2),
     ("NO_ENTROPY", "trng", M64 - 2),
     ("NO_ENTROPY", None, M64 - 2),
     ("NOT_REQUIRED", None, M64 - 1),

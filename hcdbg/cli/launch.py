@@ -9,6 +9,7 @@ from hcdbg import guests
 from hcdbg.cli.options import Options
 from hcdbg.errors import UsageError
 from hcdbg.machine.exceptions import CATCH_NAMES
+from hcdbg.handlers.config import MODELS, PROFILE_PSCI_VERSIONS, version_list
 from hcdbg.handlers.registry import FirmwareConfig
 from hcdbg.machine import fdt, loader
 from hcdbg.machine.machine import MachineConfig
@@ -77,8 +78,10 @@ def build_session(opts: Options, uart_sink: Callable[[bytes], None] | None = Non
                          timeslice=0 if opts.deterministic else MachineConfig.timeslice,
                          catch={CATCH_NAMES[c] for c in opts.catch}, no_reboot=opts.no_reboot,
                          bootargs=opts.append, initrd=initrd, dtb=dtb, idle_states=opts.idle_states)
-    if opts.psci_version not in ((0, 2), (1, 0), (1, 1), (1, 3)):
-        raise UsageError("--psci-version: must be 0.2, 1.0, 1.1 or 1.3")
+    offered = PROFILE_PSCI_VERSIONS.get(opts.profile)  # an unknown profile: FirmwareConfig says so
+    if offered is not None and opts.psci_version is not None and opts.psci_version not in offered:
+        raise UsageError(f"--psci-version: the {opts.profile} profile ({MODELS[opts.profile]}) "
+                         f"offers {version_list(offered)}")
     if opts.smccc_version is not None and opts.smccc_version not in ((1, 0), (1, 1), (1, 2)):
         raise UsageError("--smccc-version: must be 1.0, 1.1 or 1.2")
     fcfg = FirmwareConfig(profile=opts.profile, psci_version=opts.psci_version,

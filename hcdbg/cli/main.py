@@ -8,7 +8,7 @@ import sys
 from hcdbg import guests
 from hcdbg.cli.options import ReplayOptions, TraceOptions
 from hcdbg.cli.outcome import Exit, say
-from hcdbg.cli.parse import ArgumentsError, Command, Finished, ListGuests, parse
+from hcdbg.cli.parse import ArgumentsError, Command, Explain, Finished, ListGuests, parse
 from hcdbg.errors import HcdbgError, UsageError
 
 
@@ -46,6 +46,8 @@ def run(command: Command) -> Exit:
     """Run one parsed command (the engine is imported only now: --version and --help stay quick)."""
     if isinstance(command, ListGuests):
         return _list_guests()
+    if isinstance(command, Explain):
+        return _explain(command.what)
     if isinstance(command, (TraceOptions, ReplayOptions)):
         from hcdbg.session.runner import catch_sigint
         catch_sigint()
@@ -58,6 +60,14 @@ def run(command: Command) -> Exit:
     from hcdbg.cli.launch import build_session
     from hcdbg.repl.app import run_repl
     return Exit(run_repl(command, lambda uart_sink: build_session(command, uart_sink)))
+
+
+def _explain(what: str) -> Exit:
+    """`hcdbg explain WHAT`: a bad name is a UsageError, reported by main (exit 2)."""
+    from hcdbg.smccc.explain import explain
+    from hcdbg.values import function_or_name
+    print("\n".join(explain(function_or_name(what))))
+    return Exit.OK
 
 
 def _list_guests() -> Exit:

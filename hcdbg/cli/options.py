@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from hcdbg import guests
 from hcdbg.errors import UsageError
+from hcdbg.handlers.config import default_psci
 from hcdbg.stop import CATCH_NAMES
 
 
@@ -41,7 +42,7 @@ class Options:
     max_insns: int | None = None
     # firmware
     profile: str = "kvm"
-    psci_version: Version = (1, 1)
+    psci_version: Version | None = None  # None: the profile's (handlers.config.default_psci)
     smccc_version: Version | None = None
     seed: int | None = None
     # forwarding ranges and answer rules
@@ -80,8 +81,10 @@ class Options:
             bundled = guests.find(name) if not Path(name).exists() else None
             if bundled is not None:
                 head["name"] = bundled.name  # a bundled guest is found by name on another checkout
-        return {"guest": head, "machine": machine,
-                "firmware": {k: _to_json(k, getattr(self, k)) for k in FIRMWARE_OPTIONS}}
+        firmware = {k: _to_json(k, getattr(self, k)) for k in FIRMWARE_OPTIONS}
+        if self.psci_version is None:  # the version the run got, so a replay gets it too
+            firmware["psci_version"] = _to_json("psci_version", default_psci(self.profile))
+        return {"guest": head, "machine": machine, "firmware": firmware}
 
     def with_header(self: O, head: dict[str, Any]) -> O:
         """These options, with the script header's machine and firmware options for every

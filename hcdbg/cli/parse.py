@@ -11,6 +11,7 @@ from hcdbg import __version__
 from hcdbg import guests
 from hcdbg.cli.options import ReplayOptions, ReplOptions, TraceOptions
 from hcdbg.errors import UsageError
+from hcdbg.handlers.config import MODELS, PROFILE_PSCI_VERSIONS, PROFILES, version_list
 from hcdbg.stop import CATCH_NAMES
 from hcdbg.values import parse_number
 
@@ -46,7 +47,14 @@ class ListGuests:
     """`hcdbg guests`."""
 
 
-Command = Union[ReplOptions, TraceOptions, ReplayOptions, ListGuests]
+@dataclass(frozen=True)
+class Explain:
+    """`hcdbg explain NAME|FID|SERVICE`: the REPL's explain, without a guest."""
+
+    what: str
+
+
+Command = Union[ReplOptions, TraceOptions, ReplayOptions, ListGuests, Explain]
 
 
 def parse(argv: list[str]) -> Command:
@@ -54,6 +62,8 @@ def parse(argv: list[str]) -> Command:
     Finished after --help or --version."""
     if argv[:1] == ["guests"]:
         return ListGuests()
+    if argv[:1] == ["explain"]:
+        return Explain(" ".join(_explain_parser().parse_args(argv[1:]).what))
     if argv[:1] == ["trace"]:
         return TraceOptions.of(vars(_trace_parser().parse_args(argv[1:])))
     if argv[:1] == ["replay"]:
@@ -133,9 +143,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="bytes queued for the guest to read from its UART (\\r, \\n and \\xNN escapes)")
     m.add_argument("--max-insns", type=parse_int, metavar="N", help="stop after about N instructions (runaway guard)")
     f = p.add_argument_group("firmware")
-    f.add_argument("--profile", choices=("kvm", "qemu", "tf-a"),
-                   help="whose answers the built-in handlers give (default kvm)")
-    f.add_argument("--psci-version", type=parse_version, metavar="V", help="0.2, 1.0, 1.1 (default) or 1.3")
+    f.add_argument("--profile", choices=PROFILES,
+                   help="whose answers the built-in handlers give: " + "; ".join(
+                       f"{p} = {m}" for p, m in MODELS.items()) + " (default kvm)")
+    f.add_argument("--psci-version", type=parse_version, metavar="V", help=(
+        "the PSCI version offered: " + "; ".join(
+            f"{p} {version_list(v)} (default {v[-1][0]}.{v[-1][1]})" if len(v) > 1 else f"{p} {version_list(v)}"
+            for p, v in PROFILE_PSCI_VERSIONS.items())))
     f.add_argument("--smccc-version", type=parse_version, metavar="V", help="1.0, 1.1 or 1.2 (default: the profile's)")
     f.add_argument("--seed", type=parse_int, metavar="S", help="make TRNG answers deterministic")
     r = p.add_argument_group("forwarding ranges")
@@ -190,7 +204,7 @@ def _repl_parser() -> argparse.ArgumentParser:
         "Debug the HVC/SMC firmware calls of an AArch64 guest. "
         "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
         "'hcdbg replay SCRIPT' checks a guest against a call script, "
-        "'hcdbg guests' lists the bundled guests."))
+        "'hcdbg guests' lists the bundled guests, 'hcdbg explain NAME' explains a call."))
     _guest(p, "")
     p.add_argument("--version", action=_Version, help="print the versions of hcdbg, Unicorn and capstone")
     p.add_argument("--batch", action="store_true", help="run the -ex/-x commands without a prompt, then exit")
@@ -217,6 +231,15 @@ def _replay_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="print a line per call (to stderr), as trace does")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE (implies -v)")
     _common(p)
+    return p
+
+
+def _explain_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="hcdbg explain", description=(
+        "Explain a function ID (0x84000003), a function name (PSCI_CPU_ON, CPU_ON_64) or a "
+        "service (psci, trng): its fields, arguments, results, return codes, the Arm "
+        "document section, and what KVM and QEMU answer. No guest is needed."))
+    p.add_argument("what", nargs="+", metavar="NAME|FID|SERVICE")
     return p
 
 

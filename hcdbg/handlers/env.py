@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from hcdbg.handlers.base import Answer, Call, Effect, Platform
 from hcdbg.handlers.config import FirmwareConfig
 from hcdbg.handlers.entropy import Entropy
-from hcdbg.smccc.ids import FID_SMC64, MASK32, MASK64
+from hcdbg.smccc.ids import FID_SMC64, MASK32, MASK64, PSCI_0_1_CPU_SUSPEND, PSCI_0_1_MIGRATE
+
+#: PSCI 0.1's IDs, 0x95C1BA5E-0x95C1BA61: bit 30 clear, yet they predate SMCCC and KVM reads
+#: their arguments as whole registers (kvm_psci_0_1_call does not narrow).
+_PSCI_0_1_IDS = range(PSCI_0_1_CPU_SUSPEND, PSCI_0_1_MIGRATE + 1)
 
 _RESULTS_KEPT = 1024  # bound on Env's cache of one-value results (x0 can come from a call)
 
@@ -21,7 +25,7 @@ class Env:
     """The fixed facts of one Firmware, computed once so handlers stay cheap."""
 
     config: FirmwareConfig
-    zero_fill: bool  # write x1..x3 = 0 with every result (KVM's smccc_set_retval, ref §1.5)
+    zero_fill: bool  # write x1..x3 = 0 with every result (KVM's smccc_set_retval)
     narrow: bool  # SMC32 IDs read w1..w3 only (KVM narrows, TF-A truncates; QEMU reads x1..x3)
     psci_word: int  # PSCI_VERSION's answer
     smccc_word: int | None  # SMCCC_VERSION's answer; None = not implemented
@@ -35,7 +39,8 @@ class Env:
 
     @property
     def profile(self) -> str:
-        return self.config.profile
+        """The family whose rules apply: "kvm" for both KVM profiles, "qemu" or "tf-a"."""
+        return self.config.family
 
     def result(self, x0: int, why: str, effect: Effect | None = None) -> Answer:
         """A one-value result: x0, plus x1..x3 = 0 where the profile zeroes them."""
@@ -62,6 +67,6 @@ class Env:
         """x1..x3 as this profile reads them: SMC32 IDs see only w1..w3 (DEN0028 §2.6) when
         the profile narrows; QEMU uses the full registers (target/arm/tcg/psci.c)."""
         r = call.regs
-        if self.narrow and not call.fid & FID_SMC64:
+        if self.narrow and not call.fid & FID_SMC64 and call.fid not in _PSCI_0_1_IDS:
             return r[1] & MASK32, r[2] & MASK32, r[3] & MASK32
         return r[1], r[2], r[3]

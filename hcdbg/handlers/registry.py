@@ -6,7 +6,7 @@ from functools import partial
 
 from hcdbg.handlers import arch, psci, pv_time, trng, vendor_hyp
 from hcdbg.handlers.base import Answer, Call, Platform, Undefined
-from hcdbg.handlers.config import KVM, PROFILES, QEMU, TFA, FirmwareConfig
+from hcdbg.handlers.config import KVM, KVM_6_13, MODELS, PROFILES, QEMU, TFA, FirmwareConfig
 from hcdbg.handlers.entropy import Entropy
 from hcdbg.handlers.env import Env, Handler
 from hcdbg.smccc import catalog, ids
@@ -16,9 +16,11 @@ __all__ = ["TABLE", "Entry", "Firmware", "FirmwareConfig", "Provided"]
 
 _PSCI = catalog.SERVICES["psci"].name
 _ALL = frozenset(PROFILES)
+# Entry.profiles name families (FirmwareConfig.family): "kvm" covers both KVM profiles.
 _KVM_TFA = frozenset({KVM, TFA})
 _KVM = frozenset({KVM})
 _QEMU = frozenset({QEMU})
+_KVM_QEMU = frozenset({KVM, QEMU})
 
 #: Why an entry can be switched off by the configuration (Entry.needs).
 _NEEDS = {
@@ -26,6 +28,7 @@ _NEEDS = {
     "soc_id": "no SoC ID is configured (soc_id)",
     "system_suspend": "SYSTEM_SUSPEND is not enabled (system_suspend)",
     "pv_time": "PV time is not enabled (pv_time)",
+    "psci_0_1_ids": "KVM answers PSCI 0.1 IDs only in a PSCI 0.1 VM",
 }
 
 
@@ -59,10 +62,10 @@ class Entry:
 
     def missing(self, config: FirmwareConfig) -> str | None:
         """Why `config` does not provide this function, or None if it does."""
-        if config.profile not in self.profiles:
+        if config.family not in self.profiles:
             return f"{self.name}: the {config.profile} profile does not implement it"
-        if self.psci_since is not None and config.psci_version < self.psci_since:
-            since, have = self.psci_since, config.psci_version
+        if self.psci_since is not None and config.psci < self.psci_since:
+            since, have = self.psci_since, config.psci
             return f"{self.name}: new in PSCI {since[0]}.{since[1]}; this firmware is PSCI {have[0]}.{have[1]}"
         for need in self.needs:
             if not getattr(config, need):
@@ -97,7 +100,9 @@ TABLE: tuple[Entry, ...] = (
     _psci(ids.PSCI_AFFINITY_INFO_64, psci.affinity_info),
     _psci(ids.PSCI_MIGRATE, psci.migrate, advertised=False),
     _psci(ids.PSCI_MIGRATE_64, psci.migrate, advertised=False),
-    _psci(ids.PSCI_MIGRATE_INFO_TYPE, psci.migrate_info_type),
+    # TF-A registers MIGRATE_INFO_TYPE only with a Trusted OS dispatcher (psci_common.c
+    # psci_register_spd_pm_hook): without one, the call and PSCI_FEATURES of it are -1.
+    _psci(ids.PSCI_MIGRATE_INFO_TYPE, psci.migrate_info_type, profiles=_KVM_QEMU),
     _psci(ids.PSCI_MIGRATE_INFO_UP_CPU, psci.migrate_info_up_cpu, advertised=False),
     _psci(ids.PSCI_MIGRATE_INFO_UP_CPU_64, psci.migrate_info_up_cpu,
           advertised=False),
@@ -110,12 +115,14 @@ TABLE: tuple[Entry, ...] = (
           ("system_suspend",)),
     _psci(ids.PSCI_SYSTEM_RESET2, psci.system_reset2, (1, 1), _KVM_TFA),
     _psci(ids.PSCI_SYSTEM_RESET2_64, psci.system_reset2, (1, 1), _KVM_TFA),
-    _psci(ids.PSCI_SYSTEM_OFF2, psci.system_off2, (1, 3), _KVM_TFA),
-    _psci(ids.PSCI_SYSTEM_OFF2_64, psci.system_off2, (1, 3), _KVM_TFA),
-    # PSCI 0.1's implementation-defined IDs, which QEMU TCG still accepts (reference §2.1, §5.2)
+    # PSCI 1.3 (Linux 6.13 KVM); TF-A has no SYSTEM_OFF2 (its PSCI_MINOR_VER is 1)
+    _psci(ids.PSCI_SYSTEM_OFF2, psci.system_off2, (1, 3), _KVM),
+    _psci(ids.PSCI_SYSTEM_OFF2_64, psci.system_off2, (1, 3), _KVM),
+    # PSCI 0.1's implementation-defined IDs: QEMU TCG always accepts them (psci.c); KVM
+    # handles CPU_OFF and CPU_ON in a PSCI 0.1 VM only (kvm_psci_0_1_call), -1 otherwise
     _psci(ids.PSCI_0_1_CPU_SUSPEND, psci.cpu_suspend, profiles=_QEMU),
-    _psci(ids.PSCI_0_1_CPU_OFF, psci.cpu_off, profiles=_QEMU),
-    _psci(ids.PSCI_0_1_CPU_ON, psci.cpu_on, profiles=_QEMU),
+    _psci(ids.PSCI_0_1_CPU_OFF, psci.cpu_off, (0, 1), _KVM_QEMU, ("psci_0_1_ids",)),
+    _psci(ids.PSCI_0_1_CPU_ON, psci.cpu_on, (0, 1), _KVM_QEMU, ("psci_0_1_ids",)),
     _psci(ids.PSCI_0_1_MIGRATE, psci.migrate, profiles=_QEMU, advertised=False),
     # TRNG 1.0, DEN0098 (reference §3)
     Entry(ids.TRNG_VERSION, trng.version, _KVM_TFA),
@@ -158,18 +165,22 @@ class Provided:
 
 
 _TITLES = {
-    KVM: "kvm: Linux KVM's in-kernel answers (arch/arm64/kvm/hypercalls.c, psci.c, trng.c)",
-    QEMU: "qemu: QEMU TCG's PSCI emulation (target/arm/tcg/psci.c), no other service",
-    TFA: "tf-a: Trusted Firmware-A at EL3 without a Trusted OS (lib/psci, services/std_svc/trng)",
+    KVM: f"kvm: {MODELS[KVM]}: in-kernel answers (arch/arm64/kvm/hypercalls.c, psci.c, trng.c)",
+    KVM_6_13: f"kvm-6.13: {MODELS[KVM_6_13]}: as kvm, plus PSCI 1.2/1.3 and SYSTEM_OFF2",
+    QEMU: f"qemu: {MODELS[QEMU]}: its PSCI emulation (target/arm/psci.c), no other service",
+    TFA: f"tf-a: {MODELS[TFA]} at EL3 (lib/psci, services/std_svc/trng)",
 }
 _NOTES = {
     KVM: (
-        "registers: every answer writes x0..x3, unused results 0 (SYSTEM_RESET2/OFF2: x0 only; "
+        "registers: every answer writes x0..x3, unused results 0 (SYSTEM_RESET2: x0 only; "
         "SYSTEM_SUSPEND: none; workaround fast path: x0, x1)",
         "conduits: HVC and SMC; SMC #imm != 0 -> x0 = -1 only; the HVC immediate is not checked",
         "CPU_SUSPEND: every suspend is a WFI returning SUCCESS; CPU_ON never answers ON_PENDING",
         "AFFINITY_INFO: levels 0..3, ON if any matching vCPU is on",
-        "SYSTEM_OFF/RESET pre-load x0 = INTERNAL_FAILURE (-6) in case the guest is resumed",
+        "SYSTEM_OFF/RESET (and OFF2, kvm-6.13) pre-load x0 = INTERNAL_FAILURE (-6) in case the "
+        "guest is resumed",
+        "PSCI 0.1 VM (--psci-version 0.1): only the 0.1 IDs CPU_OFF and CPU_ON; a running "
+        "CPU_ON target -> INVALID_PARAMETERS",
         "TRNG 1.0: N = 0 succeeds with no bits; errors zero x1..x3",
         "vendor hyp: KVM UID; KVM_FEATURES bit 1 and PTP only with a platform clock",
     ),
@@ -177,16 +188,19 @@ _NOTES = {
         "registers: only x0 is written; x1..x3 keep the caller's values",
         "SMCCC_VERSION, ARCH_FEATURES, TRNG, vendor hyp and unknown IDs -> -1 (all 64 bits of x0 compared)",
         "CPU_SUSPEND: power_state bits 31:17 -> INVALID_PARAMETERS, else WFI (no power-down)",
-        "CPU_ON: unaligned entry -> INVALID_PARAMETERS; ON_PENDING reported",
+        "CPU_ON: unaligned entry -> INVALID_PARAMETERS; never ON_PENDING (arm-powerctl.c)",
+        "PSCI_VERSION: always 1.1",
         "AFFINITY_INFO: level 0 reports the vCPU's state; every other level says ON",
         "PSCI 0.1 IDs 0x95c1ba5e-0x95c1ba61 accepted; no SYSTEM_RESET2, SYSTEM_OFF2 or SYSTEM_SUSPEND",
     ),
     TFA: (
         "registers: PSCI answers and errors write x0 only; UUIDs and entropy write x0..x3",
-        "function IDs: the SMCCC 1.3 SVE hint (bit 16 of a fast call) is ignored",
+        "function IDs: bit 16 (the SMCCC 1.3 SVE hint) is cleared before dispatch",
+        "PSCI 1.1; no Trusted OS: MIGRATE, MIGRATE_INFO_TYPE and MIGRATE_INFO_UP_CPU -> -1",
         "CPU_SUSPEND: standby returns SUCCESS; power-down resumes at entry_point",
         "AFFINITY_INFO: lowest_affinity_level above 0 -> INVALID_PARAMETERS",
-        "TRNG 1.0: N = 0 -> INVALID_PARAMETERS; UUID of TF-A's QEMU platform back end",
+        "TRNG 1.0: N = 0 -> INVALID_PARAMETERS; the UUID of TF-A's Juno/TC back end "
+        "(23523c58-7448-4083-9d16-e3fab9f173bc: TF-A's qemu platform has no TRNG)",
     ),
 }
 
@@ -204,12 +218,12 @@ class Firmware:
         psci_features = {e.fid: psci.FEATURE_FLAGS.get(e.fid, 0)
                          for e in provided if e.service == _PSCI and e.advertised}
         if ids.SMCCC_VERSION in fids:
-            psci_features[ids.SMCCC_VERSION] = 0  # the SMCCC discovery path (reference §1.6)
+            psci_features[ids.SMCCC_VERSION] = 0  # the SMCCC discovery path (DEN0028 §7)
         smccc = config.smccc
-        major, minor = config.psci_version
+        major, minor = config.psci
         self._env = Env(
             config=config,
-            zero_fill=config.profile == KVM,
+            zero_fill=config.family == KVM,
             narrow=config.profile != QEMU,
             psci_word=major << 16 | minor,
             smccc_word=smccc[0] << 16 | smccc[1] if smccc is not None else None,
@@ -224,11 +238,12 @@ class Firmware:
                 dispatch[entry.fid] = partial(_absent, entry.missing(config) or entry.name)
         self._dispatch = dispatch
         self._provided = tuple(Provided(e.fid, e.name, e.service) for e in provided)
-        self._kvm = config.profile == KVM
+        self._kvm = config.family == KVM
         self._qemu = config.profile == QEMU
         # QEMU and TF-A see only their own instruction; the other one is UNDEFINED (ref §5.1).
         self._only_conduit = None if self._kvm else config.conduit
-        self._sve_hint = config.profile == TFA and smccc is not None and smccc >= (1, 3)
+        # TF-A clears bit 16 of every function ID before dispatch (common/runtime_svc.c).
+        self._sve_hint = config.profile == TFA
         self._why_undefined = (f"{config.profile}: only {config.conduit.upper()} is a firmware call; "
                                "this instruction is UNDEFINED")
 
@@ -279,20 +294,20 @@ class Firmware:
         lines = [_TITLES[c.profile]]
         smccc = (f"SMCCC {c.smccc[0]}.{c.smccc[1]} ({env.smccc_word:#x})" if c.smccc is not None
                  else "SMCCC_VERSION not implemented (-1, read as SMCCC 1.0)")
-        lines.append(f"PSCI {c.psci_version[0]}.{c.psci_version[1]} ({env.psci_word:#x}); {smccc}")
+        lines.append(f"PSCI {c.psci[0]}.{c.psci[1]} ({env.psci_word:#x}); {smccc}")
         if self._only_conduit is not None:
             lines.append(f"conduit: {c.conduit.upper()} only; the other instruction is UNDEFINED")
-        lines.extend(_NOTES[c.profile])
+        lines.extend(_NOTES[c.family])
         if c.smccc is not None:
             wa = ", ".join(f"WA{n} {v:+d}" for n, v in enumerate(c.workarounds, 1))
             lines.append(f"ARCH_FEATURES: {wa}" + (", SOC_ID 0" if c.soc_id is not None else ""))
-        if c.profile == KVM and c.check_entry:
+        if c.family == KVM and c.check_entry:
             lines.append("hcdbg check: CPU_ON/SYSTEM_SUSPEND entry not 4-byte aligned -> INVALID_ADDRESS "
                          "(KVM itself does not check; check_entry=False)")
         if c.profile != QEMU:
             lines.append("SYSTEM_SUSPEND: " + ("offered (DENIED while another vCPU is on)"
                                                if c.system_suspend else "not offered"))
-        if c.profile == KVM:
+        if c.family == KVM:
             lines.append("PV time: " + ("off" if not c.pv_time else
                                         "on, stolen-time records at " + (
                                             f"{c.pv_time_base:#x} + 64 * vCPU" if c.pv_time_base is not None

@@ -8,7 +8,7 @@ from typing import Callable
 
 from hcdbg.errors import UsageError
 from hcdbg.smccc.ids import MASK64
-from hcdbg.smccc.retcodes import code_value
+from hcdbg.smccc.retcodes import AmbiguousCode, code_value
 from hcdbg.values import close_code_names, did_you_mean, function_value, parse_number
 
 _TOKENS = re.compile(r"\s*([+-]|[^\s+-]+)")
@@ -56,7 +56,10 @@ def term(tok: str, *, register: Callable[[str], int], symbol: Callable[[str], in
     address = symbol(tok)
     if address is not None:
         return address
-    code = code_value(tok, service)
+    try:
+        code = code_value(tok, service)
+    except AmbiguousCode as exc:
+        raise UsageError(str(exc)) from None
     if code is not None:
         return code
     fid = function_value(tok)

@@ -13,7 +13,7 @@ from hcdbg.smccc.catalog_other import (
 )
 from hcdbg.smccc.catalog_psci import PSCI_0_1_FUNCTIONS, PSCI_FUNCTIONS
 from hcdbg.smccc.function import Arg, Function
-from hcdbg.smccc.ids import MASK32
+from hcdbg.smccc.ids import FID_FAST, FID_SVE_HINT, MASK32
 
 __all__ = [
     "Arg", "Function", "Service", "SERVICES", "lookup", "find", "all_functions", "names",
@@ -52,7 +52,7 @@ _SERVICE_LIST = (
     Service("smccc-arch", "Arm Architecture calls, OEN 0 (DEN0028 §7): SMCCC_VERSION, "
             "ARCH_FEATURES, SOC_ID, Spectre workarounds", _owner(0)),
     Service("vendor-hyp", "Vendor-specific hypervisor service, OEN 6 (KVM: UID, features, "
-            "PTP)", _owner(6)),
+            "PTP; pKVM: memory sharing, MMIO guard)", _owner(6)),
     Service("cpu", "CPU service calls, OEN 1", _owner(1)),
     Service("sip", "Silicon Provider (SiP) service calls, OEN 2: platform-specific", _owner(2)),
     Service("oem", "OEM service calls, OEN 3", _owner(3)),
@@ -103,8 +103,18 @@ _BY_FID, _BY_NAME, _BY_ALIAS = _index()
 
 
 def lookup(fid: int) -> Function | None:
-    """The function with ID `fid` (only W0 counts), or None."""
-    return _BY_FID.get(fid & MASK32)
+    """The function with ID `fid` (only W0 counts), or None.
+
+    A fast call with bit 16 set is the same function with the SMCCC 1.3 SVE hint (DEN0028
+    §2.5; TF-A common/runtime_svc.c clears the bit before dispatch), unless the ID itself is
+    listed (PSCI 0.1's 0x95C1BA5E has bit 16 set)."""
+    fid &= MASK32
+    found = _BY_FID.get(fid)
+    if found is None and fid & FID_FAST and fid & FID_SVE_HINT:
+        hinted = _BY_FID.get(fid & ~FID_SVE_HINT)
+        if hinted is not None and hinted.smccc:
+            return hinted
+    return found
 
 
 def all_functions() -> tuple[Function, ...]:
@@ -166,4 +176,6 @@ def service_of(fid: int) -> str:
     for service in _SERVICE_LIST:
         if service.contains(fid):
             return service.name
+    if fid & FID_FAST and fid & FID_SVE_HINT:  # the SMCCC 1.3 SVE hint (see lookup)
+        return service_of(fid & ~FID_SVE_HINT)
     return "unknown"

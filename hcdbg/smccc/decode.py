@@ -9,7 +9,7 @@ from hcdbg.smccc.function import Function
 from hcdbg.smccc.ids import (FID_FAST, FID_MBZ_MASK, FID_MBZ_SHIFT, FID_NUMBER_MASK,
                              FID_OEN_MASK, FID_OEN_SHIFT, FID_SMC64, MASK32, MASK64)
 
-#: Names of the owning entities by OEN, DEN0028 §2.5 table 2-1 (reference §1.2).
+#: Names of the owning entities by OEN, DEN0028 §2.5 table 2-1.
 _OWNERS = {
     0: "Arm Architecture",
     1: "CPU Service",
@@ -22,7 +22,7 @@ _OWNERS = {
 }
 
 #: Arguments shown for a function the catalog does not know: x1..x6, the argument
-#: registers every SMCCC version has (reference §1.3).
+#: registers every SMCCC version has (DEN0028 §2.6).
 _UNKNOWN_ARGS = 6
 
 
@@ -81,7 +81,7 @@ def decode(fid: int) -> FunctionId:
     problems = []
     if fast and mbz >> 1:
         # SMCCC 1.3 made bit 16 the SVE hint; bits 23:17 stay MBZ, and TF-A treats a fast
-        # call with any of them set as unknown (reference §1.1).
+        # call with any of them set as unknown (common/runtime_svc.c sync_handler).
         problems.append(f"bits 23:17 must be zero for a fast call (bits 23:16 are 0x{mbz:02x};"
                         " DEN0028 §2.5)")
     if 8 <= oen <= 47:
@@ -178,9 +178,10 @@ def decode_call(fid: int, regs: Sequence[int] = (), imm: int = 0,
         problems.append(f"non-zero immediate #{imm}: reserved by SMCCC (DEN0028 §2.9)")
         if conduit == "smc":
             notes.append("KVM answers an SMC with a non-zero immediate with x0 = -1 and "
-                         "does not handle the call (reference §1.4)")
+                         "does not handle the call (Linux arch/arm64/kvm/handle_exit.c)")
         else:
-            notes.append("KVM does not check the HVC immediate (reference §1.4)")
+            notes.append("KVM does not check the HVC immediate (Linux "
+                         "arch/arm64/kvm/handle_exit.c)")
     if reg(0) >> 32:
         notes.append(f"x0 bits 63:32 (0x{reg(0) >> 32:x}) are ignored: the function ID is W0 "
                      "(DEN0028 §2.5)")

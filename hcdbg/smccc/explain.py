@@ -68,7 +68,8 @@ def explain_id(fid: int) -> list[str]:
         lines.append(f"service {service}: {SERVICES[service].description}")
     if function is None:
         lines.append("a callee that does not implement an ID answers NOT_SUPPORTED: x0 = -1 "
-                     "sign-extended, 0xffffffffffffffff (DEN0028B on; reference §1.5)")
+                     "sign-extended, 0xffffffffffffffff (DEN0028B and later; DEN0028A asked "
+                     "only for w0 = 0xffffffff)")
         return lines
     lines.extend(_function_lines(function, fid))
     return lines

@@ -2,7 +2,7 @@
 
 Pure data (no logic beyond tiny helpers). Sources: Arm DEN0028 (SMCCC) §2, DEN0022 (PSCI)
 §5, DEN0098 (TRNG) §2, DEN0057 (PV time), Linux include/linux/arm-smccc.h and
-include/uapi/linux/psci.h; see ../shared/reference/smccc.md §1.6, §2.1, §3.1, §4.5.
+include/uapi/linux/psci.h, TF-A include/services/arm_arch_svc.h and trng_svc.h.
 """
 from __future__ import annotations
 
@@ -66,8 +66,8 @@ SMCCC_ARCH_SOC_ID_64 = 0xC000_0002
 SMCCC_ARCH_WORKAROUND_1 = 0x8000_8000
 SMCCC_ARCH_WORKAROUND_2 = 0x8000_7FFF
 SMCCC_ARCH_WORKAROUND_3 = 0x8000_3FFF
-SMCCC_ARCH_FEATURE_AVAILABILITY = 0x8000_0003
-SMCCC_ARCH_FEATURE_AVAILABILITY_64 = 0xC000_0003
+SMCCC_ARCH_FEATURE_AVAILABILITY_64 = 0xC000_0003  # SMC64 only (TF-A arm_arch_svc_setup.c)
+SMCCC_ARCH_WORKAROUND_4 = 0x8000_0004  # CVE-2024-7881 (TF-A arm_arch_svc.h)
 
 # --- PSCI (DEN0022 §5.1; reference §2.1). *_64 are the SMC64 IDs. ----------------------
 PSCI_VERSION = 0x8400_0000
@@ -130,6 +130,11 @@ PV_TIME_ST = 0xC500_0021
 VENDOR_HYP_KVM_FEATURES = 0x8600_0000
 VENDOR_HYP_KVM_PTP = 0x8600_0001
 VENDOR_HYP_CALL_UID = 0x8600_FF01
+# pKVM's calls for protected guests (Linux 6.12 include/linux/arm-smccc.h ARM_SMCCC_KVM_FUNC_*).
+VENDOR_HYP_KVM_HYP_MEMINFO = 0xC600_0002
+VENDOR_HYP_KVM_MEM_SHARE = 0xC600_0003
+VENDOR_HYP_KVM_MEM_UNSHARE = 0xC600_0004
+VENDOR_HYP_KVM_MMIO_GUARD = 0xC600_0007
 
 
 class SmcccRet(IntEnum):
@@ -164,12 +169,13 @@ class TrngRet(IntEnum):
 
     SUCCESS = 0
     NOT_SUPPORTED = -1
-    INVALID_PARAMETERS = -2
+    INVALID_PARAMETERS = -2  # DEN0098 and Linux kvm/trng.c spell it INVALID_PARAMETER
     NO_ENTROPY = -3
+    NOT_IMPLEMENTED = -4  # TF-A only (trng_svc.h TRNG_E_NOT_IMPLEMENTED): no platform UUID
 
 
 class AffinityState(IntEnum):
-    """AFFINITY_INFO results, DEN0022 §5.8 (reference §2.4)."""
+    """AFFINITY_INFO results, DEN0022D.b §5.7 (Linux psci.h PSCI_0_2_AFFINITY_LEVEL_*)."""
 
     ON = 0
     OFF = 1

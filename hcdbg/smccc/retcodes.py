@@ -7,15 +7,26 @@ from enum import IntEnum
 
 from hcdbg.smccc.ids import MASK32, MASK64, PsciRet, SmcccRet, TrngRet, s32, s64
 
-#: Return-code tables by family: DEN0028 §7 (reference §1.5), DEN0022 §5.2 (reference §2.2),
-#: DEN0098 §2.1 (reference §3.1).
+#: Return-code tables by family: DEN0028 §7, DEN0022 §5.2, DEN0098 §2.1.
 TABLES: dict[str, type[IntEnum]] = {"smccc": SmcccRet, "psci": PsciRet, "trng": TrngRet}
 
-#: Other spellings users meet in Linux/QEMU headers (PSCI_RET_INVALID_PARAMS, reference §2.1).
-_ALIASES = {"INVALID_PARAMS": "INVALID_PARAMETERS"}
+#: Other spellings of a table's names: Linux's PSCI_RET_INVALID_PARAMS, TF-A's
+#: TRNG_E_INVALID_PARAMS, and DEN0098's and Linux kvm/trng.c's TRNG_INVALID_PARAMETER
+#: (-2, while SMCCC's INVALID_PARAMETER is -3). They apply only inside their own table.
+_ALIASES: dict[str, dict[str, str]] = {
+    "psci": {"INVALID_PARAMS": "INVALID_PARAMETERS"},
+    "trng": {"INVALID_PARAMS": "INVALID_PARAMETERS", "INVALID_PARAMETER": "INVALID_PARAMETERS"},
+    "smccc": {},
+}
 
-#: Prefixes from C headers that we drop before looking a name up.
-_PREFIXES = ("ARM_SMCCC_RET_", "SMCCC_RET_", "PSCI_RET_", "TRNG_RET_")
+#: Prefixes from C headers, and the table each one names.
+_PREFIXES = (("ARM_SMCCC_RET_", "smccc"), ("SMCCC_RET_", "smccc"), ("PSCI_RET_", "psci"),
+             ("TRNG_E_", "trng"), ("TRNG_RET_", "trng"), ("TRNG_", "trng"))
+
+
+class AmbiguousCode(ValueError):
+    """A return-code name with different values in different tables and no service to
+    choose one (INVALID_PARAMETER: TRNG -2, SMCCC -3); the message lists the choices."""
 
 
 def table_for(service: str | None) -> type[IntEnum]:
@@ -52,24 +63,40 @@ def all_names() -> list[str]:
     return names
 
 
-def code_value(name: str, service: str | None = None) -> int | None:
-    """The signed value of return-code `name` (case-insensitive), looked up in `service`'s
-    table first, then PSCI, SMCCC, TRNG; None if no table has it.
+def _family(service: str | None) -> str:
+    return service if service in ("psci", "trng") else "smccc"
 
-    The order matters for names two tables share with different values: PSCI
-    INVALID_PARAMETERS = -2 but SMCCC INVALID_PARAMETER = -3 and TRNG NO_ENTROPY = -3."""
+
+def _in_table(family: str, key: str) -> int | None:
+    member = TABLES[family].__members__.get(_ALIASES[family].get(key, key))
+    return None if member is None else int(member)
+
+
+def code_value(name: str, service: str | None = None) -> int | None:
+    """The signed value of return-code `name` (case-insensitive); None if no table has it.
+
+    A header prefix picks the table (TRNG_INVALID_PARAMETER -2, SMCCC_RET_INVALID_PARAMETER
+    -3); otherwise `service`'s table is asked first, then every table. A name the tables
+    give different values raises AmbiguousCode naming them (INVALID_PARAMETER asked for a
+    PSCI call: TRNG -2, SMCCC -3)."""
     key = name.strip().upper().replace("-", "_")
-    for prefix in _PREFIXES:
+    for prefix, family in _PREFIXES:
         if key.startswith(prefix):
-            key = key[len(prefix):]
-            break
-    key = _ALIASES.get(key, key)
-    order: list[type[IntEnum]] = [table_for(service), PsciRet, SmcccRet, TrngRet]
-    for table in order:
-        member = table.__members__.get(key)
-        if member is not None:
-            return int(member)
-    return None
+            return _in_table(family, key[len(prefix):])
+    if service is not None:
+        value = _in_table(_family(service), key)
+        if value is not None:
+            return value
+    found = {family: v for family in TABLES if (v := _in_table(family, key)) is not None}
+    if len(set(found.values())) > 1:
+        choices = ", ".join(f"{family.upper()} {v}" for family, v in found.items())
+        spelled = " or ".join(f"{_spelling(family)}{key}" for family in found)
+        raise AmbiguousCode(f"{key} means {choices}; say which: {spelled}, or a number")
+    return next(iter(found.values()), None)
+
+
+def _spelling(family: str) -> str:
+    return {"smccc": "SMCCC_RET_", "psci": "PSCI_RET_", "trng": "TRNG_"}[family]
 
 
 def describe_code(service: str | None, name: str, smc64: bool | None = None) -> str:

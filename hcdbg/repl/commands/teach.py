@@ -44,8 +44,9 @@ def do_explain(dbg: Debugger, args: argparse.Namespace) -> None:
         dbg.message(text)
 
 
-p = Parser("info firmware", "What the built-in handlers answer.\nThe profile (kvm, qemu, "
-           "tf-a), the PSCI and SMCCC versions and how this configuration differs.")
+p = Parser("info firmware", "What the built-in handlers answer.\nThe profile (kvm, kvm-6.13, "
+           "qemu, tf-a) and what it models, the PSCI and SMCCC versions and how this "
+           "configuration differs.")
 
 
 @command(p, aliases=("info profile",), category="teaching")
