@@ -478,14 +478,18 @@ class Machine(Traps):
         slices are never stopped from outside."""
         return self.exact_async_stops and not self.exceptions_delivered and not self.irq.enabled
 
-    def _pick(self, on: list[Vcpu]) -> Vcpu:
+    def _pick(self, ready: list[Vcpu]) -> Vcpu:
+        """The next of `ready` in round-robin order after the last one picked. Only `ready`:
+        a vCPU waiting in WFI or in CPU_SUSPEND must not run before its interrupt, or it
+        would wake without one (a power-down suspend would resume at its entry point)."""
         n = len(self.vcpus)
+        indices = {v.index for v in ready}
         for k in range(n):
-            v = self.vcpus[(self._next + k) % n]
-            if v.state is PowerState.ON:
-                self._next = (v.index + 1) % n
-                return v
-        return on[0]
+            index = (self._next + k) % n
+            if index in indices:
+                self._next = (index + 1) % n
+                return self.vcpus[index]
+        return ready[0]
 
     def step(self, index: int, count: int = 1) -> Stop:
         """Execute `count` instructions on vCPU `index` only (the others stay put)."""
