@@ -317,3 +317,43 @@ def test_deny_a_secondarys_cpu_on_at_the_repl_and_linux_runs_without_it(tmp_path
         r.child.expect(pexpect.EOF)
     finally:
         r.close()
+
+
+_IDLE = re.compile(r"init: cpuidle: psci_idle cpu-sleep: entered (\d+) times, refused (\d+)")
+
+
+@needs_linux_run
+def test_idle_states_make_linux_idle_its_cpus_through_cpu_suspend_power_down() -> None:
+    """--idle-states gives the device tree a power-down idle state; Linux's cpuidle-psci
+    (drivers/cpuidle/cpuidle-psci.c, driver "psci_idle") enters it with CPU_SUSPEND(power_state
+    = the state's arm,psci-suspend-param, entry = cpu_resume's physical address, context 0).
+    Under tf-a each resumes at that entry on an interrupt (DEN0022D.b §5.4), so the kernel
+    counts every entry as done and none refused, and the run still ends in SYSTEM_OFF."""
+    r = _hcdbg_run("--idle-states", "--profile", "tf-a", append=APPEND)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    m = _IDLE.search(r.stdout)
+    assert m is not None, r.stdout[-3000:]
+    entered, refused = int(m[1]), int(m[2])
+    assert entered > 0 and refused == 0
+    suspends = [ln for ln in r.stderr.splitlines() if "PSCI_CPU_SUSPEND_64(" in ln]
+    assert len(suspends) >= entered  # the count is the online CPUs' only, CPU 3 was replugged
+    entries = {re.search(r"entry_point_address=(0x[0-9a-f]+)", ln)[1] for ln in suspends}
+    assert len(entries) == 1  # cpu_resume, the same for every CPU
+    assert all("power_state=0x10000," in ln and "(does not return: resumes at" in ln for ln in suspends)
+    assert {re.match(r"\[vcpu(\d)\]", ln)[1] for ln in suspends} == {"0", "1", "2", "3"}
+    assert "init: poweroff" in r.stdout and "guest powered off (PSCI_SYSTEM_OFF)" in r.stderr
+
+
+@needs_linux_run
+def test_under_kvms_answers_linux_sees_every_power_down_request_return() -> None:
+    """KVM treats every CPU_SUSPEND as WFI and returns SUCCESS (arch/arm64/kvm/psci.c
+    kvm_psci_vcpu_suspend). For a state that loses context Linux expects to come back through
+    cpu_resume, so a return counts as a failed entry (arch/arm64/kernel/suspend.c cpu_suspend
+    turns it into -EOPNOTSUPP; cpuidle_enter_state counts it in the state's `rejected`)."""
+    r = _hcdbg_run("--idle-states", append=APPEND)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    m = _IDLE.search(r.stdout)
+    assert m is not None, r.stdout[-3000:]
+    assert int(m[2]) > 0
+    suspends = [ln for ln in r.stderr.splitlines() if "PSCI_CPU_SUSPEND_64(" in ln]
+    assert suspends and all(ln.endswith("= 0 SUCCESS") for ln in suspends)

@@ -97,6 +97,13 @@ class CpuSuspend(Effect):
     def apply(self, target: EffectTarget, caller: int) -> None:
         target.suspend_vcpu(caller, self.entry, self.context_id)
 
+    @property  # type: ignore[override]
+    def no_return(self) -> str | None:
+        """A power-down suspend returns only through its entry point (DEN0022D.b §5.4)."""
+        if self.entry is None:
+            return None
+        return f"(does not return: resumes at {self.entry:#x}, x0 = {self.context_id:#x}, on an interrupt)"
+
     def describe(self) -> str:
         if self.entry is None:
             return "then suspends this vCPU"
@@ -113,6 +120,10 @@ class SystemSuspend(Effect):
 
     def apply(self, target: EffectTarget, caller: int) -> None:
         target.suspend_vcpu(caller, self.entry, self.context_id)
+
+    @property  # type: ignore[override]
+    def no_return(self) -> str | None:
+        return f"(does not return: resumes at {self.entry:#x}, x0 = {self.context_id:#x}, on a wake-up)"
 
     def describe(self) -> str:
         return f"then suspends the system; it wakes at {self.entry:#x}"
