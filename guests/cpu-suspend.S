@@ -93,13 +93,6 @@
         .equ FAIL_CONTEXT,      16         // resumed with x0 != the context ID, or
                                            //   a standby request resumed at the entry
         .equ FAIL_IAR,          32         // acknowledged something else than SGI 1 from CPU 0
-        .equ FAIL_NAME_LEN,     16
-
-// FAIL_NAME text: one entry of fail_names, NUL-padded to FAIL_NAME_LEN bytes.
-        .macro FAIL_NAME text:req
-.Lname\@: .asciz "\text"
-        .space  FAIL_NAME_LEN - (. - .Lname\@)
-        .endm
 
 // AT_WAKE: first thing after CPU_SUSPEND, before any output can delay it:
 // w20 = GICC_HPPIR (what was pending), x21 = `sent` (what CPU 0 had sent),
@@ -186,21 +179,7 @@ verdict:
         cbz     x9, 4f
         adr     x0, str_pd_resumed
 4:      bl      puts
-        adr     x9, fails
-        ldr     x19, [x9]
-        adr     x0, str_pass
-        cbz     x19, 6f
-        adr     x0, str_fail
-        bl      puts
-        adr     x20, fail_names
-5:      tbz     x19, #0, 7f
-        mov     x0, x20
-        bl      puts
-7:      add     x20, x20, #FAIL_NAME_LEN
-        lsr     x19, x19, #1
-        cbnz    x19, 5b
-        adr     x0, str_nl
-6:      bl      puts
+        bl      put_verdict
         ldp     x19, x20, [sp, #16]
         ldp     x29, x30, [sp], #32
         ret                                 // _start calls SYSTEM_OFF
@@ -414,17 +393,6 @@ irq_handler:
         ret
         .size   irq_handler, . - irq_handler
 
-// add_fail: x0 = FAIL_* bit, or-ed into `fails` (either CPU). Leaf.
-        .type   add_fail, %function
-add_fail:
-        adr     x9, fails
-1:      ldaxr   x10, [x9]
-        orr     x10, x10, x0
-        stlxr   w11, x10, [x9]
-        cbnz    w11, 1b
-        ret
-        .size   add_fail, . - add_fail
-
         .section .rodata
 str_cpu_on:     .asciz "CPU_ON"
 str_cpu0:       .asciz "cpu 0: "
@@ -448,8 +416,6 @@ str_timeout:    .asciz "cpu 0: timeout waiting for cpu 1\n"
 str_summary:    .asciz "cpu-suspend (power-down "
 str_pd_resumed: .asciz "resumed at entry): "
 str_pd_returned: .asciz "returned as standby): "
-str_pass:       .asciz "PASS\n"
-str_fail:       .asciz "FAIL"
 str_nl:         .asciz "\n"
 fail_names:                                 // bit 0 first, FAIL_NAME_LEN apart
         FAIL_NAME " cpu-on"
