@@ -106,12 +106,6 @@
         .macro STEP_TO cpu:req, sgi:req, n:req  // filter 0, the list = one CPU
         STEP    SGIR_FILTER_LIST | (1 << (\cpu + SGIR_TARGETS_SHIFT)) | (\sgi), \n
         .endm
-// FAIL_NAME text: one entry of fail_names, NUL-padded to FAIL_NAME_LEN bytes.
-        .equ FAIL_NAME_LEN, 16
-        .macro FAIL_NAME text:req
-.Lname\@: .asciz "\text"
-        .space  FAIL_NAME_LEN - (. - .Lname\@)
-        .endm
 
         .text
         .global main
@@ -301,21 +295,7 @@ main:
         bl      add_fail
 
 verdict:
-        adr     x9, fails
-        ldar    x21, [x9]
-        adr     x0, str_pass
-        cbz     x21, 11f
-        adr     x0, str_fail
-        bl      puts
-        adr     x22, fail_names
-10:     tbz     x21, #0, 12f
-        mov     x0, x22
-        bl      puts
-12:     add     x22, x22, #FAIL_NAME_LEN
-        lsr     x21, x21, #1
-        cbnz    x21, 10b
-        adr     x0, str_nl
-11:     bl      puts
+        bl      put_verdict
         ldp     x23, x24, [sp, #48]
         ldp     x21, x22, [sp, #32]
         ldp     x19, x20, [sp, #16]
@@ -563,17 +543,6 @@ irq_handler:
         ret
         .size   irq_handler, . - irq_handler
 
-// add_fail: x0 = FAIL_* bit, or-ed into `fails` (any CPU). Leaf.
-        .type   add_fail, %function
-add_fail:
-        adr     x9, fails
-1:      ldaxr   x10, [x9]
-        orr     x10, x10, x0
-        stlxr   w11, x10, [x9]
-        cbnz    w11, 1b
-        ret
-        .size   add_fail, . - add_fail
-
 // put_self: "cpuN: " for this CPU. Clobbers x0-x3, x9, x10.
         .type   put_self, %function
 put_self:
@@ -685,9 +654,6 @@ str_iar:        .asciz "cpu0: IAR "
 str_nothing:    .asciz " with nothing pending\n"
 str_timeout:    .asciz "timeout: "
 str_expected:   .asciz " expected "
-str_pass:       .asciz "PASS\n"
-str_fail:       .asciz "FAIL"
-str_nl:         .asciz "\n"
 fail_names:                                 // bit 0 first, FAIL_NAME_LEN apart
         FAIL_NAME " cpu-on"
         FAIL_NAME " timeout"

@@ -61,13 +61,6 @@
         .equ FAIL_ID,           8          // wrong or unexpected interrupt ID
         .equ FAIL_TVAL,         16         // CVAL after a TVAL write
         .equ FAIL_IMASK,        32         // step 4
-        .equ FAIL_NAME_LEN,     16
-
-// FAIL_NAME text: one entry of fail_names, NUL-padded to FAIL_NAME_LEN bytes.
-        .macro FAIL_NAME text:req
-.Lname\@: .asciz "\text"
-        .space  FAIL_NAME_LEN - (. - .Lname\@)
-        .endm
 
         .text
         .global main
@@ -226,21 +219,7 @@ main:
         msr     cntv_ctl_el0, xzr
         msr     cntp_ctl_el0, xzr
 verdict:
-        adr     x9, fails
-        ldr     x21, [x9]
-        adr     x0, str_pass
-        cbz     x21, 12f
-        adr     x0, str_fail
-        bl      puts
-        adr     x22, fail_names
-11:     tbz     x21, #0, 13f
-        mov     x0, x22
-        bl      puts
-13:     add     x22, x22, #FAIL_NAME_LEN
-        lsr     x21, x21, #1
-        cbnz    x21, 11b
-        adr     x0, str_nl
-12:     bl      puts
+        bl      put_verdict
         ldr     x25, [sp, #64]
         ldp     x23, x24, [sp, #48]
         ldp     x21, x22, [sp, #32]
@@ -359,16 +338,6 @@ irq_handler:
         ret
         .size   irq_handler, . - irq_handler
 
-// add_fail: x0 = FAIL_* bit, or-ed into `fails`. Leaf.
-        .type   add_fail, %function
-add_fail:
-        adr     x9, fails
-        ldr     x10, [x9]
-        orr     x10, x10, x0
-        str     x10, [x9]
-        ret
-        .size   add_fail, . - add_fail
-
         .section .rodata
 str_cntfrq:     .asciz "timer: CNTFRQ_EL0 "
 str_vtick:      .asciz "vtimer: tick "
@@ -389,9 +358,6 @@ str_istatus1:   .asciz ", ISTATUS 1\n"
 str_istatus0:   .asciz ", ISTATUS 0\n"
 str_unexpected: .asciz ": unexpected\n"
 str_timeout:    .asciz "timeout: no interrupt\n"
-str_pass:       .asciz "PASS\n"
-str_fail:       .asciz "FAIL"
-str_nl:         .asciz "\n"
 fail_names:                                 // bit 0 first, FAIL_NAME_LEN apart
         FAIL_NAME " timeout"
         FAIL_NAME " early"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from test_cpu_suspend import cpu_suspend_transcript
 from test_gic_guests import gic_ipi_transcript, timer_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,10 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
         return gic_ipi_transcript(smp)
     elif name == "timer":
         return timer_transcript()
+    elif name == "cpu-suspend":
+        # QEMU 7.2's PSCI runs every CPU_SUSPEND as WFI and returns SUCCESS in place, a
+        # power-down request included (DEN0022D.b §5.4 allows a shallower state).
+        return cpu_suspend_transcript(resumed=False)
     elif name == "smp-check":
         # Each CPU's pointer chases and the shared LDXR/STXR counter come out right.
         lines = [f"cpu {i:#x} PASS" for i in range(smp)] + ["counter PASS", "smp-check PASS"]
@@ -254,11 +259,11 @@ def test_index_lists_every_guest_source_and_elf():
         assert set(entry) == {"name", "description", "smp"}
         assert entry["description"] and "\n" not in entry["description"]
         assert (GUESTS / f"{entry['name']}.elf").is_file()
-    # psci-tour, cpu-race, smp-check, gic-ipi, code-patch and tlb-shootdown need secondaries; every other guest
-    # runs on one vCPU.
+    # psci-tour, cpu-race, smp-check, gic-ipi, code-patch, tlb-shootdown and cpu-suspend need
+    # secondaries; every other guest runs on one vCPU.
     assert {n: s for n, s in SMP.items() if s != 1} == {"psci-tour": 4, "cpu-race": 4, "smp-check": 4,
                                                      "gic-ipi": 4, "code-patch": 2,
-                                                     "tlb-shootdown": 2}
+                                                     "tlb-shootdown": 2, "cpu-suspend": 2}
 
 
 # --- QEMU transcripts ----------------------------------------------------------------
@@ -270,7 +275,7 @@ def test_guest_transcript_under_qemu(name):
     # exceptions and the bench guests print their own records, not call lines.
     bad = [line for line in lines if not LINE.fullmatch(line)
            and name not in ("exceptions", "bench-calls", "bench-compute", "echo", "reset", "smp-check", "code-patch",
-                                "tlb-shootdown", "gic-ipi", "timer")]
+                                "tlb-shootdown", "gic-ipi", "timer", "cpu-suspend")]
     assert not bad, f"lines outside the guest line format: {bad}"
     assert lines == expected(name, SMP[name], lines)
 
