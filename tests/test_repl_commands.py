@@ -215,9 +215,10 @@ def test_filter_ranges_overlap_rollback_default_and_export() -> None:
     assert flt.default.value == "deny"
     run(dbg, out, "filter default handle")
     run(dbg, out, "filter del")
-    assert run(dbg, out, "catch smc").startswith("Catchpoint (filter entry 1): stop at "
+    # entries 1 to 4 were deleted: numbers are never given twice (gdb's breakpoints)
+    assert run(dbg, out, "catch smc").startswith("Catchpoint (filter entry 5): stop at "
                                                   "0x00000000-0xffffffff (forward, smc)")
-    # catch fills only what no entry decides yet: smc is all taken by entry 1, so
+    # catch fills only what no entry decides yet: smc is all taken by entry 5, so
     # 'catch call trng' adds trng's hvc side alone (its SMC32 and SMC64 IDs).
     text = run(dbg, out, "catch call trng")
     assert text.count("Catchpoint") == 2 and text.count("(forward, hvc)") == 2
