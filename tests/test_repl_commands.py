@@ -355,7 +355,7 @@ def test_batch_exit_status_and_scripts(tmp_path: Path) -> None:
     assert "\x1b[" not in ok.stdout  # plain text
     bad = hcdbg("--batch", "-ex", "reply 1", "-ex", "c", "hello")
     assert bad.returncode == 1
-    assert "*** not stopped at a call" in bad.stdout and "[ powered off" in bad.stdout
+    assert "*** not stopped at a call" in bad.stderr and "[ powered off" in bad.stdout
     script = tmp_path / "s.hcdbg"
     script.write_text("# a comment\n\nfilter add psci forward\nc\nhandle\nc\necho done\n")
     res = hcdbg("--batch", "-x", str(script), "hello")
@@ -364,7 +364,7 @@ def test_batch_exit_status_and_scripts(tmp_path: Path) -> None:
     res = hcdbg("--batch", "-x", str(script), "-ex", "echo after", "hello")
     assert res.returncode == 1 and "never" not in res.stdout and "after" in res.stdout
     res = hcdbg("--batch", "-x", str(tmp_path / "missing"), "hello")
-    assert res.returncode == 1 and "*** " in res.stdout
+    assert res.returncode == 1 and "*** " in res.stderr
 
 
 def test_commands_from_a_pipe_without_batch() -> None:

@@ -103,3 +103,93 @@ def test_catch_and_export_name_entries_by_their_numbers() -> None:
     info = s.run("info catch")
     assert "filter entry 5: 0x00000002" in info and "filter entry 4: 0x00000001" in info
     assert "entry 4 0x00000001-0x00000001 (forward, smc) not exported" in s.run("filter export")
+
+
+# --- errors: where they go, how long they are ----------------------------------------------
+
+def test_batch_errors_go_to_stderr_and_output_to_stdout() -> None:
+    r = run_hcdbg("--batch", "-ex", "echo before", "-ex", "bogus", "-ex", "x/4q $sp",
+                  "-ex", "echo after", "hello")
+    assert r.returncode == 1
+    assert "***" not in r.stdout and "before\nafter\n" in r.stdout
+    err = r.stderr.splitlines()
+    assert err[0].startswith('*** undefined command: "bogus"')
+    assert err[1].startswith("*** bad format letter 'q'") and len(err) == 2
+
+
+def test_argparse_errors_are_one_line_with_a_pointer_to_help() -> None:
+    for argv, prog in ((["--bogus"], "hcdbg"), (["trace", "--smp", "x"], "hcdbg trace"),
+                       (["replay"], "hcdbg replay")):
+        r = run_hcdbg(*argv)
+        assert r.returncode == 2
+        assert r.stderr.count("\n") == 1 and "usage:" not in r.stderr, r.stderr
+        assert r.stderr.startswith("hcdbg: ") and f"(see '{prog} --help')" in r.stderr
+
+
+def test_a_long_value_in_an_error_is_cut() -> None:
+    s = Session("hello")
+    name = "q" * 100_000
+    for line in (f"b {name}", f"filter add {name} forward", f"explain {name}",
+                 f"x/{name}", "b " + " ".join(["zz"] * 100_000)):
+        text = s.run(line)
+        assert text.startswith("*** ") and text.count("\n") <= 2, text[:200]
+        assert len(text) < 2000, (line[:20], len(text))
+    r = run_hcdbg("trace", "--forward", "q" * 100_000)
+    assert r.returncode == 2 and len(r.stderr) < 2000 and "characters)" in r.stderr
+
+
+def test_a_long_line_splits_in_linear_time() -> None:
+    """shlex took 83 s to split `b` and a 1 MB word; the guard is generous (a watchdog)."""
+    import time
+    s = Session("hello")
+    start = time.monotonic()
+    assert s.run("b " + "q" * 1_000_000).startswith("*** ")
+    assert time.monotonic() - start < 30
+
+
+# --- x/s, disassembly, uart send -----------------------------------------------------------
+
+def test_x_s_reads_memory_in_chunks_not_byte_by_byte() -> None:
+    from hcdbg.machine.loader import Symbols
+    from hcdbg.repl.examine import Format, examine
+
+    reads = []
+
+    def read(at: int, size: int) -> bytes:  # 16 MiB with no NUL
+        reads.append(size)
+        if not 0 <= at or at + size > 1 << 24:
+            from hcdbg.errors import UsageError
+            raise UsageError(f"cannot access memory at {at:#x}: not mapped")
+        return b"A" * size
+
+    lines, after = examine(read, 0x10, Format(64, "s", 1), Symbols())
+    assert len(lines) == 64 and lines[0].endswith('AAAA"...') and after == 0x10 + 64 * 4096
+    assert len(reads) <= 64 * 17  # about 4096 / 256 reads a string, not 4096
+
+
+def test_x_s_stops_at_the_nul_and_at_the_end_of_memory() -> None:
+    s = Session("hello")
+    machine = s.dbg.session.machine
+    end = 0x4000_0000 + machine.config.ram_size
+    machine.write_memory(end - 5, b"tail")
+    assert s.run(f"x/s {end - 5}") == f'{end - 5:#x}:\t"tail"\n'
+    machine.write_memory(end - 4, b"abc\x01")
+    text = s.run(f"x/s {end - 4}")
+    assert text.startswith("*** cannot access memory at") and "0x48000000" in text
+
+
+def test_disas_and_x_i_agree_on_a_misaligned_address() -> None:
+    s = Session("hello")
+    want = ("*** no instruction starts at 0x40080002: A64 instructions are 4 bytes long and "
+            "4-byte aligned (the one holding it is at 0x40080000)\n")
+    assert s.run("disas 0x40080002") == want
+    assert s.run("x/2i 0x40080002") == want
+
+
+def test_uart_send_takes_escapes_quoted_or_not_and_says_what_it_queued() -> None:
+    s = Session("echo")
+    rx = s.dbg.session.machine.uart.rx
+    assert s.run(r"uart send \nreset\n").endswith(r'(7 waiting): "\nreset\n"' + "\n")
+    assert s.run(r'uart send "\nreset\n"').endswith(r'(14 waiting): "\nreset\n"' + "\n")
+    assert s.run(r"uart send a\ b\\x41").endswith('"a bA"\n')
+    assert bytes(rx) == b"\nreset\n\nreset\na bA"

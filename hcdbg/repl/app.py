@@ -92,7 +92,7 @@ def run_repl(args: ReplOptions, make_session: Callable[[Callable[[bytes], None]]
     the prompt. Returns the exit status: 1 if a batch command failed, else 0."""
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     color = tty and not args.no_color and not args.batch and "NO_COLOR" not in os.environ
-    console = Console(sys.stdout, color)
+    console = Console(sys.stdout, color, sys.stderr if args.batch else None)
     session = make_session(console.uart)
     ask = None if args.batch or not tty else _ask_tty
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
