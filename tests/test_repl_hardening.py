@@ -193,3 +193,24 @@ def test_uart_send_takes_escapes_quoted_or_not_and_says_what_it_queued() -> None
     assert s.run(r'uart send "\nreset\n"').endswith(r'(14 waiting): "\nreset\n"' + "\n")
     assert s.run(r"uart send a\ b\\x41").endswith('"a bA"\n')
     assert bytes(rx) == b"\nreset\n\nreset\na bA"
+
+
+# --- calls on a long history ---------------------------------------------------------------
+
+def test_calls_shows_the_latest_hundred_and_says_how_to_see_the_rest() -> None:
+    s = Session("hello")
+    s.run("c")
+    session = s.dbg.session
+    one = session.history[-1]
+    session.history[:] = [one._replace(seq=n) for n in range(1, 300_001)]
+    lines = s.run("calls").splitlines()
+    assert len(lines) == 101 and lines[0].startswith("#299901") and lines[99].startswith("#300000")
+    assert lines[100] == ("(299900 earlier not shown: 'calls 1-299900' lists them, "
+                          "'calls all' every one)")
+    assert [ln.split()[0] for ln in s.run("calls 5-7").splitlines()[:3]] == ["#5", "#6", "#7"]
+    assert s.run("calls #42").startswith("#42 ")
+    assert s.run("calls PSCI_SYSTEM_OFF 10-11").splitlines()[-1] == "(2 of 300000 calls)"
+    assert s.run("calls 7-5").startswith("*** bad call numbers '7-5'")
+    del session.history[150:]
+    assert len(s.run("calls all").splitlines()) == 150
+    assert len(s.run("calls psci all").splitlines()) == 151
