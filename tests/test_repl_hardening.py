@@ -214,3 +214,64 @@ def test_calls_shows_the_latest_hundred_and_says_how_to_see_the_rest() -> None:
     del session.history[150:]
     assert len(s.run("calls all").splitlines()) == 150
     assert len(s.run("calls psci all").splitlines()) == 151
+
+
+# --- the history file ----------------------------------------------------------------------
+
+def test_the_history_file_is_made_0600_like_a_shells(monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from hcdbg.repl.app import _prompt_loop
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    s = Session("hello")
+    with create_pipe_input() as pipe:
+        pipe.send_text("info vcpus\r\x04")
+        _prompt_loop(s.dbg, color=False, pt_input=pipe, pt_output=DummyOutput())
+    path = tmp_path / "hcdbg" / "history"
+    assert "info vcpus" in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+# --- set-up ----------------------------------------------------------------------------------
+
+def test_fetch_guests_says_it_adds_the_arm64_architecture(tmp_path: Path) -> None:
+    """With stand-ins for dpkg, apt-get and apt-cache (nothing is installed or changed)."""
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    for tool in ("dpkg", "apt-get", "apt-cache"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n')
+        (bin_dir / tool).chmod(0o755)
+    uboot = tmp_path / "cache" / "hcdbg" / "u-boot"
+    uboot.mkdir(parents=True)
+    for name in ("u-boot.bin", "uboot.elf"):
+        (uboot / name).write_bytes(b"x")  # present: only the kernel is fetched
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}",
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+    r = subprocess.run([str(ROOT / "scripts" / "fetch-guests")], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert "dpkg --add-architecture arm64" in log.read_text()
+    assert "running 'dpkg --add-architecture arm64'" in r.stderr
+    assert "a lasting change to this machine" in r.stderr
+
+
+def test_the_readme_starts_with_two_set_up_commands_and_says_what_they_need() -> None:
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    first = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [ln for ln in first.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(commands) == 2, commands
+    assert "hcdbg --version" not in first
+    assert "pip install" in commands[0] and "hcdbg" in commands[0].split("&&")[-1]
+    assert commands[1].startswith("scripts/test")
+    head = readme.split("## The REPL", 1)[0]
+    for need in ("externally-managed-environment", "venv", "pylibfdt", "C compiler",
+                 "python3-dev", "dpkg --add-architecture arm64"):
+        assert need in head, need

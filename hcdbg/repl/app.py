@@ -155,8 +155,8 @@ def _prompt_loop(dbg: Debugger, color: bool, pt_input=None, pt_output=None) -> N
     history: History
     try:
         path = history_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # a shell's mode
         history = FileHistory(str(path))
     except OSError:
         history = InMemoryHistory()  # a read-only home must not stop the debugger
