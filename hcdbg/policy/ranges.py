@@ -148,6 +148,11 @@ class Filter:
         """The entry number of a range in the filter."""
         return self._numbers[r]
 
+    @property
+    def next_number(self) -> int:
+        """The number the next range added gets."""
+        return self._next
+
     def action_for(self, fid: int, conduit: str) -> Action:
         """The action for a call to `fid` through `conduit` ("hvc" or "smc").
 
