@@ -211,6 +211,7 @@ def test_calls_shows_the_latest_hundred_and_says_how_to_see_the_rest() -> None:
     assert s.run("calls #42").startswith("#42 ")
     assert s.run("calls PSCI_SYSTEM_OFF 10-11").splitlines()[-1] == "(2 of 300000 calls)"
     assert s.run("calls 7-5").startswith("*** bad call numbers '7-5'")
+    assert s.run("calls " + "1" * 5000).startswith("*** bad filter")  # not int()'s ValueError
     del session.history[150:]
     assert len(s.run("calls all").splitlines()) == 150
     assert len(s.run("calls psci all").splitlines()) == 151

@@ -219,12 +219,14 @@ class Filter:
             if n not in have:
                 left = ", ".join(str(k) for k in sorted(have)) or "none"
                 raise UsageError(f"no filter entry {n} (entries: {left})")
-        gone = [r for r in self._ranges if self._numbers[r] in set(numbers)]
+        wanted = set(numbers)
+        gone = [r for r in self._ranges if self._numbers[r] in wanted]
         self._drop(gone)
         return gone
 
     def _drop(self, gone: list[Range]) -> None:
-        self._ranges = [r for r in self._ranges if r not in gone]
+        dropped = set(gone)
+        self._ranges = [r for r in self._ranges if r not in dropped]
         for r in gone:
             del self._numbers[r]
         self._rebuild()

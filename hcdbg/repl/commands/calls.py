@@ -102,7 +102,7 @@ def _in_ids(contains: Callable[[int], bool]) -> Test:
 #: How many calls `calls` shows without a range (the latest; gdb's `show values` shows the
 #: last ten): 300k calls once took 16 minutes to print.
 SHOWN = 100
-_SPAN = re.compile(r"#?([0-9]+)(?:-#?([0-9]+))?")
+_SPAN = re.compile(r"#?([0-9]{1,18})(?:-#?([0-9]{1,18}))?")  # int() refuses 4300+ digits
 
 
 def _span(word: str) -> tuple[int, int] | None:

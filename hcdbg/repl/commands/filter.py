@@ -93,7 +93,7 @@ p = Parser("filter del", f"Delete ranges.\nEntries by number, as 'filter list' s
            f"{_RANGE_HELP}", usage="filter del [N|N-M|RANGE]")
 p.arg("what", nargs="?", metavar="N|N-M|RANGE", complete="range")
 
-_NUMBERS = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+_NUMBERS = re.compile(r"([0-9]{1,18})(?:-([0-9]{1,18}))?")  # int() refuses 4300+ digits
 
 
 def _entry_numbers(text: str) -> list[int] | None:
