@@ -276,3 +276,13 @@ def test_the_readme_starts_with_two_set_up_commands_and_says_what_they_need() ->
     for need in ("externally-managed-environment", "venv", "pylibfdt", "C compiler",
                  "python3-dev", "dpkg --add-architecture arm64"):
         assert need in head, need
+
+
+def test_delete_of_a_number_twice_deletes_it_once_and_succeeds() -> None:
+    """Found by the fuzzer: `d 4 4` deleted breakpoint 4, then failed on the second 4."""
+    s = Session("hello")
+    s.run("b main")
+    s.run("b _start")
+    assert s.dbg.onecmd("d 1 1")
+    assert [b.number for b in s.dbg.session.breakpoints] == [2]
+    assert not s.dbg.onecmd("d 2 3") and [b.number for b in s.dbg.session.breakpoints] == [2]
