@@ -286,3 +286,12 @@ def test_delete_of_a_number_twice_deletes_it_once_and_succeeds() -> None:
     assert s.dbg.onecmd("d 1 1")
     assert [b.number for b in s.dbg.session.breakpoints] == [2]
     assert not s.dbg.onecmd("d 2 3") and [b.number for b in s.dbg.session.breakpoints] == [2]
+
+
+def test_help_of_a_word_that_is_no_subcommand_fails() -> None:
+    """Found by the fuzzer: `help handle main main` printed handle's help and succeeded."""
+    s = Session("hello")
+    assert s.run("help handle main") == ('*** undefined handle command: "main".  '
+                                        'Try "help handle".\n')
+    assert s.run("help info registers").startswith("usage: info registers")
+    assert s.run("help filter add").startswith("usage: filter add")
