@@ -162,18 +162,34 @@ def test_action_for_uses_w0() -> None:
 
 
 def test_entries_sorted_and_numbered() -> None:
+    """Sorted by base; numbered in the order they were added, numbers never reused (gdb)."""
     f = Filter()
     f.add(0xC400_0000, 0x20, FWD)
     f.add(0x8400_0000, 0x20, FWD)
     f.add(0x8200_0000, 1, DENY, "smc")
     assert [r.base for r in f.entries()] == [0x8200_0000, 0x8400_0000, 0xC400_0000]
+    assert [n for n, _ in f.numbered()] == [3, 2, 1]
     gone = f.remove(2)
     assert gone == Range(0x8400_0000, 0x20, FWD, "both")
     assert f.action_for(0x8400_0000, "hvc") is HANDLE
     assert [r.base for r in f.entries()] == [0x8200_0000, 0xC400_0000]
-    for bad in (0, 3):
-        with pytest.raises(UsageError):
+    for bad in (0, 2, 4):
+        with pytest.raises(UsageError, match=f"no filter entry {bad} \\(entries: 1, 3\\)"):
             f.remove(bad)
+    f.add(0x8400_0000, 0x20, FWD)
+    assert [n for n, _ in f.numbered()] == [3, 4, 1]
+    f.clear()
+    assert f.add(0x1, 1, FWD) and f.numbered()[0][0] == 5
+
+
+def test_a_refused_add_all_leaves_ranges_and_numbers_as_they_were() -> None:
+    f = Filter()
+    f.add(0x8400_0003, 1, DENY)
+    with pytest.raises(FilterError, match="overlaps filter entry 1"):
+        f.add_all([(0x8200_0000, 1, "both"), (0x8400_0000, 0x20, "both")], FWD)
+    assert [(n, r.base) for n, r in f.numbered()] == [(1, 0x8400_0003)]
+    assert f.action_for(0x8200_0000, "hvc") is HANDLE
+    assert f.add(0x8200_0000, 1, FWD) and f.number(f.entries()[0]) == 2
 
 
 def test_changes_allowed_any_time() -> None:

@@ -106,6 +106,8 @@ def test_answer_calls_by_hand_in_a_terminal(repl, tmp_path: Path) -> None:
     assert r.child.exitstatus == 0
     history = (tmp_path / "state" / "hcdbg" / "history").read_text()
     assert "filter add psci forward" in history and "reply 0x10000" in history
+    # commands may hold secrets a shell's history would: only its owner reads it
+    assert (tmp_path / "state" / "hcdbg" / "history").stat().st_mode & 0o777 == 0o600
 
 
 def test_batch_gives_the_same_transcript(repl) -> None:

@@ -60,7 +60,7 @@ def test_back_in_batch_mode() -> None:
     assert FIRST in text[:first_uart] and FIRST not in text[first_uart:]
     assert SECOND in text[first_uart:] and "guest powered off (PSCI_SYSTEM_OFF)" in text
     assert "back at checkpoint 0 -- vCPU 0 at 0x40080000 <_start>, entry point" in text
-    assert text.rstrip().endswith(
+    assert out.stderr.rstrip().endswith(  # --batch: errors on stderr
         "*** nothing to go back to: checkpoint 0 is the earliest (every stop shown at the "
         "prompt adds one)")
     assert "Traceback" not in text + out.stderr

@@ -57,7 +57,7 @@ def test_record_refuses_an_existing_file_at_the_prompt_too(tmp_path: Path) -> No
     rec.write_text("keep me\n")
     r = run_hcdbg("--batch", "-ex", f"record {rec}", "-ex", "record", "hello")
     assert r.returncode == 1
-    assert "file exists, not overwriting it" in r.stdout and "not recording" in r.stdout
+    assert "file exists, not overwriting it" in r.stderr and "not recording" in r.stdout
     assert rec.read_text() == "keep me\n"
     r = run_hcdbg("--batch", "-ex", f"record -f {rec}", "-ex", "c", "hello")
     assert r.returncode == 0 and "PSCI_SYSTEM_OFF" in rec.read_text()

@@ -21,8 +21,8 @@ def main(argv: list[str] | None = None) -> Exit:
         return run(parse(argv))
     except Finished:  # --help, --version
         return Exit.OK
-    except ArgumentsError as exc:  # as argparse reports it: usage, then `PROG: error: ...`
-        say(str(exc), usage=exc.usage, who=f"{exc.prog}: error")
+    except ArgumentsError as exc:  # one line like every other error, and where help is
+        say(f"{exc} (see '{exc.prog} --help')")
         return Exit.USAGE
     except HcdbgError as exc:
         if debug:

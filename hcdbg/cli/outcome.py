@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from enum import IntEnum
 
+from hcdbg.errors import brief
+
 
 class Exit(IntEnum):
     """Exit statuses, the same for every command."""
@@ -16,9 +18,10 @@ class Exit(IntEnum):
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
 
 
-def say(*lines: str, usage: str = "", who: str = "hcdbg") -> None:
-    """Write `usage` (if any) as it is, then each line as `WHO: line`, indented lines as they
-    are (the details under a message)."""
-    text = usage + "".join(f"{line}\n" if line.startswith(" ") else f"{who}: {line}\n" for line in lines)
+def say(*lines: str) -> None:
+    """Write each line as `hcdbg: line`, indented lines as they are (the details under a
+    message); a long value in a line is cut (errors.brief)."""
+    text = "".join(f"{brief(line)}\n" if line.startswith(" ") else f"hcdbg: {brief(line)}\n"
+                   for line in lines)
     sys.stderr.write(text)
     sys.stderr.flush()

@@ -17,11 +17,12 @@ from hcdbg.values import parse_number
 
 
 class ArgumentsError(UsageError):
-    """The command line does not parse; shown as argparse shows it: usage, then the error."""
+    """The command line does not parse: argparse's message, and the command (`prog`) whose
+    --help tells what it takes (one line, not argparse's usage block)."""
 
-    def __init__(self, message: str, usage: str, prog: str) -> None:
+    def __init__(self, message: str, prog: str) -> None:
         super().__init__(message)
-        self.usage, self.prog = usage, prog
+        self.prog = prog
 
 
 class Finished(Exception):
@@ -36,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(argument_default=argparse.SUPPRESS, **kwargs)  # type: ignore[arg-type]
 
     def error(self, message: str) -> NoReturn:
-        raise ArgumentsError(message, self.format_usage(), self.prog)
+        raise ArgumentsError(message, self.prog)
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise Finished()

@@ -20,6 +20,12 @@ class Entropy:
         self._buffer = bytearray()
         self.consumed = 0  # bytes handed out so far
 
+    def reseed(self, seed: int) -> None:
+        """From now on, the replayable stream of `seed` (bytes drawn but not handed out are
+        dropped: they came from the old source)."""
+        self._rng = random.Random(seed)
+        self._buffer = bytearray()
+
     def _fill(self, size: int) -> None:
         while len(self._buffer) < size:
             self._buffer += self._rng.randbytes(CHUNK) if self._rng is not None else os.urandom(CHUNK)

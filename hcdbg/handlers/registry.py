@@ -1,7 +1,7 @@
 """The one table of built-in handlers (function ID -> handler) and the Firmware that answers."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from hcdbg.handlers import arch, psci, pv_time, trng, vendor_hyp
@@ -273,6 +273,12 @@ class Firmware:
     def entropy_used(self) -> int:
         """Bytes of TRNG entropy handed out so far (dry runs excluded)."""
         return self._env.entropy.consumed
+
+    def seed_entropy(self, seed: int) -> None:
+        """TRNG answers from now on come from the replayable stream of `seed` (a recording
+        started at the prompt keeps it in its header, as --record does)."""
+        self.config = replace(self.config, seed=seed)
+        self._env.entropy.reseed(seed)
 
     def save_state(self) -> object:
         """The state answers advance (the TRNG stream), for a checkpoint; PSCI keeps none of

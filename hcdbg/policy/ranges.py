@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-from hcdbg.errors import FilterError, UsageError
+from hcdbg.errors import FilterError, HcdbgError, UsageError
 from hcdbg.smccc.catalog import SERVICES, find
 from hcdbg.smccc.decode import hex32
 from hcdbg.smccc.ids import MASK32
@@ -116,12 +116,17 @@ class Filter:
     With `kvm_strict`, ranges touching the reserved Arm architecture ranges are refused
     as KVM does; it is off by default because a debugger user may want to forward
     SMCCC_VERSION.
+
+    Each range keeps the number it was added with, as gdb's breakpoints do: deleting one
+    renumbers nothing, and no number is given twice in a session.
     """
 
     def __init__(self, default: Action | str = Action.HANDLE, kvm_strict: bool = False) -> None:
         self._default = _as_action(default)
         self.kvm_strict = kvm_strict
         self._ranges: list[Range] = []
+        self._numbers: dict[Range, int] = {}  # ranges never overlap, so none is equal to another
+        self._next = 1
         self._rebuild()
 
     # --- queries --------------------------------------------------------------------
@@ -132,9 +137,21 @@ class Filter:
         return self._default
 
     def entries(self) -> list[Range]:
-        """The ranges sorted by base (hvc before smc before both at the same base);
-        entry n of the listing is entries()[n - 1]."""
+        """The ranges sorted by base (hvc before smc before both at the same base)."""
         return list(self._ranges)
+
+    def numbered(self) -> list[tuple[int, Range]]:
+        """(entry number, range) in entries() order."""
+        return [(self._numbers[r], r) for r in self._ranges]
+
+    def number(self, r: Range) -> int:
+        """The entry number of a range in the filter."""
+        return self._numbers[r]
+
+    @property
+    def next_number(self) -> int:
+        """The number the next range added gets."""
+        return self._next
 
     def action_for(self, fid: int, conduit: str) -> Action:
         """The action for a call to `fid` through `conduit` ("hvc" or "smc").
@@ -169,21 +186,50 @@ class Filter:
                     raise FilterError(
                         f"{new.describe()} intersects the reserved Arm architecture range "
                         f"{_span(rbase, rcount)} (kvm_strict; KVM: EEXIST)")
-        for n, old in enumerate(self._ranges, 1):
+        for old in self._ranges:
             if old.intersects(base, count) and _scopes_overlap(old.scope, where):
-                raise FilterError(f"{new.describe()} overlaps filter entry {n}: "
-                                  f"{old.describe()}")
+                raise FilterError(f"{new.describe()} overlaps filter entry "
+                                  f"{self._numbers[old]}: {old.describe()}")
         self._ranges.append(new)
+        self._numbers[new] = self._next
+        self._next += 1
         self._rebuild()
         return new
 
+    def add_all(self, pieces: list[tuple[int, int, str]], action: Action | str) -> list[Range]:
+        """Add every (base, count, scope) piece with `action`, numbered in order of base;
+        all or none: if one is refused the filter, numbers included, is as it was."""
+        saved = list(self._ranges), dict(self._numbers), self._next
+        try:
+            return [self.add(base, count, action, scope) for base, count, scope in sorted(pieces)]
+        except HcdbgError:
+            self._ranges, self._numbers, self._next = saved
+            self._rebuild()
+            raise
+
     def remove(self, n: int) -> Range:
-        """Remove entry `n` (1-based, as entries() lists them) and return it."""
-        if not 1 <= n <= len(self._ranges):
-            raise UsageError(f"no filter entry {n} (there are {len(self._ranges)})")
-        gone = self._ranges.pop(n - 1)
-        self._rebuild()
+        """Remove entry number `n` and return it."""
+        return self.remove_numbers([n])[0]
+
+    def remove_numbers(self, numbers: list[int]) -> list[Range]:
+        """Remove the entries with these numbers, all or none (UsageError naming the first
+        that is not an entry); they are returned in entries() order."""
+        have = {n: r for r, n in self._numbers.items()}
+        for n in numbers:
+            if n not in have:
+                left = ", ".join(str(k) for k in sorted(have)) or "none"
+                raise UsageError(f"no filter entry {n} (entries: {left})")
+        wanted = set(numbers)
+        gone = [r for r in self._ranges if self._numbers[r] in wanted]
+        self._drop(gone)
         return gone
+
+    def _drop(self, gone: list[Range]) -> None:
+        dropped = set(gone)
+        self._ranges = [r for r in self._ranges if r not in dropped]
+        for r in gone:
+            del self._numbers[r]
+        self._rebuild()
 
     def uncovered(self, parts: list[tuple[int, int]], conduit: str) -> list[tuple[int, int, str]]:
         """(base, count, scope) pieces of `parts` that no entry decides for `conduit`
@@ -214,8 +260,7 @@ class Filter:
             gone = [r for r in candidates if base <= r.base and r.end <= base + count]
         if not gone:
             raise UsageError(f"no filter entry inside {_span(base, max(count, 1))}")
-        self._ranges = [r for r in self._ranges if r not in gone]
-        self._rebuild()
+        self._drop(gone)
         return gone
 
     def set_default(self, action: Action | str) -> None:
@@ -223,9 +268,8 @@ class Filter:
         self._default = _as_action(action)
 
     def clear(self) -> None:
-        """Remove every range (the default stays)."""
-        self._ranges = []
-        self._rebuild()
+        """Remove every range (the default stays; their numbers are not given again)."""
+        self._drop(list(self._ranges))
 
     def _rebuild(self) -> None:
         order = {"hvc": 0, "smc": 1, "both": 2}
@@ -243,7 +287,7 @@ class Filter:
         lines: list[str] = []
         notes: list[str] = []
         pieces: list[tuple[int, int, Action]] = []
-        for n, r in enumerate(self._ranges, 1):
+        for n, r in self.numbered():
             if r.scope != "both":
                 notes.append(f"entry {n} {r.describe()} not exported: KVM filters apply to "
                              "HVC and SMC alike")

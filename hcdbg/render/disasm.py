@@ -8,6 +8,7 @@ from capstone import CS_ARCH_ARM64, CS_MODE_ARM, Cs
 from pygments.lexer import RegexLexer
 from pygments.token import Comment, Keyword, Name, Number, Punctuation, Text, Whitespace
 
+from hcdbg.errors import UsageError
 from hcdbg.code import CodeBytes, Reader, read_window, read_words
 from hcdbg.render.style import Fragments, token_class
 from hcdbg.stop import SymbolNames
@@ -77,7 +78,11 @@ def code_insns(code: CodeBytes) -> list[Insn]:
 def read_insns(read: Reader, address: int, count: int) -> list[Insn]:
     """Up to `count` instructions from `address`, stopping early at unmapped memory.
 
-    Raises the reader's error only if not even the first word can be read."""
+    Raises the reader's error only if not even the first word can be read, and UsageError
+    for an address that is not 4-byte aligned (no instruction starts there)."""
+    if address % 4:
+        raise UsageError(f"no instruction starts at {address:#x}: A64 instructions are 4 bytes "
+                         f"long and 4-byte aligned (the one holding it is at {address & ~3:#x})")
     return code_insns(read_words(read, address, count))
 
 

@@ -92,7 +92,7 @@ def run_repl(args: ReplOptions, make_session: Callable[[Callable[[bytes], None]]
     the prompt. Returns the exit status: 1 if a batch command failed, else 0."""
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     color = tty and not args.no_color and not args.batch and "NO_COLOR" not in os.environ
-    console = Console(sys.stdout, color)
+    console = Console(sys.stdout, color, sys.stderr if args.batch else None)
     session = make_session(console.uart)
     ask = None if args.batch or not tty else _ask_tty
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
@@ -155,8 +155,8 @@ def _prompt_loop(dbg: Debugger, color: bool, pt_input=None, pt_output=None) -> N
     history: History
     try:
         path = history_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # a shell's mode
         history = FileHistory(str(path))
     except OSError:
         history = InMemoryHistory()  # a read-only home must not stop the debugger

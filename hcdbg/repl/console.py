@@ -13,10 +13,13 @@ from hcdbg.render.style import STYLE, Fragments, plain
 
 
 class Console:
-    """Output for one REPL: `write` fragments, `uart` guest bytes."""
+    """Output for one REPL: `write` fragments, `error` lines, `uart` guest bytes. With an
+    `errors` stream (--batch: stderr, as gdb's batch mode) error lines go there, apart from
+    the output."""
 
-    def __init__(self, stream: TextIO, color: bool) -> None:
+    def __init__(self, stream: TextIO, color: bool, errors: TextIO | None = None) -> None:
         self.stream = stream
+        self.errors = errors
         self.color = color
         self._lock = threading.Lock()
         self._uart_open = False  # the guest's last UART byte was not a newline
@@ -42,6 +45,18 @@ class Console:
             else:
                 self.stream.write(plain(fragments))
             self.stream.flush()
+
+    def error(self, text: str, detail: str = "") -> None:
+        """An error line, and a plain `detail` line under it (a usage) if any."""
+        fragments = [("class:error", text + "\n")] + ([("", detail + "\n")] if detail else [])
+        if self.errors is None:
+            self.write(fragments)
+            return
+        with self._lock:
+            self._end_uart_line()
+            self.stream.flush()  # what came before the error is seen before it
+            self.errors.write(plain(fragments))
+            self.errors.flush()
 
     def text(self, text: str, style: str = "") -> None:
         """Print one line of text."""

@@ -11,7 +11,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from hcdbg.errors import HcdbgError
+from hcdbg.errors import HcdbgError, brief
 from hcdbg.stop import Stop, StopKind
 from hcdbg.render import context
 from hcdbg.render.call_lines import divergence_lines, result_text
@@ -78,9 +78,10 @@ class Debugger:
         else:
             self.console.write(text)
 
-    def error(self, text: str) -> None:
-        """Print an error: one line starting with ***."""
-        self.console.text(f"*** {text}", "class:error")
+    def error(self, text: str, usage: str = "") -> None:
+        """Print an error: one line starting with ***, and the command's usage under it for
+        an argument error."""
+        self.console.error(f"*** {brief(text)}", usage)
 
     # --- dispatch -----------------------------------------------------------------------
     def onecmd(self, line: str) -> bool:
@@ -108,9 +109,7 @@ class Debugger:
         except Quit:
             raise
         except commands.ArgError as exc:
-            self.error(str(exc))
-            if cmd is not None:
-                self.message(cmd.usage)
+            self.error(str(exc), cmd.usage if cmd is not None else "")
         except HcdbgError as exc:
             self.error(str(exc))
         except KeyboardInterrupt:
@@ -118,7 +117,7 @@ class Debugger:
             self.error("Quit")
         except Exception as exc:  # noqa: BLE001 - a bug in a command must not end the REPL
             if self.debug:
-                self.console.write([("class:error", traceback.format_exc())])
+                self.console.error(traceback.format_exc().rstrip())
             self.error(f"internal error: {type(exc).__name__}: {exc} "
                        "(run with --debug to see the traceback)")
         self.last_repeat = None

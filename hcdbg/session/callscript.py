@@ -204,8 +204,8 @@ def parse_text(text: str, path: Path) -> Script:
 
 def _header(obj: dict[str, Any]) -> dict[str, Any]:
     if obj["hcdbg"] != FORMAT_VERSION:
-        raise ValueError(f"hcdbg: script format {json.dumps(obj['hcdbg'])} is not supported (this hcdbg "
-                         f"reads format {FORMAT_VERSION})")
+        raise ValueError(f"script format {json.dumps(obj['hcdbg'])} (its \"hcdbg\" key) is not "
+                         f"supported: this hcdbg reads format {FORMAT_VERSION}")
     unknown = sorted(set(obj) - HEADER_KEYS)
     if unknown:
         raise ValueError(f"unknown header key {unknown[0]!r} (a header has: {', '.join(sorted(HEADER_KEYS))})")

@@ -101,6 +101,9 @@ class Recorder:
                  offset: int = 0) -> None:
         self.path = path
         self.offset = offset
+        if path.is_dir():  # open() would say "file exists" and -f would not help
+            raise UsageError(f"{path}: is a directory: a call script is a file (name one in it: "
+                             f"{path / 'run.calls'})")
         try:
             self._file: IO[str] = path.open("w" if overwrite else "x", encoding="utf-8")
         except FileExistsError:

@@ -7,6 +7,7 @@ the trap hook so answered calls cost no emulation restart.
 from __future__ import annotations
 
 import gc
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,21 +160,31 @@ class Session:
 
     # --- recording and replaying --------------------------------------------------------------
     def start_recording(self, path: Path, overwrite: bool = False) -> Recorder:
-        """Record every call answered from now on into a new call script at `path`."""
-        self.stop_recording()
+        """Record every call answered from now on into a new call script at `path`. If the
+        file cannot be made, nothing changes (a recording already running goes on). An
+        unseeded TRNG gets a seed, kept in the header, as --record gives one, so a replay
+        repeats its answers."""
         rules = [r.text for r in self.rules.entries()]
         ranges = [{"base": f"{r.base:#010x}", "count": r.count, "action": r.action.value,
                    "conduit": r.scope} for r in self.filter.entries()]
         guest = dict(self.options.get("guest", {"path": str(self.machine.image.path)}))
         guest["sha256"] = sha256(Path(guest["path"]))
-        head = header(guest,
-                      self.options.get("machine", {}), self.options.get("firmware", {}),
+        firmware = dict(self.options.get("firmware", {}))
+        seed = self.firmware.config.seed
+        if seed is None:
+            seed = random.getrandbits(32)
+        firmware["seed"] = seed
+        head = header(guest, self.options.get("machine", {}), firmware,
                       {"default": self.filter.default.value, "ranges": ranges}, rules)
         if self.history:  # the script begins mid-run: a replay lets the earlier calls through
             head["from_call"] = len(self.history) + 1
-        self.recorder = Recorder(path, head, overwrite, offset=len(self.history))
+        recorder = Recorder(path, head, overwrite, offset=len(self.history))  # may refuse
+        self.stop_recording()
+        self.recorder = recorder
+        if self.firmware.config.seed is None:
+            self.firmware.seed_entropy(seed)
         self.machine.timeslice = 0  # counted slices: a replay sees the same interleaving
-        return self.recorder
+        return recorder
 
     def stop_recording(self) -> Path | None:
         """Close the recording, if any; its path."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shlex
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -191,12 +191,44 @@ def resolve(words: list[str], *, prefix_default: bool = True) -> tuple[Command, 
     return cmd, rest
 
 
+#: A line's pieces: blanks, '...', "...", a backslash and the character after it, plain
+#: characters, or a quote or backslash left open.
+_PIECE = re.compile(r"""(\s+)|'([^']*)'|"((?:[^"\\]|\\.)*)"|\\(.)|([^\s'"\\]+)|(.)""", re.S)
+_IN_DOUBLE = re.compile(r"""\\([\\"$`])""")
+#: Outside quotes a backslash escapes what it does in "..." (and a quote or a blank); else it
+#: stays, so `uart send \nreset\n` sends what `uart send "\nreset\n"` sends.
+_ESCAPED = set("\\\"'$` \t")
+
+
 def split(line: str) -> list[str]:
-    """A command line as words: shell-like quoting; gdb's `x/4xg ADDR` gives "x", "/4xg"."""
-    try:
-        words = shlex.split(line)
-    except ValueError as exc:
-        raise ArgError(f"cannot split the line: {exc}") from None
+    """A command line as words: shell-like quoting ('...' keeps everything, "..." and bare
+    words take \\, \\" and \\' as escapes and keep any other backslash for the command, such
+    as `uart send`'s C escapes); gdb's `x/4xg ADDR` gives "x", "/4xg". Linear in the line's
+    length (shlex is quadratic in a word's)."""
+    words: list[str] = []
+    parts: list[str] | None = None
+    for m in _PIECE.finditer(line):
+        blank, single, double, escaped, bare, stray = m.groups()
+        if blank is not None:
+            if parts is not None:
+                words.append("".join(parts))
+            parts = None
+            continue
+        if stray is not None:
+            what = "a \\ at its end escapes nothing" if stray == "\\" else f"no closing {stray}"
+            raise ArgError(f"cannot split the line: {what}")
+        if single is not None:
+            piece = single
+        elif double is not None:
+            piece = _IN_DOUBLE.sub(r"\1", double)
+        elif escaped is not None:
+            piece = escaped if escaped in _ESCAPED else "\\" + escaped
+        else:
+            piece = bare
+        parts = [] if parts is None else parts
+        parts.append(piece)
+    if parts is not None:
+        words.append("".join(parts))
     if words and "/" in words[0] and not words[0].startswith("/"):
         head, _, fmt = words[0].partition("/")
         words[:1] = [head, "/" + fmt]

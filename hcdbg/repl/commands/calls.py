@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING, Callable
 
 from hcdbg.errors import UsageError
@@ -98,9 +99,29 @@ def _in_ids(contains: Callable[[int], bool]) -> Test:
     return lambda r: contains(r.fid)
 
 
-def _call_tests(words: list[str]) -> list[Test]:
-    """The `calls` filters as predicates (all must hold)."""
+#: How many calls `calls` shows without a range (the latest; gdb's `show values` shows the
+#: last ten): 300k calls once took 16 minutes to print.
+SHOWN = 100
+_SPAN = re.compile(r"#?([0-9]{1,18})(?:-#?([0-9]{1,18}))?")  # int() refuses 4300+ digits
+
+
+def _span(word: str) -> tuple[int, int] | None:
+    """Call numbers `N` or `N-M` (as `#` numbers them), or None if `word` is not one."""
+    m = _SPAN.fullmatch(word)
+    if m is None:
+        return None
+    first, last = int(m[1]), int(m[2] or m[1])
+    if last < first:
+        raise UsageError(f"bad call numbers {word!r}: {last} is below {first}")
+    return first, last
+
+
+def _call_tests(words: list[str]) -> tuple[list[Test], tuple[int, int] | None, bool]:
+    """The `calls` filters as predicates (all must hold), the span of call numbers asked
+    for (None: the latest SHOWN), and whether `all` was asked for."""
     tests: list[Test] = []
+    span: tuple[int, int] | None = None
+    every = False
     while words:
         word = words.pop(0)
         low = word.lower()
@@ -109,6 +130,10 @@ def _call_tests(words: list[str]) -> list[Test]:
                 raise UsageError(f"'{word}' needs a vCPU number: calls vcpu 1")
             n = int(words.pop(0))
             tests.append(_on_vcpu(n))
+        elif low == "all":
+            every = True
+        elif _span(word) is not None:
+            span = _span(word)
         elif low in FILTER_WORDS:
             tests.append(_answered_by(FILTER_WORDS[low]))
         elif low.replace("_", "-") in catalog.SERVICES:
@@ -122,28 +147,37 @@ def _call_tests(words: list[str]) -> list[Test]:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UsageError(f"bad filter {word!r}: expected a service "
                              f"({', '.join(catalog.SERVICES)}), a function name, handle, "
-                             f"deny, reply, rule or vcpu N{hint}")
-    return tests
+                             f"deny, reply, rule, vcpu N, call numbers N-M or all{hint}")
+    if span is not None:
+        first, last = span
+        tests.append(lambda r: first <= r.seq <= last)
+    return tests, span, every
 
 
-p = Parser("calls", "The calls of this run and their answers.\nOldest first. Filter by "
+p = Parser("calls", "The calls of this run and their answers.\nOldest first; the latest "
+           f"{SHOWN} unless call numbers N-M (as # shows them) or all are given. Filter by "
            "service (psci, trng, ...), function name (PSCI_CPU_ON), who answered (handle, "
            "deny, reply, rule) or vCPU (vcpu 1); several filters must all match.",
-           usage="calls [SERVICE|FUNCTION|handle|deny|reply|rule|vcpu N]...")
+           usage="calls [SERVICE|FUNCTION|handle|deny|reply|rule|vcpu N]... [N-M|all]")
 p.arg("filters", nargs="*", metavar="FILTER", complete="calls")
 
 
 @command(p, category="calls")
 def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
-    tests = _call_tests(list(args.filters))
+    tests, span, every = _call_tests(list(args.filters))
     records = dbg.session.history[dbg.current_run.history_start:]
     shown = [r for r in records if all(t(r) for t in tests)]
-    for r in shown:
+    hidden = 0 if every or span is not None else max(0, len(shown) - SHOWN)
+    for r in shown[hidden:]:
         dbg.message(f"#{r.seq:<4} {record_line(r)}")
     if not shown:
         dbg.message("No calls yet." if not records else "No call matches.")
     elif tests:
         dbg.message(f"({len(shown)} of {len(records)} calls)", "class:hint")
+    if hidden:
+        first, last = shown[0].seq, shown[hidden - 1].seq
+        dbg.message(f"({hidden} earlier not shown: 'calls {first}-{last}' lists them, "
+                    "'calls all' every one)", "class:hint")
 
 
 p = Parser("answer", "Add a conditional answer rule.\nCalls that match are answered at "

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING
 
-from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.errors import UsageError
 from hcdbg.stop import CATCH_NAMES
 from hcdbg.policy.ranges import Action, Range, parse_range
 from hcdbg.repl.commands import Parser, command
@@ -36,20 +37,12 @@ def covers(r: Range) -> str:
     return first if first == last else f"{first} .. {last}"
 
 
-def _add(dbg: Debugger, text: str, action: Action | str, scope: str) -> list[tuple[int, Range]]:
-    """Add every part of RANGE, all or none; return (entry number, range) of each."""
-    parts = parse_range(text)
+def _add(dbg: Debugger, pieces: list[tuple[int, int, str]], action: Action | str) -> list[tuple[int, Range]]:
+    """Add every (base, count, scope) piece, all or none; (entry number, range) of each,
+    in the order the list shows them."""
     flt = dbg.session.filter
-    added: list[Range] = []
-    try:
-        for base, count in parts:
-            added.append(flt.add(base, count, action, scope))
-    except HcdbgError:
-        for r in added:  # roll back: a failed command leaves the filter as it was
-            flt.remove(flt.entries().index(r) + 1)
-        raise
-    entries = flt.entries()
-    return sorted((entries.index(r) + 1, r) for r in added)
+    added = flt.add_all(pieces, action)
+    return [(n, r) for n, r in flt.numbered() if r in added]
 
 
 p = Parser("filter", "Show or change the forwarding ranges.\nThey say which calls stop at "
@@ -62,17 +55,18 @@ def do_filter(dbg: Debugger, args: argparse.Namespace) -> None:
     do_filter_list(dbg, args)
 
 
-p = Parser("filter list", "List the ranges and the default action.\nRanges are numbered from 1; "
-           "the default applies to calls outside them.")
+p = Parser("filter list", "List the ranges and the default action.\nEach range keeps the "
+           "number it was added with (as gdb's breakpoints: deleting one renumbers none, and "
+           "no number is given twice); the default applies to calls outside them.")
 
 
 @command(p, aliases=("filter ls", "info filter", "info ranges"), category="ranges")
 def do_filter_list(dbg: Debugger, args: argparse.Namespace) -> None:
     flt = dbg.session.filter
-    entries = flt.entries()
+    entries = flt.numbered()
     if entries:
         dbg.message("Num  Range                  Action   Conduit  Covers")
-        for n, r in enumerate(entries, 1):
+        for n, r in entries:
             dbg.message(f"{n:<4} {str(r):<22} {r.action.value:<8} {r.scope:<8} {covers(r)}")
     else:
         dbg.message("No ranges.")
@@ -88,13 +82,31 @@ p.arg("conduit", nargs="?", default="both", metavar="hvc|smc|both", complete="co
 
 @command(p, category="ranges")
 def do_filter_add(dbg: Debugger, args: argparse.Namespace) -> None:
-    for n, r in _add(dbg, args.range, args.action, args.conduit):
+    pieces = [(base, count, args.conduit) for base, count in parse_range(args.range)]
+    for n, r in _add(dbg, pieces, args.action):
         dbg.message(f"filter entry {n}: {r.describe()}  {covers(r)}")
 
 
-p = Parser("filter del", f"Delete ranges.\nRange N (as 'filter list' numbers them), the "
-           f"ranges inside RANGE, or every range (no argument).\n{_RANGE_HELP}")
-p.arg("what", nargs="?", metavar="N|RANGE", complete="range")
+p = Parser("filter del", f"Delete ranges.\nEntries by number, as 'filter list' shows them "
+           f"(3, or a run 1-2, as gdb's delete), the ranges inside RANGE, or every range (no "
+           f"argument). Decimal N and N-M are entry numbers; write function IDs in hex.\n"
+           f"{_RANGE_HELP}", usage="filter del [N|N-M|RANGE]")
+p.arg("what", nargs="?", metavar="N|N-M|RANGE", complete="range")
+
+_NUMBERS = re.compile(r"([0-9]{1,18})(?:-([0-9]{1,18}))?")  # int() refuses 4300+ digits
+
+
+def _entry_numbers(text: str) -> list[int] | None:
+    """`3` or `1-2` as entry numbers (None: not decimal numbers, so a RANGE)."""
+    m = _NUMBERS.fullmatch(text.strip())
+    if m is None:
+        return None
+    first, last = int(m[1]), int(m[2] or m[1])
+    if last < first:
+        raise UsageError(f"bad entry numbers {text!r}: {last} is below {first}")
+    if last - first > 10_000:
+        raise UsageError(f"bad entry numbers {text!r}: a run of at most 10000")
+    return list(range(first, last + 1))
 
 
 @command(p, aliases=("filter delete", "filter rm", "filter remove"), category="ranges")
@@ -105,8 +117,9 @@ def do_filter_del(dbg: Debugger, args: argparse.Namespace) -> None:
         flt.clear()
         dbg.message(f"Deleted {count} range(s); default: {flt.default.value}.")
         return
-    if args.what.isdigit():
-        gone = [flt.remove(int(args.what))]
+    numbers = _entry_numbers(args.what)
+    if numbers is not None:
+        gone = flt.remove_numbers(numbers)
     else:
         parts = parse_range(args.what)
         gone = []
@@ -187,18 +200,7 @@ def do_catch(dbg: Debugger, args: argparse.Namespace) -> None:
     if not plan:
         raise UsageError(f"nothing to catch: existing filter entries already decide every ID of "
                          f"'{text}' for {args.conduit} ('filter list' shows them)")
-    added: list[tuple[int, Range]] = []
-    try:
-        for base, count, scope in plan:
-            added.extend(_add(dbg, f"{base:#x}+{count:#x}", Action.FORWARD, scope))
-    except HcdbgError:
-        flt = dbg.session.filter
-        for _, r in added:
-            flt.remove(flt.entries().index(r) + 1)
-        raise
-    entries = dbg.session.filter.entries()
-    for _, r in added:
-        n = entries.index(r) + 1
+    for n, r in _add(dbg, plan, Action.FORWARD):
         dbg.message(f"Catchpoint (filter entry {n}): stop at {r.describe()}  {covers(r)}")
 
 
@@ -248,8 +250,7 @@ p = Parser("info catch", "List the catchpoints: calls, exceptions and IRQs.\nCal
 @command(p, aliases=("info catchpoints",), category="ranges")
 def do_info_catch(dbg: Debugger, args: argparse.Namespace) -> None:
     machine = dbg.session.machine
-    entries = dbg.session.filter.entries()
-    forward = [(n, r) for n, r in enumerate(entries, 1) if r.action is Action.FORWARD]
+    forward = [(n, r) for n, r in dbg.session.filter.numbered() if r.action is Action.FORWARD]
     caught = sorted(machine.config.catch)
     irq = machine.irq.catching
     if not forward and not caught and irq is None:

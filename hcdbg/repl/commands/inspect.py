@@ -10,7 +10,7 @@ from hcdbg.render import disasm
 from hcdbg.render.call_lines import hexv
 from hcdbg.values import decode_escapes
 from hcdbg.repl.commands import Parser, command, subcommands
-from hcdbg.repl.examine import examine, parse_format
+from hcdbg.repl.examine import examine, parse_format, quote_bytes
 from hcdbg.values import number
 
 if TYPE_CHECKING:
@@ -122,8 +122,6 @@ def do_disassemble(dbg: Debugger, args: argparse.Namespace) -> None:
         insns = disasm.window(read, pc, before=5, after=6)
     else:
         address = dbg.address(args.address)
-        if address % 4:
-            raise UsageError(f"{address:#x} is not 4-byte aligned: A64 instructions are")
         insns = disasm.read_insns(read, address, count)
     dbg.message(disasm.listing(insns, machine.image.symbols, pc))
 
@@ -158,8 +156,9 @@ def do_uart(dbg: Debugger, args: argparse.Namespace) -> None:
 
 
 p = Parser("uart send", "Queue TEXT for the guest to read from its UART.\nC escapes "
-           "work: 'uart send \\\\npoweroff\\\\n' (quote TEXT with spaces). The guest reads it when it "
-           "runs again; UARTFR.RXFE tells it a byte is waiting.", usage="uart send TEXT")
+           "work, quoted or not: uart send \\npoweroff\\n (quote TEXT with spaces). The guest "
+           "reads it when it runs again; UARTFR.RXFE tells it a byte is waiting. What was "
+           "queued is shown, quoted.", usage="uart send TEXT")
 p.arg("text", metavar="TEXT")
 
 
@@ -167,8 +166,12 @@ p.arg("text", metavar="TEXT")
 def do_uart_send(dbg: Debugger, args: argparse.Namespace) -> None:
     data = decode_escapes(args.text)
     dbg.session.send_uart(data)
+    shown = quote_bytes(data[:_SHOWN]) + ("..." if len(data) > _SHOWN else "")
     dbg.message(f"{len(data)} byte(s) queued for the guest's UART "
-                f"({len(dbg.session.machine.uart.rx)} waiting)")
+                f"({len(dbg.session.machine.uart.rx)} waiting): {shown}")
+
+
+_SHOWN = 64  # bytes of what `uart send` queued that it shows
 
 
 p = Parser("context", "Show the context view again.\nWhy we stopped, the call, registers, "

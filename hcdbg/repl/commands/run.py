@@ -109,7 +109,7 @@ def do_delete(dbg: Debugger, args: argparse.Namespace) -> None:
     missing = [n for n in args.numbers if n not in breakpoints]
     if missing:  # all or nothing
         raise UsageError(f"no breakpoint number {missing[0]}")
-    for n in args.numbers:
+    for n in dict.fromkeys(args.numbers):  # `delete 4 4` deletes 4 (it failed half-way)
         breakpoints.delete(n)
 
 

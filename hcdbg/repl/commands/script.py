@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 p = Parser("record", "Record every call answered from now on into a call script.\n"
            "'record FILE' starts (a header with the guest, machine, firmware and ranges, then "
            "one JSON line per call, each written as it happens); 'record stop' ends it; "
-           "'record' says where it goes. An existing FILE is kept unless -f is given. "
-           "'hcdbg replay FILE' replays it.",
+           "'record' says where it goes. An existing FILE is kept unless -f is given; a "
+           "refused FILE leaves a recording already running as it was. The header keeps the "
+           "TRNG's seed (one is chosen if --seed gave none) so a replay repeats its random "
+           "numbers. 'hcdbg replay FILE' replays it.",
            usage="record [-f] FILE | record stop | record")
 p.arg("-f", "--force", action="store_true", help="overwrite FILE if it exists")
 p.arg("file", nargs="?", metavar="FILE", complete="file")

@@ -62,7 +62,9 @@ p.arg("command", nargs="*", metavar="COMMAND", complete="command")
 @command(p, category="teaching")
 def do_help(dbg: Debugger, args: argparse.Namespace) -> None:
     if args.command:
-        cmd, _rest = commands.resolve(list(args.command), prefix_default=False)
+        cmd, rest = commands.resolve(list(args.command), prefix_default=False)
+        if rest:  # gdb: help of a word that is no subcommand is an error, not the help above
+            raise UsageError(f'undefined {cmd.name} command: "{rest[0]}".  Try "help {cmd.name}".')
         dbg.message(cmd.help_text())
         return
     for category in commands.CATEGORIES:
