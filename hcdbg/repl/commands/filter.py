@@ -10,6 +10,7 @@ from hcdbg.policy.ranges import Action, Range, parse_range
 from hcdbg.repl.commands import Parser, command
 from hcdbg.repl import intids
 from hcdbg.smccc import catalog
+from hcdbg.values import decimal
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
@@ -105,8 +106,9 @@ def do_filter_del(dbg: Debugger, args: argparse.Namespace) -> None:
         flt.clear()
         dbg.message(f"Deleted {count} range(s); default: {flt.default.value}.")
         return
-    if args.what.isdigit():
-        gone = [flt.remove(int(args.what))]
+    entry = decimal(args.what)
+    if entry is not None:
+        gone = [flt.remove(entry)]
     else:
         parts = parse_range(args.what)
         gone = []
