@@ -24,7 +24,7 @@ def resolve_guest(name: str | None) -> tuple[Path, int]:
     """A path or bundled guest name -> (path, default vCPU count)."""
     name = name or guests.DEFAULT_GUEST
     path = Path(name)
-    if not path.exists():
+    if not guests.file_exists(name):
         bundled = guests.find(name)
         if bundled is not None:
             return bundled.path, bundled.smp
@@ -50,12 +50,12 @@ def load_guest(opts: Options) -> tuple[Path, int, loader.Image]:
 def _boot_files(opts: Options) -> tuple[bytes | None, bytes | None, str]:
     """--initrd and --dtb contents, and the PSCI conduit: --conduit, else the --dtb tree's
     /psci method, else hvc (QEMU virt's)."""
-    initrd = loader.read_file(opts.initrd, "--initrd ") if opts.initrd else None
+    initrd = loader.read_file(opts.initrd, "--initrd ", opts.mem) if opts.initrd else None
     dtb, method = None, None
     if opts.dtb:
-        dtb = loader.read_file(opts.dtb, "--dtb ")
+        dtb = loader.read_file(opts.dtb, "--dtb ", opts.mem)
         fdt.check_dtb(dtb, opts.dtb)
-        method = fdt.psci_method(dtb)
+        method = fdt.psci_method(dtb, opts.dtb)
         if method is not None and method not in ("hvc", "smc"):
             raise UsageError(f"--dtb {opts.dtb}: /psci method is \"{method}\"; hcdbg answers \"hvc\" or \"smc\"")
         if method is not None and opts.conduit is not None and opts.conduit != method:

@@ -76,7 +76,7 @@ class Options:
         head: dict[str, Any] = {"path": str(guest.resolve())}
         if self.bios is None:
             name = self.guest or guests.DEFAULT_GUEST
-            bundled = guests.find(name) if not Path(name).exists() else None
+            bundled = guests.find(name) if not guests.file_exists(name) else None
             if bundled is not None:
                 head["name"] = bundled.name  # a bundled guest is found by name on another checkout
         return {"guest": head, "machine": machine,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 
+from hcdbg import guests
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import ReplayOptions
 from hcdbg.cli.outcome import Exit, say
@@ -27,7 +27,7 @@ def _guest(opts: ReplayOptions, script: callscript.Script) -> str | None:
         return None  # --bios (given, or from the header) is the guest
     guest = script.header.get("guest", {})
     path, name = guest.get("path"), guest.get("name")
-    if isinstance(path, str) and Path(path).exists():
+    if isinstance(path, str) and guests.file_exists(path):
         return path
     if isinstance(name, str):
         return name

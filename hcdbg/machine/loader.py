@@ -3,6 +3,8 @@ puts them, the initrd and the device tree."""
 from __future__ import annotations
 
 import bisect
+import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -91,17 +93,43 @@ class Image:
         return max(s.address + s.memsize for s in self.segments)
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of a file the user named for `what` (guest, --bios, --initrd, --dtb); a
-    missing, unreadable or empty file is a LoadError naming the option and the file."""
+#: The most of a guest file hcdbg reads whatever the RAM size: an ELF carries symbols and
+#: debug information besides what it loads (a Linux vmlinux with them is several hundred MiB).
+GUEST_FILE_MAX = 1 << 30
+
+
+def read_file(path: Path, what: str, limit: int, room: str = "") -> bytes:
+    """The bytes of a file the user named for `what` (guest, --bios, --initrd, --dtb): a
+    regular file of at most `limit` bytes, which must fit `room` (a FIFO, /dev/zero or a
+    terminal would be read until memory runs out, or forever). Anything else is a LoadError
+    naming the option and the file."""
+    room = room or f"the {limit >> 20} MiB hcdbg reads it into (the RAM size at least: give more --mem)"
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO with no writer must not wait; it is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise LoadError(f"{what}{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{what}{path}: is a directory, not a file") from None
     except OSError as exc:
         raise LoadError(f"{what}{path}: cannot read: {exc.strerror}") from None
+    except ValueError:  # a NUL byte (a script header can hold one)
+        raise LoadError(f"{what}{path!r}: not a file name (it holds a NUL byte)") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd)
+        if stat.S_ISDIR(mode.st_mode):
+            raise LoadError(f"{what}{path}: is a directory, not a file")
+        if not stat.S_ISREG(mode.st_mode):
+            raise LoadError(f"{what}{path}: not a regular file (a device, FIFO or socket "
+                            "has no size to load)")
+        if mode.st_size > limit:
+            raise LoadError(f"{what}{path}: {mode.st_size} bytes do not fit {room}")
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise LoadError(f"{what}{path}: cannot read: {exc.strerror}") from None
+        except MemoryError:
+            raise LoadError(f"{what}{path}: out of memory reading {mode.st_size} bytes") from None
+    if len(data) > limit:  # it grew while being read
+        raise LoadError(f"{what}{path}: more bytes than fit {room}")
     if not data:
         raise LoadError(f"{what}{path}: empty file")
     return data
@@ -114,7 +142,7 @@ def load(path: Path, *, load_addr: int | None = None, entry: int | None = None,
     is gzip data (no bigger than `ram_size`), is an arm64 `Image` placed per its header or a
     raw binary at RAM + 0x80000, booted as a kernel. `load_addr` puts an Image or raw binary
     elsewhere. Raises LoadError."""
-    data = read_file(path, "")
+    data = read_file(path, "", max(ram_size, GUEST_FILE_MAX))
     if data[:4] == b"\x7fELF":
         image = _load_elf(path, data)
         if entry is not None:
@@ -151,10 +179,8 @@ def load_firmware(path: Path) -> Image:
     """QEMU's `-bios FILE`: the file's bytes, whatever they are, at the start of the first
     flash bank, and the CPU starts at 0 (hw/arm/virt.c virt_firmware_init loads it into
     pflash0 with load_image_mr, which refuses a file larger than the bank)."""
-    data = read_file(path, "--bios ")
-    if len(data) > FLASH_BANK_SIZE:
-        raise LoadError(f"--bios {path}: {len(data)} bytes do not fit the {FLASH_BANK_SIZE >> 20} MiB "
-                        "flash bank at 0 (QEMU's -bios slot)")
+    data = read_file(path, "--bios ", FLASH_BANK_SIZE,
+                     f"the {FLASH_BANK_SIZE >> 20} MiB flash bank at 0 (QEMU's -bios slot)")
     return Image(path, "bios", [Segment(FLASH_BASE, data, len(data))], FLASH_BASE, Symbols())
 
 

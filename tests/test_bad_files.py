@@ -1,0 +1,123 @@
+"""Issue 14: crafted device trees, guest images and boot files never crash hcdbg, hang it or
+reach an internal error: each is one `hcdbg:` line and exit 2."""
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import libfdt
+import pytest
+
+from conftest import ROOT, run_hcdbg
+from test_cli_errors import _assert_usage_error
+
+
+def dtb(*, root_cells: tuple[bytes, bytes] = (struct.pack(">I", 2), struct.pack(">I", 2)),
+        method: bytes | None = b"hvc\0", depth: int = 0) -> bytes:
+    """A small tree: the root's cells as given, /psci's method as given, `depth` nested nodes."""
+    sw = libfdt.FdtSw()
+    sw.finish_reservemap()
+    with sw.add_node(""):
+        sw.property("#address-cells", root_cells[0])
+        sw.property("#size-cells", root_cells[1])
+        with sw.add_node("psci"):
+            if method is not None:
+                sw.property("method", method)
+        for _ in range(depth):
+            sw.begin_node("n")
+        for _ in range(depth):
+            sw.end_node()
+    fdt = sw.as_fdt()
+    fdt.pack()
+    return bytes(fdt.as_bytearray())
+
+
+def bad_nameoff(size_over: int = 100) -> bytes:
+    """A tree whose first property's name offset is past the strings block."""
+    data = bytearray(dtb())
+    off_struct = struct.unpack_from(">I", data, 8)[0]
+    size_strings = struct.unpack_from(">I", data, 32)[0]
+    # The root node: FDT_BEGIN_NODE, "" padded to 4 bytes; then FDT_PROP, len, nameoff.
+    assert struct.unpack_from(">I", data, off_struct + 8)[0] == 3  # FDT_PROP
+    struct.pack_into(">I", data, off_struct + 16, size_strings + size_over)
+    return bytes(data)
+
+
+def _write(tmp_path: Path, data: bytes, name: str = "t.dtb") -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+CELL = struct.Struct(">I").pack
+
+
+@pytest.mark.parametrize("data, needle", [
+    (bad_nameoff(), "damaged"),
+    (bad_nameoff(0x7fff_0000), "damaged"),
+    (dtb(root_cells=(CELL(0xFFFF_FFFF), CELL(2))), "#address-cells"),
+    (dtb(root_cells=(CELL(2), CELL(0xFFFF_FFFF))), "#size-cells"),
+    (dtb(root_cells=(CELL(1000), CELL(2))), "#address-cells"),
+    (dtb(method=b""), "/psci method"),
+    (dtb(method=b"hvc"), "/psci method"),
+    (dtb(method=b"hvc\0smc\0"), "/psci method"),
+    (dtb(method=b"\xff\0"), "/psci method"),
+], ids=["nameoff", "nameoff-far", "address-cells-huge", "size-cells-huge", "address-cells-1000",
+        "method-empty", "method-no-nul", "method-two-strings", "method-not-text"])
+def test_crafted_dtb_is_one_error_line(tmp_path: Path, data: bytes, needle: str) -> None:
+    result = run_hcdbg("trace", "hello", "--dtb", _write(tmp_path, data), timeout=60)
+    _assert_usage_error(result, "--dtb", needle)
+
+
+def test_deeply_nested_dtb_boots(tmp_path: Path) -> None:
+    r = run_hcdbg("trace", "hello", "--dtb", _write(tmp_path, dtb(depth=3000)), timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_append_is_sized_in_bytes(tmp_path: Path) -> None:
+    """A packed tree (no free space) grows by the command line's UTF-8 bytes, not its characters."""
+    r = run_hcdbg("trace", "hello", "--dtb", _write(tmp_path, dtb()), "--append", "é" * 1100, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("with_dtb", [False, True])
+def test_append_that_is_not_utf8_reaches_the_guest_as_bytes(tmp_path: Path, with_dtb: bool) -> None:
+    extra = ["--dtb", _write(tmp_path, dtb())] if with_dtb else []
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "hello", "--append", b"ro \xff", *extra],
+                       capture_output=True, env=env, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("option", ["GUEST", "--initrd", "--dtb", "--bios"])
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_boot_files_must_be_regular_files(tmp_path: Path, option: str, special: str) -> None:
+    """/dev/zero would be read until memory runs out, a FIFO with no writer forever."""
+    path = special
+    if special == "fifo":
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path)
+    args = {"GUEST": [path], "--bios": ["--bios", path]}.get(option, ["hello", option, path])
+    _assert_usage_error(run_hcdbg("trace", *args, "--mem", "64M", timeout=60), "not a regular file")
+
+
+def test_boot_files_are_bounded_by_ram(tmp_path: Path) -> None:
+    big = tmp_path / "big.dtb"
+    with big.open("wb") as f:
+        f.truncate(65 << 20)  # sparse
+    _assert_usage_error(run_hcdbg("trace", "hello", "--mem", "64M", "--dtb", str(big)), "--dtb", "--mem")
+
+
+def test_a_script_header_naming_dev_zero_is_refused(tmp_path: Path) -> None:
+    script = tmp_path / "s.calls"
+    script.write_text('{"hcdbg": 1, "guest": {"name": "hello"}, "machine": {"initrd": "/dev/zero"}}\n')
+    _assert_usage_error(run_hcdbg("replay", str(script), timeout=60), "not a regular file")
+
+
+def test_a_path_component_too_long_is_one_error_line() -> None:
+    _assert_usage_error(run_hcdbg("trace", "a" * 300), "no such file")
+    for args in (["trace", "/tmp/" + "a" * 300], ["trace", "hello", "--dtb", "b" * 300]):
+        _assert_usage_error(run_hcdbg(*args), "too long")
