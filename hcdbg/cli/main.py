@@ -7,7 +7,7 @@ import sys
 
 from hcdbg import guests
 from hcdbg.cli.options import ReplayOptions, TraceOptions
-from hcdbg.cli.outcome import Exit, say
+from hcdbg.cli.outcome import WRITE_ERRNOS, Exit, say
 from hcdbg.cli.parse import ArgumentsError, Command, Finished, ListGuests, parse
 from hcdbg.errors import HcdbgError, UsageError
 
@@ -38,8 +38,21 @@ def main(argv: list[str] | None = None) -> Exit:
     except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
         if debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # stdout or -o: not a bug
+            _quiet_stdout()
+            say(f"cannot write output: {exc.strerror}")
+            return Exit.USAGE
         say(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return Exit.INTERNAL
+
+
+def _quiet_stdout() -> None:
+    """If stdout cannot be written (/dev/full), point it at /dev/null so that the flush at
+    exit does not fail again with a second message."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run(command: Command) -> Exit:
