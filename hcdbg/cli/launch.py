@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from hcdbg import guests
+from hcdbg import files, guests
 from hcdbg.cli.options import Options
 from hcdbg.errors import UsageError
 from hcdbg.machine.exceptions import CATCH_NAMES
@@ -50,10 +50,10 @@ def load_guest(opts: Options) -> tuple[Path, int, loader.Image]:
 def _boot_files(opts: Options) -> tuple[bytes | None, bytes | None, str]:
     """--initrd and --dtb contents, and the PSCI conduit: --conduit, else the --dtb tree's
     /psci method, else hvc (QEMU virt's)."""
-    initrd = loader.read_file(opts.initrd, "--initrd ", opts.mem) if opts.initrd else None
+    initrd = files.read_file(opts.initrd, "--initrd ", opts.mem) if opts.initrd else None
     dtb, method = None, None
     if opts.dtb:
-        dtb = loader.read_file(opts.dtb, "--dtb ", opts.mem)
+        dtb = files.read_file(opts.dtb, "--dtb ", opts.mem)
         fdt.check_dtb(dtb, opts.dtb)
         method = fdt.psci_method(dtb, opts.dtb)
         if method is not None and method not in ("hvc", "smc"):

@@ -150,7 +150,7 @@ def _from_json(section: str, key: str, value: Any) -> Any:
         raise UsageError(f"script header: {section}.{key} = {value!r}: expected "
                          f"{' or '.join(k.__name__ for k in kinds)}")
     if key == "catch":
-        if not set(value) <= set(CATCH_NAMES):
+        if not all(isinstance(name, str) for name in value) or not set(value) <= set(CATCH_NAMES):
             raise UsageError(f"script header: machine.catch = {value!r}: expected a list of "
                              f"{', '.join(CATCH_NAMES)}")
         return tuple(value)

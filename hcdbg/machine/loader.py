@@ -3,8 +3,6 @@ puts them, the initrd and the device tree."""
 from __future__ import annotations
 
 import bisect
-import os
-import stat
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import LoadError
+from hcdbg.files import read_file
 from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, DEFAULT_RAM_SIZE, FLASH_BANK_SIZE, FLASH_BASE, RAM_BASE
 from hcdbg.machine.fdt import build_dtb, fixup_dtb
 
@@ -96,43 +95,6 @@ class Image:
 #: The most of a guest file hcdbg reads whatever the RAM size: an ELF carries symbols and
 #: debug information besides what it loads (a Linux vmlinux with them is several hundred MiB).
 GUEST_FILE_MAX = 1 << 30
-
-
-def read_file(path: Path, what: str, limit: int, room: str = "") -> bytes:
-    """The bytes of a file the user named for `what` (guest, --bios, --initrd, --dtb): a
-    regular file of at most `limit` bytes, which must fit `room` (a FIFO, /dev/zero or a
-    terminal would be read until memory runs out, or forever). Anything else is a LoadError
-    naming the option and the file."""
-    room = room or f"the {limit >> 20} MiB hcdbg reads it into (the RAM size at least: give more --mem)"
-    try:
-        # O_NONBLOCK: opening a FIFO with no writer must not wait; it is refused below.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise LoadError(f"{what}{path}: no such file") from None
-    except OSError as exc:
-        raise LoadError(f"{what}{path}: cannot read: {exc.strerror}") from None
-    except ValueError:  # a NUL byte (a script header can hold one)
-        raise LoadError(f"{what}{path!r}: not a file name (it holds a NUL byte)") from None
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd)
-        if stat.S_ISDIR(mode.st_mode):
-            raise LoadError(f"{what}{path}: is a directory, not a file")
-        if not stat.S_ISREG(mode.st_mode):
-            raise LoadError(f"{what}{path}: not a regular file (a device, FIFO or socket "
-                            "has no size to load)")
-        if mode.st_size > limit:
-            raise LoadError(f"{what}{path}: {mode.st_size} bytes do not fit {room}")
-        try:
-            data = f.read(limit + 1)
-        except OSError as exc:
-            raise LoadError(f"{what}{path}: cannot read: {exc.strerror}") from None
-        except MemoryError:
-            raise LoadError(f"{what}{path}: out of memory reading {mode.st_size} bytes") from None
-    if len(data) > limit:  # it grew while being read
-        raise LoadError(f"{what}{path}: more bytes than fit {room}")
-    if not data:
-        raise LoadError(f"{what}{path}: empty file")
-    return data
 
 
 def load(path: Path, *, load_addr: int | None = None, entry: int | None = None,
