@@ -121,3 +121,57 @@ def test_a_path_component_too_long_is_one_error_line() -> None:
     _assert_usage_error(run_hcdbg("trace", "a" * 300), "no such file")
     for args in (["trace", "/tmp/" + "a" * 300], ["trace", "hello", "--dtb", "b" * 300]):
         _assert_usage_error(run_hcdbg(*args), "too long")
+
+
+# --- guest images ---------------------------------------------------------------------------
+
+def _elf(tmp_path: Path, **fields: int) -> str:
+    """hello.elf with ELF header fields (e_phoff) or its first program header's (p_offset,
+    p_filesz, p_memsz, p_paddr) replaced."""
+    from conftest import guest
+    data = bytearray(guest("hello").read_bytes())
+    phoff = struct.unpack_from("<Q", data, 0x20)[0]
+    at = {"e_phoff": 0x20, "p_offset": phoff + 0x08, "p_paddr": phoff + 0x18,
+          "p_filesz": phoff + 0x20, "p_memsz": phoff + 0x28}
+    for name, value in fields.items():
+        struct.pack_into("<Q", data, at[name], value)
+    return _write(tmp_path, bytes(data), "crafted.elf")
+
+
+@pytest.mark.parametrize("fields", [
+    {"e_phoff": (1 << 63) - 8}, {"e_phoff": (1 << 64) - 8}, {"p_offset": (1 << 63) - 1},
+    {"p_filesz": (1 << 63) - 1}, {"p_filesz": 1 << 40},
+    {"p_paddr": 0x4800_0000 - 0x10, "p_filesz": 0x40, "p_memsz": 0x10},
+    {"p_paddr": (1 << 64) - 0x10}, {"p_paddr": 0x07FF_FFF0},
+], ids=["phoff-2**63", "phoff-2**64", "offset-2**63", "filesz-2**63", "filesz-1T", "memsz-under-filesz-at-ram-end",
+        "paddr-wraps", "paddr-end-of-flash"])
+def test_crafted_elf_is_one_error_line(tmp_path: Path, fields: dict) -> None:
+    _assert_usage_error(run_hcdbg("trace", _elf(tmp_path, **fields), timeout=60))
+
+
+def _raw(tmp_path: Path) -> str:
+    return _write(tmp_path, struct.pack("<I", 0x14000000), "loop.bin")  # b .
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--load=-4"], "outside RAM"),
+    (["--load", "0xfffffffffffffffc"], "outside RAM"),
+    (["--load", "0x10000000000000000"], "--load"),
+    (["--entry", "0x10000000000000000"], "--entry"),
+    (["--entry", str(-(1 << 63) - 1)], "--entry"),
+    (["--max-insns", "-5"], "--max-insns"),
+    (["--max-insns", "0x10000000000000000"], "--max-insns"),
+    (["--mem", "infG"], "--mem"),
+    (["--mem", "1e400M"], "--mem"),
+    (["--mem", "nanM"], "--mem"),
+    (["--mem", "-1G"], "--mem"),
+    (["--mem", "٣G"], "--mem"),
+    (["--smp", "٣"], "--smp"),
+    (["--quantum", "٣"], "--quantum"),
+    (["--psci-version", "١.١"], "--psci-version"),
+    (["--seed", "²"], "--seed"),
+])
+def test_bad_numeric_options(tmp_path: Path, args: list[str], needle: str) -> None:
+    r = run_hcdbg("trace", _raw(tmp_path), "--max-insns", "1000", *args, timeout=60)
+    assert r.returncode == 2 and "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert needle in r.stderr.splitlines()[-1], r.stderr

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from hcdbg import guests
 from hcdbg.errors import UsageError
 from hcdbg.stop import CATCH_NAMES
+from hcdbg.values import decimal
 
 
 Version = tuple[int, int]
@@ -157,9 +158,9 @@ def _from_json(section: str, key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(value)
     if key in _VERSIONS:
-        try:
-            major, minor = value.split(".")
-            return int(major), int(minor)
-        except ValueError:
-            raise UsageError(f"script header: {section}.{key} = {value!r} is not a version like 1.1") from None
+        major, _, minor = value.partition(".")
+        version = decimal(major), decimal(minor)
+        if version[0] is None or version[1] is None:
+            raise UsageError(f"script header: {section}.{key} = {value!r} is not a version like 1.1")
+        return version
     return value

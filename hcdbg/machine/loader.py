@@ -164,6 +164,13 @@ def _load_elf(path: Path, data: bytes) -> Image:
         for seg in elf.iter_segments():
             if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
                 continue
+            if seg["p_filesz"] > seg["p_memsz"]:  # System V gABI: "may not be larger"
+                raise LoadError(f"{path}: segment at {seg['p_paddr']:#x} has more bytes in the file "
+                                f"({seg['p_filesz']:#x}) than in memory ({seg['p_memsz']:#x})")
+            if seg["p_offset"] + seg["p_filesz"] > len(data):
+                raise LoadError(f"{path}: truncated: segment at {seg['p_paddr']:#x} needs bytes "
+                                f"{seg['p_offset']:#x}-{seg['p_offset'] + seg['p_filesz']:#x}, the file "
+                                f"has {len(data):#x}")
             body = seg.data()
             if len(body) != seg["p_filesz"]:
                 raise LoadError(f"{path}: truncated: segment at {seg['p_paddr']:#x} "
@@ -174,7 +181,7 @@ def _load_elf(path: Path, data: bytes) -> Image:
         return Image(path, "elf", segments, elf["e_entry"], _symbols(elf))
     except ELFError as exc:
         raise LoadError(f"{path}: malformed or truncated ELF: {exc}") from None
-    except (struct.error, ValueError, IndexError) as exc:
+    except (struct.error, ValueError, IndexError, OverflowError) as exc:
         raise LoadError(f"{path}: malformed or truncated ELF ({exc})") from None
 
 

@@ -167,9 +167,10 @@ class Machine(Traps):
     def _check_image(self) -> None:
         lo, hi = board.RAM_BASE, board.RAM_BASE + self.config.ram_size
         for seg in self.image.segments:
-            end = seg.address + seg.memsize
+            end = seg.address + max(seg.memsize, len(seg.data))
             in_ram = lo <= seg.address and end <= hi
-            in_flash = self._flash is not None and end <= board.FLASH_BASE + board.FLASH_SIZE
+            in_flash = (self._flash is not None and board.FLASH_BASE <= seg.address
+                        and end <= board.FLASH_BASE + board.FLASH_SIZE)
             if not (in_ram or in_flash):
                 raise UsageError(
                     f"{self.image.path}: segment {seg.address:#x}-{end:#x} is outside RAM "
