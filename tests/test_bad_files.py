@@ -175,3 +175,30 @@ def test_bad_numeric_options(tmp_path: Path, args: list[str], needle: str) -> No
     r = run_hcdbg("trace", _raw(tmp_path), "--max-insns", "1000", *args, timeout=60)
     assert r.returncode == 2 and "internal error" not in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert needle in r.stderr.splitlines()[-1], r.stderr
+
+
+@pytest.mark.parametrize("megabytes", [200, 300])
+def test_a_memory_limit_too_low_is_one_error_line(megabytes: int) -> None:
+    """Unicorn exits the process ("Could not allocate dynamic translator buffer", status 1)
+    when it cannot map its translation buffer; hcdbg checks first and says so."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (megabytes << 20, megabytes << 20))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "hello"], capture_output=True, text=True,
+                       env=env, cwd=ROOT, timeout=60, preexec_fn=limit)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hcdbg:") and "memory" in lines[0], r.stderr
+
+
+def test_a_memory_limit_with_room_runs() -> None:
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "psci-tour"], capture_output=True, text=True,
+                       env=env, cwd=ROOT, timeout=120, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr

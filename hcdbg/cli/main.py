@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> Exit:
     except BrokenPipeError:  # `hcdbg trace GUEST | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK
+    except MemoryError:  # under a memory limit (ulimit -v) too low for the run asked for
+        if debug:
+            raise
+        say("out of memory: give less --mem, or raise the memory limit (ulimit -v)")
+        return Exit.USAGE
     except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
         if debug:
             raise

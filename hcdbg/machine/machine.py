@@ -82,7 +82,11 @@ class Machine(Traps):
             raise UsageError(f"--mem {cfg.ram_size >> 20}M: must be 16M..8G, a multiple of 4K")
         self.image = image
         self.uart = Pl011(uart_sink)
-        self._mmap = mmap.mmap(-1, cfg.ram_size)
+        try:
+            self._mmap = mmap.mmap(-1, cfg.ram_size)
+        except OSError as exc:  # ENOMEM under an address-space limit (ulimit -v)
+            raise UsageError(f"--mem {cfg.ram_size >> 20}M: cannot map the guest's RAM ({exc.strerror}); "
+                             "give less --mem or raise the memory limit") from None
         self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
