@@ -46,3 +46,18 @@ def test_stdout_to_a_full_disk() -> None:
         r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "hello"], stdout=full,
                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, timeout=60)
     _one_line(r, "cannot write")
+
+
+def test_ctrl_c_while_an_internal_error_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C inside the error handler ends as Ctrl-C does (130), not with a traceback."""
+    from hcdbg.cli import main as cli_main
+
+    def broken(_command: object) -> None:
+        raise RuntimeError("a bug")
+
+    def interrupted(*_lines: str, **_kw: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_main, "run", broken)
+    monkeypatch.setattr(cli_main, "say", interrupted)
+    assert cli_main.main(["trace", "hello"]) == 130

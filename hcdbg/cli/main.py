@@ -14,8 +14,18 @@ from hcdbg.errors import HcdbgError, UsageError
 
 def main(argv: list[str] | None = None) -> Exit:
     """Run `hcdbg ARGV...` (default: sys.argv); every error is reported here, in one line
-    (a traceback only with --debug)."""
+    (a traceback only with --debug). A Ctrl-C while an error is being reported ends the
+    program as Ctrl-C does (130), without a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        if "--debug" in argv:
+            raise
+        return Exit.INTERRUPTED
+
+
+def _main(argv: list[str]) -> Exit:
     debug = "--debug" in argv
     try:
         return run(parse(argv))
