@@ -57,3 +57,11 @@ def test_reply_refuses_a_value_below_minus_2_63() -> None:
     text = run(dbg, out, "reply -0x8000000000000001", ok=False)
     assert "64-bit" in text and "internal error" not in text
     run(dbg, out, "reply x٣=1", ok=False)
+
+
+@pytest.mark.parametrize("option", ["--forward=²", "--forward=0x84000000+٣", "--answer=PSCI_VERSION -> ²",
+                                    "--answer=PSCI_VERSION #² -> 1", f"--answer=PSCI_VERSION -> {HUGE}"])
+def test_unicode_digits_in_options_are_usage_errors(option: str) -> None:
+    from conftest import run_hcdbg
+    r = run_hcdbg("trace", "hello", option)
+    assert r.returncode == 2 and "internal error" not in r.stderr, r.stderr
