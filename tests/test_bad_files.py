@@ -199,6 +199,6 @@ def test_a_memory_limit_with_room_runs() -> None:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "psci-tour"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "hello"], capture_output=True, text=True,
                        env=env, cwd=ROOT, timeout=120, preexec_fn=limit)
     assert r.returncode == 0, r.stderr
