@@ -45,6 +45,13 @@ def number(text: str, what: str, lo: int | None = None, hi: int | None = None) -
     return value
 
 
+def version(text: str) -> tuple[int, int] | None:
+    """"1.1" -> (1, 1): MAJOR.MINOR in ASCII decimal digits; None if `text` is not one."""
+    major, _, minor = text.partition(".")
+    whole, part = decimal(major), decimal(minor)
+    return None if whole is None or part is None else (whole, part)
+
+
 def function_id(text: str) -> int | None:
     """`text` as a function ID if it is a number, else None (it may be a name). Raises
     UsageError for a number that is not 32-bit: a function ID is W0 (DEN0028 §2.5)."""

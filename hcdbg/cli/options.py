@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from hcdbg import guests
 from hcdbg.errors import UsageError
 from hcdbg.stop import CATCH_NAMES
-from hcdbg.values import decimal
+from hcdbg.values import version
 
 
 Version = tuple[int, int]
@@ -158,9 +158,8 @@ def _from_json(section: str, key: str, value: Any) -> Any:
     if key in _PATHS:
         return Path(value)
     if key in _VERSIONS:
-        major, _, minor = value.partition(".")
-        version = decimal(major), decimal(minor)
-        if version[0] is None or version[1] is None:
+        read = version(value)
+        if read is None:
             raise UsageError(f"script header: {section}.{key} = {value!r} is not a version like 1.1")
-        return version
+        return read
     return value

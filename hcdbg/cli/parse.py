@@ -13,7 +13,7 @@ from hcdbg.cli.options import ReplayOptions, ReplOptions, TraceOptions
 from hcdbg.errors import UsageError
 from hcdbg.stop import CATCH_NAMES
 from hcdbg.smccc.ids import MASK64
-from hcdbg.values import decimal, parse_number
+from hcdbg.values import decimal, parse_number, version
 
 
 class ArgumentsError(UsageError):
@@ -110,11 +110,10 @@ def parse_size(text: str) -> int:
 
 def parse_version(text: str) -> tuple[int, int]:
     """A version MAJOR.MINOR, as (major, minor)."""
-    major, _, minor = text.partition(".")
-    version = decimal(major), decimal(minor)
-    if version[0] is None or version[1] is None:
+    read = version(text)
+    if read is None:
         raise argparse.ArgumentTypeError(f"'{text}' is not a version like 1.1")
-    return version[0], version[1]
+    return read
 
 
 def _common(p: argparse.ArgumentParser) -> None:
