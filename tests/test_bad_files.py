@@ -202,3 +202,14 @@ def test_a_memory_limit_with_room_runs() -> None:
     r = subprocess.run([sys.executable, "-m", "hcdbg", "trace", "hello"], capture_output=True, text=True,
                        env=env, cwd=ROOT, timeout=120, preexec_fn=limit)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_memory_node_whose_name_is_not_utf8_is_replaced(tmp_path: Path) -> None:
+    """Found by test_input_fuzz: /memory@\\x7f\\xff\\xff\\xff0000 reached libfdt as a str it refused."""
+    from hcdbg.machine.fdt import build_dtb
+    data = build_dtb(ram_size=128 << 20, mpidrs=(0,), conduit="hvc")
+    name = b"memory@40000000"
+    at = data.index(name) + len(b"memory@")
+    data = data[:at] + b"\x7f\xff\xff\xff" + data[at + 4:]
+    r = run_hcdbg("trace", "hello", "--dtb", _write(tmp_path, data), timeout=60)
+    assert r.returncode == 0, r.stderr

@@ -31,9 +31,12 @@ def _parse(text: str) -> callscript.Script:
     ('{"hcdbg": 1, "guest": {"path": ["x"]}}\n', "guest.path"),
     ('{"hcdbg": 1, "machine": {"catch": [["svc"]]}}\n', "machine.catch"),
     ('{"hcdbg": 1, "machine": {"append": 1}}\n', "machine.append"),
+    ('{"hcdbg": 1, "machine": {"mem": null}}\n', "machine.mem"),  # found by test_input_fuzz
+    ('{"hcdbg": 1, "firmware": {"profile": null}}\n', "firmware.profile"),
+    ('{"hcdbg": 1, "machine": {"entry": 18446744073709551616}}\n', "machine.entry"),
     (CALL + "\n" + '{"name": "PSCI_VERS', "s.calls:2"),
 ], ids=["nested", "huge-int", "answer-2**70", "answer-below-2**63", "arg-2**64", "sha256-int",
-        "path-list", "catch-nested", "append-int", "last-line-cut"])
+        "path-list", "catch-nested", "append-int", "mem-null", "profile-null", "entry-2**64", "last-line-cut"])
 def test_bad_script_is_a_script_error(text: str, needle: str) -> None:
     with pytest.raises(UsageError) as info:
         script = _parse(text)

@@ -198,14 +198,15 @@ def fixup_dtb(data: bytes, *, ram_size: int, bootargs: str = "",
     scells = fdt.getprop(0, "#size-cells").as_uint32()
     if scells < 2 and ram_size >= 1 << 32:
         raise LoadError("--dtb: its #size-cells = 1 cannot describe 4 GiB or more of RAM (give less --mem)")
-    names = []
+    memories = []
     node = fdt.first_subnode(0, [libfdt.FDT_ERR_NOTFOUND])
     while node >= 0:
-        names.append(fdt.get_name(node))
-        node = fdt.next_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
-    for name in names:
+        name = fdt.get_name(node)  # undecodable bytes come as surrogate escapes
         if name == "memory" or name.startswith("memory@"):
-            fdt.del_node(fdt.path_offset(f"/{name}"))
+            memories.append(node)
+        node = fdt.next_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
+    for node in reversed(memories):  # by offset, the last first: deleting it moves no earlier node
+        fdt.del_node(node)
     memory = fdt.add_subnode(0, f"memory@{RAM_BASE:x}")
     fdt.setprop_str(memory, "device_type", "memory")
     fdt.setprop(memory, "reg", _sized(acells, RAM_BASE) + _sized(scells, ram_size))
