@@ -23,6 +23,15 @@ class BundledGuest:
     path: Path
 
 
+def file_exists(name: str) -> bool:
+    """Whether `name` names an existing file: False, not an error, for a name no file can
+    have (a component over NAME_MAX characters, a NUL byte)."""
+    try:
+        return Path(name).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def bundled() -> list[BundledGuest]:
     """Every bundled guest, as GUESTS_DIR/guests.json lists them."""
     index = GUESTS_DIR / "guests.json"

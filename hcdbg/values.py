@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from hcdbg.errors import UsageError
 from hcdbg.smccc.catalog import SERVICES, find, suggest
 from hcdbg.smccc.ids import MASK32, MASK64
+from hcdbg.smccc.numbers import decimal, parse_number
 from hcdbg.smccc.retcodes import all_names as retcode_names
 from hcdbg.smccc.retcodes import AmbiguousCode, code_value
 
@@ -25,20 +26,6 @@ ARG_REGS = range(1, 18)
 
 _NUMBER_EXAMPLES = "42, 0x2a, -1"
 _CODE_EXAMPLES = "SUCCESS, NOT_SUPPORTED, INVALID_PARAMETERS, DENIED, ..."
-
-
-def parse_number(text: str) -> int | None:
-    """A decimal, 0x-hex, 0b or 0o number, optionally negative and with _ separators; None
-    if `text` is not a number. Leading zeros read as decimal ("010" is 10)."""
-    body = text.strip()
-    try:
-        return int(body, 0)
-    except ValueError:
-        pass
-    # int(.., 0) refuses leading zeros ("010"); read those as decimal.
-    if body.lstrip("+-").isdigit():
-        return int(body, 10)
-    return None
 
 
 def number(text: str, what: str, lo: int | None = None, hi: int | None = None) -> int:
@@ -56,6 +43,13 @@ def number(text: str, what: str, lo: int | None = None, hi: int | None = None) -
             accepted = f"a number ({_NUMBER_EXAMPLES})"
         raise UsageError(f"bad {what} {text!r}: expected {accepted}")
     return value
+
+
+def version(text: str) -> tuple[int, int] | None:
+    """"1.1" -> (1, 1): MAJOR.MINOR in ASCII decimal digits; None if `text` is not one."""
+    major, _, minor = text.partition(".")
+    whole, part = decimal(major), decimal(minor)
+    return None if whole is None or part is None else (whole, part)
 
 
 def function_id(text: str) -> int | None:
@@ -140,8 +134,9 @@ def register_number(name: str) -> tuple[int, bool] | None:
     """`x3` -> (3, False), `w3` -> (3, True), `$x3` too; None if `name` is not an x or w
     register name. The number is not range-checked."""
     low = name.strip().lower().removeprefix("$")
-    if low[:1] in ("x", "w") and low[1:].isdigit():
-        return int(low[1:]), low[0] == "w"
+    n = decimal(low[1:])
+    if low[:1] in ("x", "w") and n is not None:
+        return n, low[0] == "w"
     return None
 
 

@@ -12,6 +12,7 @@ PKG = ROOT / "hcdbg"
 # package -> third-party/top-level modules it may import (besides the stdlib and the
 # hcdbg packages allowed below).
 # hcdbg/values.py reads what users type; pure, so policy and session may use it too.
+# hcdbg/files.py reads the files users name, bounded (stdlib only).
 # hcdbg/stop.py (a stop and its view) and hcdbg/code.py (code words) are pure data that the
 # machine and session make and render draws.
 ALLOWED_HCDBG = {
@@ -21,9 +22,10 @@ ALLOWED_HCDBG = {
     "stop": {"smccc", "code"},
     "policy": {"smccc", "policy", "errors", "handlers", "values"},
     "handlers": {"smccc", "handlers", "errors"},
-    "machine": {"smccc", "machine", "errors", "stop"},
+    "files": {"errors"},
+    "machine": {"smccc", "machine", "errors", "stop", "files"},
     "session": {"smccc", "handlers", "machine", "policy", "session", "errors", "values", "stop",
-                "code"},
+                "code", "files"},
 }
 UI_MODULES = {"prompt_toolkit", "pygments", "capstone"}
 PURE = {"smccc", "values", "code", "stop", "policy", "handlers"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from hcdbg import guests
+from hcdbg import files, guests
 from hcdbg.cli.options import Options
 from hcdbg.errors import UsageError
 from hcdbg.machine.exceptions import CATCH_NAMES
@@ -25,7 +25,7 @@ def resolve_guest(name: str | None) -> tuple[Path, int]:
     """A path or bundled guest name -> (path, default vCPU count)."""
     name = name or guests.DEFAULT_GUEST
     path = Path(name)
-    if not path.exists():
+    if not guests.file_exists(name):
         bundled = guests.find(name)
         if bundled is not None:
             return bundled.path, bundled.smp
@@ -51,15 +51,15 @@ def load_guest(opts: Options) -> tuple[Path, int, loader.Image]:
 def _boot_files(opts: Options) -> tuple[bytes | None, bytes | None, str]:
     """--initrd and --dtb contents, and the PSCI conduit: --conduit, else the --dtb tree's
     /psci method, else hvc (QEMU virt's)."""
-    initrd = loader.read_file(opts.initrd, "--initrd ") if opts.initrd else None
+    initrd = files.read_file(opts.initrd, "--initrd ", opts.mem) if opts.initrd else None
     dtb, method = None, None
     if opts.dtb and opts.idle_states:
         raise UsageError(f"--idle-states adds idle states to hcdbg's own device tree; --dtb {opts.dtb} "
                          "is used as given: put them in its /cpus/idle-states, or drop --dtb")
     if opts.dtb:
-        dtb = loader.read_file(opts.dtb, "--dtb ")
+        dtb = files.read_file(opts.dtb, "--dtb ", opts.mem)
         fdt.check_dtb(dtb, opts.dtb)
-        method = fdt.psci_method(dtb)
+        method = fdt.psci_method(dtb, opts.dtb)
         if method is not None and method not in ("hvc", "smc"):
             raise UsageError(f"--dtb {opts.dtb}: /psci method is \"{method}\"; hcdbg answers \"hvc\" or \"smc\"")
         if method is not None and opts.conduit is not None and opts.conduit != method:

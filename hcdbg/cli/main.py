@@ -7,15 +7,25 @@ import sys
 
 from hcdbg import guests
 from hcdbg.cli.options import ReplayOptions, TraceOptions
-from hcdbg.cli.outcome import Exit, say
+from hcdbg.cli.outcome import WRITE_ERRNOS, Exit, say
 from hcdbg.cli.parse import ArgumentsError, Command, Explain, Finished, ListGuests, parse
 from hcdbg.errors import HcdbgError, UsageError
 
 
 def main(argv: list[str] | None = None) -> Exit:
     """Run `hcdbg ARGV...` (default: sys.argv); every error is reported here, in one line
-    (a traceback only with --debug)."""
+    (a traceback only with --debug). A Ctrl-C while an error is being reported ends the
+    program as Ctrl-C does (130), without a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        if "--debug" in argv:
+            raise
+        return Exit.INTERRUPTED
+
+
+def _main(argv: list[str]) -> Exit:
     debug = "--debug" in argv
     try:
         return run(parse(argv))
@@ -35,11 +45,29 @@ def main(argv: list[str] | None = None) -> Exit:
     except BrokenPipeError:  # `hcdbg trace GUEST | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK
+    except MemoryError:  # under a memory limit (ulimit -v) too low for the run asked for
+        if debug:
+            raise
+        say("out of memory: give less --mem, or raise the memory limit (ulimit -v)")
+        return Exit.USAGE
     except Exception as exc:  # noqa: BLE001 - a bug in hcdbg: one line, traceback on request
         if debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # stdout or -o: not a bug
+            _quiet_stdout()
+            say(f"cannot write output: {exc.strerror}")
+            return Exit.USAGE
         say(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return Exit.INTERNAL
+
+
+def _quiet_stdout() -> None:
+    """If stdout cannot be written (/dev/full), point it at /dev/null so that the flush at
+    exit does not fail again with a second message."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run(command: Command) -> Exit:

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 from hcdbg import guests
 from hcdbg.errors import UsageError
 from hcdbg.handlers.config import default_psci
+from hcdbg.smccc.ids import MASK64
 from hcdbg.stop import CATCH_NAMES
+from hcdbg.values import version
 
 
 Version = tuple[int, int]
@@ -78,7 +80,7 @@ class Options:
         head: dict[str, Any] = {"path": str(guest.resolve())}
         if self.bios is None:
             name = self.guest or guests.DEFAULT_GUEST
-            bundled = guests.find(name) if not Path(name).exists() else None
+            bundled = guests.find(name) if not guests.file_exists(name) else None
             if bundled is not None:
                 head["name"] = bundled.name  # a bundled guest is found by name on another checkout
         firmware = {k: _to_json(k, getattr(self, k)) for k in FIRMWARE_OPTIONS}
@@ -132,9 +134,13 @@ MACHINE_OPTIONS = ("smp", "mem", "conduit", "load", "entry", "quantum", "catch",
 FIRMWARE_OPTIONS = ("profile", "psci_version", "smccc_version", "seed")
 _VERSIONS = ("psci_version", "smccc_version")
 _PATHS = ("bios", "initrd", "dtb")
+_VALUES = ("load", "entry", "seed")  # 64-bit values: -4 is 0xfffffffffffffffc
 _TYPES: dict[str, tuple[type, ...]] = {
     "smp": (int,), "mem": (int,), "load": (int,), "entry": (int,), "quantum": (int,), "seed": (int,),
     "catch": (list,), "no_reboot": (bool,), "idle_states": (bool,), "psci_version": (str,), "smccc_version": (str,)}
+
+
+_DEFAULTS = {f.name: f.default for f in fields(Options)}
 
 
 def _to_json(key: str, value: Any) -> Any:
@@ -147,23 +153,26 @@ def _to_json(key: str, value: Any) -> Any:
 
 def _from_json(section: str, key: str, value: Any) -> Any:
     """A header value as the option it stands for; UsageError if it has the wrong type."""
-    if value is None:
-        return None
     kinds = _TYPES.get(key, (str,))
+    if value is None and _DEFAULTS[key] is None:  # null: the option left at its default
+        return None
     if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
         raise UsageError(f"script header: {section}.{key} = {value!r}: expected "
                          f"{' or '.join(k.__name__ for k in kinds)}")
     if key == "catch":
-        if not set(value) <= set(CATCH_NAMES):
+        if not all(isinstance(name, str) for name in value) or not set(value) <= set(CATCH_NAMES):
             raise UsageError(f"script header: machine.catch = {value!r}: expected a list of "
                              f"{', '.join(CATCH_NAMES)}")
         return tuple(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -(1 << 63) <= value <= MASK64:  # as the command line's parse_value/parse_count
+            raise UsageError(f"script header: {section}.{key} = {value}: does not fit in 64 bits")
+        return value & MASK64 if key in _VALUES else value
     if key in _PATHS:
         return Path(value)
     if key in _VERSIONS:
-        try:
-            major, minor = value.split(".")
-            return int(major), int(minor)
-        except ValueError:
-            raise UsageError(f"script header: {section}.{key} = {value!r} is not a version like 1.1") from None
+        read = version(value)
+        if read is None:
+            raise UsageError(f"script header: {section}.{key} = {value!r} is not a version like 1.1")
+        return read
     return value

@@ -2,8 +2,17 @@
 messages to stderr (errors, warnings, a replay's verdict)."""
 from __future__ import annotations
 
+import errno
 import sys
 from enum import IntEnum
+from pathlib import Path
+from typing import TextIO
+
+from hcdbg.errors import UsageError
+
+#: What a write to a file or stdout fails with when the fault is the output, not hcdbg: a
+#: full disk (/dev/full), a quota, a file too large, an I/O error (/proc/self/mem).
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 from hcdbg.errors import brief
 
@@ -16,6 +25,14 @@ class Exit(IntEnum):
     USAGE = 2  # bad arguments, an unloadable guest, a bad call script
     INTERNAL = 3  # a bug in hcdbg
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)
+
+
+def open_output(path: Path, what: str) -> TextIO:
+    """`path` opened for writing text, for option `what` (-o); UsageError if it cannot be."""
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: cannot write: {exc.strerror}") from None
 
 
 def say(*lines: str) -> None:

@@ -13,7 +13,8 @@ from hcdbg.cli.options import ReplayOptions, ReplOptions, TraceOptions
 from hcdbg.errors import UsageError
 from hcdbg.handlers.config import MODELS, PROFILE_PSCI_VERSIONS, PROFILES, version_list
 from hcdbg.stop import CATCH_NAMES
-from hcdbg.values import parse_number
+from hcdbg.smccc.ids import MASK64
+from hcdbg.values import decimal, parse_number, version
 
 
 class ArgumentsError(UsageError):
@@ -86,35 +87,54 @@ def parse_int(text: str) -> int:
     return value
 
 
+def parse_value(text: str) -> int:
+    """A 64-bit value (an address, a seed): -2**63 to 2**64-1, a negative one as its two's
+    complement (--load=-4 is 0xfffffffffffffffc), never wrapped beyond that."""
+    value = parse_int(text)
+    if not -(1 << 63) <= value <= MASK64:
+        raise argparse.ArgumentTypeError(f"'{text}' does not fit in 64 bits")
+    return value & MASK64
+
+
+def parse_count(text: str) -> int:
+    """A count (vCPUs, instructions): 0 to 2**64-1."""
+    value = parse_int(text)
+    if not 0 <= value <= MASK64:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a count from 0 to 2**64-1")
+    return value
+
+
 def parse_size(text: str) -> int:
-    """A memory size: bytes, or with a K/M/G suffix (QEMU's -m takes M by default)."""
+    """A memory size: bytes, or with a K/M/G suffix, whole or decimal (1.5G); QEMU's -m
+    takes M by default. ASCII digits only, finite: no inf, nan or 1e400."""
     t = text.strip().upper().removesuffix("B")
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    try:
-        if t and t[-1] in scale:
-            return int(float(t[:-1]) * scale[t[-1]])
-        return int(t, 0) << 20  # a bare number means MiB, as with QEMU -m
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a size (e.g. 128M, 1G)") from None
+    body, unit = (t[:-1], scale[t[-1]]) if t and t[-1] in scale else (t, 1 << 20)
+    whole, dot, fraction = body.partition(".")
+    number = parse_number(whole) if not dot else None
+    if dot and decimal(whole or "0") is not None and decimal(fraction) is not None:
+        return int(float(body) * unit)  # digits and one dot: finite, and small enough
+    if number is None or number < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a size (e.g. 128M, 1G)")
+    return number * unit
 
 
 def parse_version(text: str) -> tuple[int, int]:
     """A version MAJOR.MINOR, as (major, minor)."""
-    try:
-        major, minor = text.split(".")
-        return int(major), int(minor)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a version like 1.1") from None
+    read = version(text)
+    if read is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a version like 1.1")
+    return read
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("machine")
-    m.add_argument("--smp", type=int, metavar="N", help="number of vCPUs (default 1; a bundled guest may say otherwise)")
+    m.add_argument("--smp", type=parse_count, metavar="N", help="number of vCPUs (default 1; a bundled guest may say otherwise)")
     m.add_argument("--mem", type=parse_size, metavar="SIZE", help="RAM size (default 128M)")
     m.add_argument("--conduit", choices=("hvc", "smc"),
                    help="PSCI conduit advertised in the device tree (default hvc, as QEMU virt; "
                         "with --dtb, its /psci method)")
-    m.add_argument("--load", type=parse_int, metavar="ADDR",
+    m.add_argument("--load", type=parse_value, metavar="ADDR",
                    help="load address of a raw binary or arm64 Image (default as QEMU's -kernel: "
                         "RAM + 0x80000, an Image per its header)")
     m.add_argument("--bios", type=Path, metavar="FILE",
@@ -129,11 +149,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="put a power-down CPU idle state in the generated device tree, so Linux's "
                         "cpuidle makes CPU_SUSPEND calls (the profile answers them: tf-a powers the "
                         "vCPU down, kvm and qemu wait as WFI)")
-    m.add_argument("--entry", type=parse_int, metavar="ADDR", help="entry point (default: from the image)")
+    m.add_argument("--entry", type=parse_value, metavar="ADDR", help="entry point (default: from the image)")
     m.add_argument("--deterministic", action="store_true",
                    help="schedule several vCPUs by instruction count (--quantum) so every run "
                    "interleaves alike; slower (on with --record and replays)")
-    m.add_argument("--quantum", type=int, metavar="N",
+    m.add_argument("--quantum", type=parse_count, metavar="N",
                    help="instructions per vCPU slice with --deterministic (default 20000)")
     m.add_argument("--catch", action="append", metavar="EXC",
                    choices=tuple(CATCH_NAMES),
@@ -142,7 +162,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     m.add_argument("--no-reboot", action="store_true", help="SYSTEM_RESET ends the run (as QEMU -no-reboot)")
     m.add_argument("--uart-input", "--input", dest="input", metavar="TEXT",
                    help="bytes queued for the guest to read from its UART (\\r, \\n and \\xNN escapes)")
-    m.add_argument("--max-insns", type=parse_int, metavar="N", help="stop after about N instructions (runaway guard)")
+    m.add_argument("--max-insns", type=parse_count, metavar="N", help="stop after about N instructions (runaway guard)")
     f = p.add_argument_group("firmware")
     f.add_argument("--profile", choices=PROFILES,
                    help="whose answers the built-in handlers give: " + "; ".join(
@@ -152,7 +172,7 @@ def _common(p: argparse.ArgumentParser) -> None:
             f"{p} {version_list(v)} (default {v[-1][0]}.{v[-1][1]})" if len(v) > 1 else f"{p} {version_list(v)}"
             for p, v in PROFILE_PSCI_VERSIONS.items())))
     f.add_argument("--smccc-version", type=parse_version, metavar="V", help="1.0, 1.1 or 1.2 (default: the profile's)")
-    f.add_argument("--seed", type=parse_int, metavar="S", help="make TRNG answers deterministic")
+    f.add_argument("--seed", type=parse_value, metavar="S", help="make TRNG answers deterministic")
     r = p.add_argument_group("forwarding ranges")
     r.add_argument("--forward", action="append", metavar="RANGE", help="stop on calls in RANGE")
     r.add_argument("--deny", action="append", metavar="RANGE", help="answer NOT_SUPPORTED to RANGE")

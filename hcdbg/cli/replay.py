@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 
+from hcdbg import guests
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import ReplayOptions
-from hcdbg.cli.outcome import Exit, say
+from hcdbg.cli.outcome import Exit, open_output, say
 from hcdbg.cli.trace import exit_for, run_to_end, stop_message, uart_to_stdout
 from hcdbg.errors import UsageError
 from hcdbg.stop import StopKind
@@ -27,7 +27,7 @@ def _guest(opts: ReplayOptions, script: callscript.Script) -> str | None:
         return None  # --bios (given, or from the header) is the guest
     guest = script.header.get("guest", {})
     path, name = guest.get("path"), guest.get("name")
-    if isinstance(path, str) and Path(path).exists():
+    if isinstance(path, str) and guests.file_exists(path):
         return path
     if isinstance(name, str):
         return name
@@ -49,7 +49,7 @@ def replay(opts: ReplayOptions) -> Exit:
     if recorded and actual and recorded != actual:
         say(f"warning: {path} is not the recorded guest (SHA-256 {actual[:12]}..., recorded {recorded[:12]}...)")
     verbose = opts.verbose or opts.output is not None
-    out = (opts.output.open("w", encoding="utf-8") if opts.output else sys.stderr) if verbose else None
+    out = (open_output(opts.output, "-o") if opts.output else sys.stderr) if verbose else None
     if out is not None:
         session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
     rep = Replay(script, ignore_args=opts.ignore_args, any_vcpu_order=opts.any_vcpu_order)

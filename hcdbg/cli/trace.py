@@ -6,7 +6,7 @@ from typing import TextIO
 
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import TraceOptions
-from hcdbg.cli.outcome import Exit, say
+from hcdbg.cli.outcome import Exit, open_output, say
 from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import call_text, conduit_text, record_line
 from hcdbg.session.runner import run_interruptible
@@ -46,7 +46,7 @@ def exit_for(stop: Stop) -> Exit:
 
 def trace(opts: TraceOptions) -> Exit:
     """Run; OK if the guest powered off, STOPPED for any other stop, INTERRUPTED on Ctrl-C."""
-    out = opts.output.open("w", encoding="utf-8") if opts.output else sys.stderr
+    out = open_output(opts.output, "-o") if opts.output else sys.stderr
     session = build_session(opts, uart_sink=uart_to_stdout)
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
     stop = run_to_end(session, opts.max_insns, out)

@@ -28,8 +28,10 @@ import mmap
 import struct
 from functools import cache
 
-from unicorn import UC_ARCH_ARM64, UC_HOOK_MEM_READ, UC_MODE_ARM, Uc, UcError
+from unicorn import UC_HOOK_MEM_READ, Uc, UcError
 from unicorn import arm64_const as arm64
+
+from hcdbg.machine.engine import new_engine
 
 _SCAN = 4096  # bytes of uc_struct searched; the field sits near offset 2000 in 2.1.x
 _CONTEXT_CPU = 1  # UC_CTL_CONTEXT_CPU: uc_struct.context_content's default
@@ -79,7 +81,7 @@ def _probe(offset: int | None) -> tuple[bool | None, list[int]]:
     One engine at a time, freed on return: each holds a translation buffer."""
     code = struct.pack("<3I", 0xF9400041, 0x91000463, 0x91000463)
     try:
-        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc = new_engine()
         uc.mem_map(0x1000, 0x1000)  # the engine initialises itself on first use
         uc.mem_write(0x1000, code)
         uc.reg_write(arm64.UC_ARM64_REG_X2, 0x1800)

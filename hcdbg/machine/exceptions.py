@@ -13,8 +13,9 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
+from hcdbg.machine.engine import new_engine
 from hcdbg.stop import CATCH_NAMES
-from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
+from unicorn import UC_HOOK_INTR, Uc, UcError
 from unicorn import arm64_const as arm64
 
 # ESR_ELx.EC values (DDI 0487 D17.2.37)
@@ -129,7 +130,7 @@ def syndrome_offset() -> int | None:
     """Offset of CPUARMState.exception.syndrome in a saved context, or None if not found."""
     seen: list[bytes] = []
     try:
-        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc = new_engine()
         uc.mem_map(0x1000, 0x1000)
         uc.mem_write(0x1000, struct.pack("<II", _svc(0x1234), _svc(0x4321)))
 

@@ -39,6 +39,9 @@ _FDT_MAGIC = 0xD00DFEED
 # QEMU 7.2 writes these as one 32-bit cell each (hw/arm/boot.c load_dtb: qemu_fdt_setprop_cell;
 # seen in a `-M virt,dumpdtb=F -initrd F` dump); Linux reads either width.
 _INITRD_PROPS = ("linux,initrd-start", "linux,initrd-end")
+# libfdt's bound on #address-cells and #size-cells (libfdt.h FDT_MAX_NCELLS; fdt_address_cells
+# refuses more): a reg entry of more cells than this describes no address a CPU has.
+_MAX_NCELLS = 4
 
 
 def _cells(*values: int) -> bytes:
@@ -146,7 +149,7 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
         with sw.add_node("chosen"):
             sw.property_string("stdout-path", f"/pl011@{UART_BASE:x}")
             if bootargs:
-                sw.property_string("bootargs", bootargs)
+                sw.property("bootargs", bootargs_bytes(bootargs))
             if initrd is not None:
                 for name, value in zip(_INITRD_PROPS, initrd):
                     sw.property_u32(name, value)
@@ -156,44 +159,55 @@ def build_dtb(*, ram_size: int, mpidrs: tuple[int, ...], conduit: str,
 
 
 def check_dtb(data: bytes, path: Path) -> None:
-    """Raise LoadError unless `data` is a flattened device tree a guest can use: the FDT header,
-    a structure block libfdt can walk to its end, and a root with #address-cells and
-    #size-cells (QEMU refuses a tree without them: "dtb file invalid")."""
+    """Raise LoadError unless `data` is a flattened device tree a guest can use: a tree
+    libfdt's own full check (fdt_check_full: header, every tag, node and property name within
+    its blocks) accepts, run before anything walks it; a root with #address-cells and
+    #size-cells of 1 to 4 cells (QEMU refuses a tree without them: "dtb file invalid"); and
+    a /psci method, if any, that is one string."""
     what = f"--dtb {path}"
     if len(data) < 40 or struct.unpack_from(">I", data)[0] != _FDT_MAGIC:
         raise LoadError(f"{what}: not a flattened device tree (no d00dfeed magic; "
                         "a .dtb from dtc or qemu-system-aarch64 -M virt,dumpdtb=FILE is)")
-    try:
-        fdt = libfdt.Fdt(data)
-        if fdt.totalsize() > len(data):
-            raise LoadError(f"{what}: truncated device tree ({len(data)} of {fdt.totalsize()} bytes)")
-        _walk(fdt, 0)  # every node and property: a damaged structure block raises here
-        cells = [fdt.getprop(0, name, [libfdt.FDT_ERR_NOTFOUND]) for name in ("#address-cells", "#size-cells")]
-    except libfdt.FdtException as exc:
-        raise LoadError(f"{what}: damaged device tree ({exc})") from None
-    if any(c == -libfdt.FDT_ERR_NOTFOUND or len(c) != 4 or c.as_uint32() == 0 for c in cells):
-        raise LoadError(f"{what}: the root node needs non-zero #address-cells and #size-cells")
+    total = struct.unpack_from(">I", data, 4)[0]
+    if total > len(data):
+        raise LoadError(f"{what}: truncated device tree ({len(data)} of {total} bytes)")
+    err = libfdt.fdt_check_full(bytearray(data), len(data))
+    if err:
+        raise LoadError(f"{what}: damaged device tree ({libfdt.fdt_strerror(err)})")
+    fdt = libfdt.Fdt(data)
+    for name in ("#address-cells", "#size-cells"):
+        cells = fdt.getprop(0, name, [libfdt.FDT_ERR_NOTFOUND])
+        if cells == -libfdt.FDT_ERR_NOTFOUND or len(cells) != 4 or not 1 <= cells.as_uint32() <= _MAX_NCELLS:
+            raise LoadError(f"{what}: the root node needs {name} of 1 to {_MAX_NCELLS} (one cell)")
+    psci_method(data, path)
 
 
-def _walk(fdt: libfdt.Fdt, node: int) -> None:
-    prop = fdt.first_property_offset(node, [libfdt.FDT_ERR_NOTFOUND])
-    while prop >= 0:
-        fdt.get_property_by_offset(prop)
-        prop = fdt.next_property_offset(prop, [libfdt.FDT_ERR_NOTFOUND])
-    child = fdt.first_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
-    while child >= 0:
-        _walk(fdt, child)
-        child = fdt.next_subnode(child, [libfdt.FDT_ERR_NOTFOUND])
-
-
-def psci_method(data: bytes) -> str | None:
-    """The /psci node's `method` ("hvc" or "smc") of a checked tree, or None."""
+def psci_method(data: bytes, path: Path) -> str | None:
+    """The /psci node's `method` of a checked tree, or None if it has none. LoadError if the
+    method is not one NUL-terminated string of printable ASCII."""
     fdt = libfdt.Fdt(data)
     node = fdt.path_offset("/psci", [libfdt.FDT_ERR_NOTFOUND])
     if node < 0:
         return None
     method = fdt.getprop(node, "method", [libfdt.FDT_ERR_NOTFOUND])
-    return None if method == -libfdt.FDT_ERR_NOTFOUND else method.as_str()
+    if method == -libfdt.FDT_ERR_NOTFOUND:
+        return None
+    raw = bytes(method)
+    text = raw[:-1]
+    if not raw.endswith(b"\0") or not text or not all(0x20 <= b < 0x7F for b in text):
+        raise LoadError(f"--dtb {path}: /psci method is not one string like \"hvc\" or \"smc\" "
+                        f"({raw[:40]!r})")
+    return text.decode("ascii")
+
+
+def bootargs_bytes(bootargs: str) -> bytes:
+    """/chosen/bootargs: the command line's bytes (what the shell gave, UTF-8 or not, as
+    Python keeps undecodable argv bytes as surrogate escapes), NUL-terminated. LoadError for
+    text no command line can hold (a lone surrogate from elsewhere, such as a call script)."""
+    try:
+        return bootargs.encode("utf-8", "surrogateescape") + b"\0"
+    except UnicodeEncodeError:
+        raise LoadError(f"--append: {bootargs[:40]!r} is not text a command line can hold") from None
 
 
 def fixup_dtb(data: bytes, *, ram_size: int, bootargs: str = "",
@@ -202,27 +216,29 @@ def fixup_dtb(data: bytes, *, ram_size: int, bootargs: str = "",
     node for the board's RAM in place of every /memory and /memory@..., /chosen created if
     missing, /chosen/bootargs and the initrd range set. Unlike QEMU, /psci is left as the
     user wrote it: hcdbg answers on both conduits, and the tree says which the guest uses."""
+    args = bootargs_bytes(bootargs)
     fdt = libfdt.Fdt(data)
-    fdt.resize(fdt.totalsize() + 1024 + len(bootargs))
+    fdt.resize(fdt.totalsize() + 1024 + len(args))
     acells = fdt.getprop(0, "#address-cells").as_uint32()
     scells = fdt.getprop(0, "#size-cells").as_uint32()
     if scells < 2 and ram_size >= 1 << 32:
         raise LoadError("--dtb: its #size-cells = 1 cannot describe 4 GiB or more of RAM (give less --mem)")
-    names = []
+    memories = []
     node = fdt.first_subnode(0, [libfdt.FDT_ERR_NOTFOUND])
     while node >= 0:
-        names.append(fdt.get_name(node))
-        node = fdt.next_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
-    for name in names:
+        name = fdt.get_name(node)  # undecodable bytes come as surrogate escapes
         if name == "memory" or name.startswith("memory@"):
-            fdt.del_node(fdt.path_offset(f"/{name}"))
+            memories.append(node)
+        node = fdt.next_subnode(node, [libfdt.FDT_ERR_NOTFOUND])
+    for node in reversed(memories):  # by offset, the last first: deleting it moves no earlier node
+        fdt.del_node(node)
     memory = fdt.add_subnode(0, f"memory@{RAM_BASE:x}")
     fdt.setprop_str(memory, "device_type", "memory")
     fdt.setprop(memory, "reg", _sized(acells, RAM_BASE) + _sized(scells, ram_size))
     if fdt.path_offset("/chosen", [libfdt.FDT_ERR_NOTFOUND]) < 0:
         fdt.add_subnode(0, "chosen")
     if bootargs:  # node offsets move as the tree grows: look /chosen up each time
-        fdt.setprop_str(fdt.path_offset("/chosen"), "bootargs", bootargs)
+        fdt.setprop(fdt.path_offset("/chosen"), "bootargs", args)
     if initrd is not None:
         for name, value in zip(_INITRD_PROPS, initrd):
             fdt.setprop_u32(fdt.path_offset("/chosen"), name, value)

@@ -29,10 +29,11 @@ import ctypes
 import struct
 from functools import cache
 
-from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, Uc, UcError
+from unicorn import Uc, UcError
 from unicorn import arm64_const as arm64
 
 from hcdbg.machine import registers
+from hcdbg.machine.engine import new_engine
 
 CPU_INTERRUPT_HARD = 0x0002  # QEMU include/exec/cpu-all.h: the IRQ line
 _REQUEST_OFFSET = 28  # CPUState.interrupt_request
@@ -87,7 +88,7 @@ def _probe(offset: int) -> bool:
     """In a scratch engine at EL1h, IRQs unmasked, non-secure as hcdbg's vCPUs: does the
     bit at `offset` make the next instruction the IRQ vector's (VBAR_EL1 + 0x280)?"""
     try:
-        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc = new_engine()
         uc.ctl_set_cpu_model(arm64.UC_CPU_ARM64_A57)
         uc.mem_map(0x1000, 0x2000)  # the engine initialises itself on first use
         uc.mem_write(0x1000, struct.pack("<2I", _NOP, _NOP))
@@ -113,7 +114,7 @@ def _probe(offset: int) -> bool:
 def offset() -> int | None:
     """Offset of `uc_struct.cpu` in this Unicorn, or None if the IRQ input is not proven."""
     try:
-        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc = new_engine()
         uc.mem_map(0x1000, 0x1000)
         found = _candidates(_handle(uc) or 0)
     except UcError:

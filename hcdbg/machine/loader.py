@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hcdbg.errors import LoadError
+from hcdbg.files import read_file
 from hcdbg.machine.board import DEFAULT_LOAD_OFFSET, DEFAULT_RAM_SIZE, FLASH_BANK_SIZE, FLASH_BASE, RAM_BASE
 from hcdbg.machine.fdt import build_dtb, fixup_dtb
 
@@ -91,20 +92,9 @@ class Image:
         return max(s.address + s.memsize for s in self.segments)
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of a file the user named for `what` (guest, --bios, --initrd, --dtb); a
-    missing, unreadable or empty file is a LoadError naming the option and the file."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LoadError(f"{what}{path}: no such file") from None
-    except IsADirectoryError:
-        raise LoadError(f"{what}{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise LoadError(f"{what}{path}: cannot read: {exc.strerror}") from None
-    if not data:
-        raise LoadError(f"{what}{path}: empty file")
-    return data
+#: The most of a guest file hcdbg reads whatever the RAM size: an ELF carries symbols and
+#: debug information besides what it loads (a Linux vmlinux with them is several hundred MiB).
+GUEST_FILE_MAX = 1 << 30
 
 
 def load(path: Path, *, load_addr: int | None = None, entry: int | None = None,
@@ -114,7 +104,7 @@ def load(path: Path, *, load_addr: int | None = None, entry: int | None = None,
     is gzip data (no bigger than `ram_size`), is an arm64 `Image` placed per its header or a
     raw binary at RAM + 0x80000, booted as a kernel. `load_addr` puts an Image or raw binary
     elsewhere. Raises LoadError."""
-    data = read_file(path, "")
+    data = read_file(path, "", max(ram_size, GUEST_FILE_MAX))
     if data[:4] == b"\x7fELF":
         image = _load_elf(path, data)
         if entry is not None:
@@ -151,10 +141,8 @@ def load_firmware(path: Path) -> Image:
     """QEMU's `-bios FILE`: the file's bytes, whatever they are, at the start of the first
     flash bank, and the CPU starts at 0 (hw/arm/virt.c virt_firmware_init loads it into
     pflash0 with load_image_mr, which refuses a file larger than the bank)."""
-    data = read_file(path, "--bios ")
-    if len(data) > FLASH_BANK_SIZE:
-        raise LoadError(f"--bios {path}: {len(data)} bytes do not fit the {FLASH_BANK_SIZE >> 20} MiB "
-                        "flash bank at 0 (QEMU's -bios slot)")
+    data = read_file(path, "--bios ", FLASH_BANK_SIZE,
+                     f"the {FLASH_BANK_SIZE >> 20} MiB flash bank at 0 (QEMU's -bios slot)")
     return Image(path, "bios", [Segment(FLASH_BASE, data, len(data))], FLASH_BASE, Symbols())
 
 
@@ -176,6 +164,13 @@ def _load_elf(path: Path, data: bytes) -> Image:
         for seg in elf.iter_segments():
             if seg["p_type"] != "PT_LOAD" or seg["p_memsz"] == 0:
                 continue
+            if seg["p_filesz"] > seg["p_memsz"]:  # System V gABI: "may not be larger"
+                raise LoadError(f"{path}: segment at {seg['p_paddr']:#x} has more bytes in the file "
+                                f"({seg['p_filesz']:#x}) than in memory ({seg['p_memsz']:#x})")
+            if seg["p_offset"] + seg["p_filesz"] > len(data):
+                raise LoadError(f"{path}: truncated: segment at {seg['p_paddr']:#x} needs bytes "
+                                f"{seg['p_offset']:#x}-{seg['p_offset'] + seg['p_filesz']:#x}, the file "
+                                f"has {len(data):#x}")
             body = seg.data()
             if len(body) != seg["p_filesz"]:
                 raise LoadError(f"{path}: truncated: segment at {seg['p_paddr']:#x} "
@@ -186,7 +181,7 @@ def _load_elf(path: Path, data: bytes) -> Image:
         return Image(path, "elf", segments, elf["e_entry"], _symbols(elf))
     except ELFError as exc:
         raise LoadError(f"{path}: malformed or truncated ELF: {exc}") from None
-    except (struct.error, ValueError, IndexError) as exc:
+    except (struct.error, ValueError, IndexError, OverflowError) as exc:
         raise LoadError(f"{path}: malformed or truncated ELF ({exc})") from None
 
 

@@ -83,7 +83,11 @@ class Machine(Traps):
             raise UsageError(f"--mem {cfg.ram_size >> 20}M: must be 16M..8G, a multiple of 4K")
         self.image = image
         self.uart = Pl011(uart_sink)
-        self._mmap = mmap.mmap(-1, cfg.ram_size)
+        try:
+            self._mmap = mmap.mmap(-1, cfg.ram_size)
+        except OSError as exc:  # ENOMEM under an address-space limit (ulimit -v)
+            raise UsageError(f"--mem {cfg.ram_size >> 20}M: cannot map the guest's RAM ({exc.strerror}); "
+                             "give less --mem or raise the memory limit") from None
         self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
@@ -168,9 +172,10 @@ class Machine(Traps):
     def _check_image(self) -> None:
         lo, hi = board.RAM_BASE, board.RAM_BASE + self.config.ram_size
         for seg in self.image.segments:
-            end = seg.address + seg.memsize
+            end = seg.address + max(seg.memsize, len(seg.data))
             in_ram = lo <= seg.address and end <= hi
-            in_flash = self._flash is not None and end <= board.FLASH_BASE + board.FLASH_SIZE
+            in_flash = (self._flash is not None and board.FLASH_BASE <= seg.address
+                        and end <= board.FLASH_BASE + board.FLASH_SIZE)
             if not (in_ram or in_flash):
                 raise UsageError(
                     f"{self.image.path}: segment {seg.address:#x}-{end:#x} is outside RAM "

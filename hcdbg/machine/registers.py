@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from unicorn import arm64_const as arm64
 
+from hcdbg.smccc.numbers import decimal
+
 #: CP_REG (crn, crm, op0, op1, op2) of system registers Unicorn has no constant for.
 SYSREGS: dict[str, tuple[int, int, int, int, int]] = {
     "sctlr_el1": (1, 0, 3, 0, 0),
@@ -49,7 +51,8 @@ DISPLAY_ORDER = [f"x{i}" for i in range(31)] + ["sp", "pc", "pstate", "elr_el1",
 def canonical(name: str) -> str | None:
     """The register's canonical lower-case name, or None if hcdbg does not know it."""
     n = name.lower().lstrip("$")
-    if n.startswith("w") and n[1:].isdigit() and int(n[1:]) <= 30:
+    number = decimal(n[1:])
+    if n.startswith("w") and number is not None and number <= 30:
         return n  # 32-bit view of x<n>
     n = ALIASES.get(n, n)
     return n if n in REGS or n in SYSREGS else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ctypes
 from typing import TYPE_CHECKING
 
-from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, Uc, UcError
+from unicorn import UC_PROT_ALL, UcError
 from unicorn import arm64_const as arm64
 from unicorn.arm64_const import UC_CPU_ARM64_A57
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
@@ -14,6 +14,7 @@ from hcdbg.machine import mmu
 from hcdbg.machine import registers
 from hcdbg.machine.access import access_base, virtual_address
 from hcdbg.machine.callregs import CallRegs
+from hcdbg.machine.engine import new_engine
 from hcdbg.machine.exactstop import ExactStops
 from hcdbg.smccc.call import PowerState
 
@@ -27,7 +28,6 @@ HCR_EL2_VALUE = 1 << 31
 PSTATE_EL1H_MASKED = 0x3C5  # EL1h, DAIF all masked
 SCTLR_MMU_CACHES = (1 << 0) | (1 << 2) | (1 << 12)  # M, C, I
 
-
 class Vcpu:
     """A vCPU: its Unicorn instance, MPIDR and PSCI power state."""
 
@@ -37,7 +37,7 @@ class Vcpu:
         self.mpidr = mpidr
         self.state = PowerState.OFF
         self.counted = False  # was the last slice run with an instruction count?
-        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc = new_engine()
         uc.ctl_set_cpu_model(UC_CPU_ARM64_A57)
         for base, block in memory:  # shared by every vCPU: one host buffer per region
             uc.mem_map_ptr(base, len(block), UC_PROT_ALL, ctypes.addressof(block))

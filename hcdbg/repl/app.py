@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from hcdbg import __version__
 from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.files import read_file
+from hcdbg.session.callscript import SCRIPT_MAX
 from hcdbg.policy.ranges import Action
 from hcdbg.render.context import where
 from hcdbg.repl.console import Console
@@ -67,10 +69,12 @@ def toolbar(dbg: Debugger) -> str:
 
 def script_lines(path: Path) -> list[str]:
     """The command lines of a -x file (comments and blank lines are skipped when run)."""
+    data = read_file(path, "-x ", SCRIPT_MAX, "the 1 GiB hcdbg reads a command file into",
+                     regular=False, empty=True, error=UsageError)
     try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"-x {path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def run_lines(dbg: Debugger, lines: Iterable[str], stop_on_error: bool) -> bool:

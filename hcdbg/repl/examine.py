@@ -8,6 +8,7 @@ from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine.loader import Symbols
 from hcdbg.render import disasm
 from hcdbg.render.style import plain
+from hcdbg.values import decimal
 
 FORMATS = "xduotacszi"
 SIZES = {"b": 1, "h": 2, "w": 4, "g": 8}
@@ -33,7 +34,9 @@ def parse_format(text: str, last: Format = Format()) -> Format:
     (gdb's rule), the count to 1; `c` and `s` default to bytes, `a` to giant words."""
     body = text[1:] if text.startswith("/") else text
     digits = len(body) - len(body.lstrip("0123456789"))
-    count = int(body[:digits]) if digits else 1
+    count = decimal(body[:digits]) if digits else 1
+    if count is None:
+        raise UsageError(f"bad count in '/{body}': {body[:digits]}")
     fmt, size = None, None
     for ch in body[digits:]:
         if ch in FORMATS and fmt is None:

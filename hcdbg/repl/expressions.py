@@ -26,6 +26,7 @@ def evaluate(text: str, *, register: Callable[[str], int], symbol: Callable[[str
     if "".join(tokens) != "".join(body.split()):
         raise UsageError(f"cannot read {text!r} as a value")
     total, sign, expect_term = 0, 1, True
+    terms = [tok for tok in tokens if tok not in "+-"]
     for tok in tokens:
         if tok in "+-":
             if not expect_term:
@@ -40,6 +41,10 @@ def evaluate(text: str, *, register: Callable[[str], int], symbol: Callable[[str
         sign, expect_term = 1, False
     if expect_term:
         raise UsageError(f"cannot read {text!r} as a value: it ends with an operator")
+    # A number as typed (-1, -0x8000000000000000) must be a 64-bit value: -0xffffffffffffffff
+    # would otherwise become 1. Sums wrap, as gdb's do.
+    if len(terms) == 1 and parse_number(terms[0]) is not None and not -(1 << 63) <= total <= MASK64:
+        raise UsageError(f"{body!r} does not fit in a 64-bit register (-2**63 to 2**64-1)")
     return total & MASK64
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hcdbg.errors import UsageError
+from hcdbg.files import read_file
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_names
 from hcdbg.smccc.ids import MASK64
@@ -26,6 +27,8 @@ from hcdbg.smccc.source import BUILT_IN, BY_USER, BY_WORDS, AnsweredBy, parse_by
 from hcdbg.values import register_number, register_value
 
 FORMAT_VERSION = 1
+#: The longest call script hcdbg reads (a million calls take ~300 MB).
+SCRIPT_MAX = 1 << 30
 #: Keys a call entry may have; anything else is a typo worth reporting.
 ENTRY_KEYS = {"call", "vcpu", "conduit", "imm", "pc", "fid", "name", "args", "answer", "by",
               "effect", "why"}
@@ -82,6 +85,8 @@ def _int(value: Any, what: str, service: str | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"{what}: expected a number or a string like \"0x10\", got {json.dumps(value)}")
     if isinstance(value, int):
+        if not -(1 << 63) <= value <= MASK64:
+            raise ValueError(f"{what}: {value} does not fit in a 64-bit register (-2**63 to 2**64-1)")
         return value & MASK64
     try:
         return register_value(value, service)
@@ -171,7 +176,9 @@ def parse_text(text: str, path: Path) -> Script:
     header: dict[str, Any] = {}
     entries: list[Entry] = []
     inputs: list[UartInput] = []
-    lines = text.splitlines()
+    # Lines end at "\n" only: str.splitlines() would also split at U+2028 and other
+    # separators a JSON string may hold as they are.
+    lines = text.split("\n")
     for line, raw in enumerate(lines, 1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
@@ -179,10 +186,15 @@ def parse_text(text: str, path: Path) -> Script:
         try:
             obj = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            if line == len(lines) and not text.endswith("\n"):
-                break  # a recording killed while writing its last line: that call was in flight
+            # The recorder writes each line whole (one write(2)), so a cut last line is
+            # one a person left unfinished: say so rather than drop it.
+            cut = "; the last line has no newline: is it cut short?" if line == len(lines) else ""
             raise _fail(path, line, f"not JSON ({exc.msg} at column {exc.colno}); each line is one "
-                        "JSON object, or a # comment") from None
+                        f"JSON object, or a # comment{cut}") from None
+        except RecursionError:
+            raise _fail(path, line, "JSON nested too deeply (a call script's values are flat)") from None
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise _fail(path, line, f"not a JSON value hcdbg can read ({exc})") from None
         if not isinstance(obj, dict):
             raise _fail(path, line, f"expected a JSON object {{...}}, got {type(obj).__name__}")
         try:
@@ -212,6 +224,9 @@ def _header(obj: dict[str, Any]) -> dict[str, Any]:
     for key in ("guest", "machine", "firmware", "filter"):
         if key in obj and not isinstance(obj[key], dict):
             raise ValueError(f"{key}: expected an object, got {json.dumps(obj[key])}")
+    for key, value in obj.get("guest", {}).items():
+        if key in ("path", "name", "sha256") and not isinstance(value, str):
+            raise ValueError(f"guest.{key}: expected a string, got {json.dumps(value)}")
     first = obj.get("from_call", 1)
     if isinstance(first, bool) or not isinstance(first, int) or first < 1:
         raise ValueError(f"from_call: expected the number (1, 2, ...) of the first call the script "
@@ -242,10 +257,10 @@ def _back(obj: dict[str, Any], have: int) -> int:
 
 def load(path: Path) -> Script:
     """Read and parse the script at `path` (ScriptError if unreadable or malformed)."""
+    data = read_file(path, "", SCRIPT_MAX, "the 1 GiB hcdbg reads a call script into",
+                     regular=False, empty=True, error=ScriptError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScriptError(f"{path}: no such call script") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScriptError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     return parse_text(text, path)

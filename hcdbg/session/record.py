@@ -7,6 +7,7 @@ kill -9 loses at most the call in flight.
 from __future__ import annotations
 
 import datetime
+import errno
 import functools
 import hashlib
 import json
@@ -112,26 +113,39 @@ class Recorder:
         except OSError as exc:
             raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
         self.calls = 0
-        self._file.write(json.dumps(head) + "\n")
-        self._file.flush()
         self._fd = self._file.fileno()  # entries bypass the text layer: one write(2) each
+        self._write((json.dumps(head) + "\n").encode())
 
     def write(self, record: CallRecord) -> None:
         """Append one entry; it reaches the OS (one write(2)) before the guest sees the answer."""
         self.calls += 1
-        os.write(self._fd, record.to_line(self.calls))
+        self._write(record.to_line(self.calls))
 
     def write_uart(self, data: bytes) -> None:
         """Console input typed now: a replay types it once the calls recorded so far are made."""
-        os.write(self._fd, (json.dumps({"uart": data.decode("latin-1")}) + "\n").encode())
+        self._write((json.dumps({"uart": data.decode("latin-1")}) + "\n").encode())
 
     def rewind(self, kept: int) -> None:
         """The session went back to a checkpoint where `kept` calls had been answered:
         later entries no longer stand (a replay drops them)."""
         self.calls = min(self.calls, max(0, kept - self.offset))
-        os.write(self._fd, (json.dumps({"back": self.calls}) + "\n").encode())
+        self._write((json.dumps({"back": self.calls}) + "\n").encode())
+
+    def _write(self, line: bytes) -> None:
+        """One write(2) of a whole line; UsageError if the file cannot take it (a full disk,
+        /proc/self/mem), or takes only part of it."""
+        try:
+            written = os.write(self._fd, line)
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
+        if written != len(line):
+            raise UsageError(f"{self.path}: cannot write: the disk took {written} of {len(line)} bytes")
 
     def close(self) -> None:
         if not self._file.closed:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:  # a character device (/dev/null) cannot be synced: EINVAL
+                if exc.errno != errno.EINVAL:
+                    raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
             self._file.close()

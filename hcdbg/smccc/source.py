@@ -11,6 +11,8 @@ from enum import Enum
 from functools import cache
 from typing import NamedTuple
 
+from hcdbg.smccc.numbers import decimal
+
 
 class AnswerSource(Enum):
     """Who chose an answer; `word` is the session's spelling, `by` the script's."""
@@ -76,8 +78,9 @@ def parse_by(text: str) -> AnsweredBy | None:
     if source is not None:
         return AnsweredBy(source)
     word, _, number = text.partition(" ")
-    if word == AnswerSource.RULE.by and number.isdigit():
-        return by_rule(int(number))
+    rule = decimal(number)
+    if word == AnswerSource.RULE.by and rule is not None:
+        return by_rule(rule)
     return None
 
 

@@ -15,7 +15,7 @@ from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
 from hcdbg.smccc import catalog
 from hcdbg.smccc.source import FILTER_WORDS, AnswerSource
-from hcdbg.values import register_list
+from hcdbg.values import decimal, register_list
 
 if TYPE_CHECKING:
     from hcdbg.repl.debugger import Debugger
@@ -126,9 +126,9 @@ def _call_tests(words: list[str]) -> tuple[list[Test], tuple[int, int] | None, b
         word = words.pop(0)
         low = word.lower()
         if low in ("vcpu", "cpu"):
-            if not words or not words[0].isdigit():
+            n = decimal(words.pop(0)) if words else None
+            if n is None:
                 raise UsageError(f"'{word}' needs a vCPU number: calls vcpu 1")
-            n = int(words.pop(0))
             tests.append(_on_vcpu(n))
         elif low == "all":
             every = True
@@ -225,9 +225,10 @@ def do_answer_del(dbg: Debugger, args: argparse.Namespace) -> None:
         return
     numbers = []
     for text in args.numbers:
-        if not text.isdigit() or not 1 <= int(text) <= len(rules.entries()):
+        n = decimal(text)
+        if n is None or not 1 <= n <= len(rules.entries()):
             raise UsageError(f"no answer rule {text} (there are {len(rules.entries())})")
-        numbers.append(int(text))
+        numbers.append(n)
     for n in sorted(set(numbers), reverse=True):
         gone = rules.remove(n)
         dbg.message(f"Deleted answer rule {n}: {gone.text}")

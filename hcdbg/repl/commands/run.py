@@ -8,6 +8,7 @@ from hcdbg.errors import UsageError
 from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import hexv
 from hcdbg.repl.commands import Parser, command
+from hcdbg.smccc.ids import MASK64
 from hcdbg.values import number
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 def _count(text: str) -> int:
     """A positive count, as argparse `type` (stepi 3, delete 1 2, back 2)."""
-    return number(text, "count", lo=1)
+    return number(text, "count", lo=1, hi=MASK64)
 
 
 p = Parser("continue", "Resume the guest until the next stop.\nA stop is a forwarded call, a "
