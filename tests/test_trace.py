@@ -253,3 +253,28 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
                        shell=True, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert r.stdout == "PSCI_VERSION -> 0x0000000000010001\n"
     assert "internal error" not in err.read_text() and "Traceback" not in err.read_text()
+
+
+def test_trace_keeps_no_call_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # trace prints each call as it comes; a history of every call grew without bound
+    # (867 MB after ~1M calls). It still counts and numbers them.
+    from hcdbg.cli import trace as trace_cli
+    from hcdbg.cli.parse import parse
+
+    sessions = []
+
+    def build(opts, uart_sink=None):  # noqa: ANN001, ANN202 - wraps build_session
+        session = build_session(opts, uart_sink)
+        m = session.machine
+        m.write_memory(m.image.symbols.lookup("bench_count"), struct.pack("<Q", 5000))
+        sessions.append(session)
+        return session
+
+    from hcdbg.cli.launch import build_session
+    monkeypatch.setattr(trace_cli, "build_session", build)
+    out = tmp_path / "trace.txt"
+    assert trace_cli.trace(parse(["trace", "bench-calls", "-o", str(out)])) == 0
+    history = sessions[0].history
+    assert len(history) == 5001 and list(history) == []  # 5000 PSCI_VERSION, SYSTEM_OFF
+    assert out.read_text().count("PSCI_VERSION") == 5000
+    assert "[vcpu0] hvc#0 PSCI_SYSTEM_OFF()" in out.read_text().splitlines()[-2]

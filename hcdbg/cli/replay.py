@@ -17,6 +17,8 @@ from hcdbg.session import callscript
 from hcdbg.session.record import sha256
 from hcdbg.session.replayer import Replay
 
+DIVERGENCE_CONTEXT = 3  # matched calls a divergence report shows before it
+
 
 def _guest(opts: ReplayOptions, script: callscript.Script) -> str | None:
     """GUEST if given, else the header's guest: its path if it still exists, else the
@@ -44,6 +46,7 @@ def replay(opts: ReplayOptions) -> Exit:
     opts = replace(opts, guest=_guest(opts, script))
     recorded = script.header.get("guest", {}).get("sha256")
     session = build_session(opts, uart_sink=uart_to_stdout)
+    session.keep_recent_calls(DIVERGENCE_CONTEXT)  # the calls a divergence report shows
     path = session.machine.image.path.resolve()
     actual = sha256(path) if recorded else None
     if recorded and actual and recorded != actual:
@@ -56,7 +59,7 @@ def replay(opts: ReplayOptions) -> Exit:
     session.start_replay(rep)
     stop = run_to_end(session, opts.max_insns, out)
     if session.divergence is not None:
-        say(*divergence_lines(session.divergence, session.history))
+        say(*divergence_lines(session.divergence, session.history[-DIVERGENCE_CONTEXT:]))
         return Exit.STOPPED
     if stop.kind is StopKind.INTERRUPT:
         say(f"interrupted after {rep.matched} of the script's {len(script.entries)} calls")

@@ -52,6 +52,7 @@ def trace(opts: TraceOptions) -> Exit:
     """Run; OK if the guest powered off, STOPPED for any other stop, INTERRUPTED on Ctrl-C."""
     out = opts.output.open("w", encoding="utf-8") if opts.output else sys.stderr
     session = build_session(opts, uart_sink=uart_to_stdout)
+    session.keep_recent_calls(0)  # each call is printed as it comes: none is read again
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
     stop = run_to_end(session, opts.max_insns, out)
     if stop.kind is StopKind.POWER_OFF:

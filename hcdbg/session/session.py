@@ -22,7 +22,7 @@ from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.ranges import Action, Filter
 from hcdbg.session.breakpoints import Breakpoint, Breakpoints
-from hcdbg.session.record import CallRecord, Recorder, header, sha256
+from hcdbg.session.record import CallRecord, RecentCalls, Recorder, header, sha256
 from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.callscript import Entry
 from hcdbg.smccc import catalog
@@ -81,7 +81,8 @@ class Session:
         self.firmware = Firmware(firmware_config or FirmwareConfig())
         self.filter = Filter()
         self.rules = AnswerRules()
-        self.history: list[CallRecord] = []
+        #: Every call answered (the REPL's `calls`, rewind), or only the latest (trace, replay).
+        self.history: list[CallRecord] | RecentCalls = []
         self.recorder = recorder
         #: Called with each record as it is made (trace prints it; the REPL may ignore it).
         self.on_record: Callable[[CallRecord], None] | None = None
@@ -156,6 +157,12 @@ class Session:
                 return self.firmware.answer(call, self.machine), BUILT_IN.replayed()
         return (Answer(dict(entry.answer), None, f"from line {entry.line} of the script"),
                 entry.by.replayed())
+
+    def keep_recent_calls(self, keep: int) -> None:
+        """Before the guest runs: keep only the last `keep` calls' records (they are counted
+        and numbered all the same), for a run that prints or records each call as it comes."""
+        assert not self.history, "the history is chosen before the first call"
+        self.history = RecentCalls(keep)
 
     # --- recording and replaying --------------------------------------------------------------
     def start_recording(self, path: Path, overwrite: bool = False) -> Recorder:
