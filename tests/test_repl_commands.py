@@ -300,6 +300,20 @@ def test_run_and_reset_start_a_new_run() -> None:
     assert len(run(dbg, out, "calls").splitlines()) == 1
 
 
+@pytest.mark.parametrize("restart", ["reset", "run"])
+def test_run_and_reset_number_the_calls_of_the_new_run_from_1(restart: str) -> None:
+    dbg, out = make(*PSCI_TOUR, ask=lambda _q: True)
+    run(dbg, out, "filter add PSCI_CPU_ON forward")
+    run(dbg, out, "c")
+    first = run(dbg, out, "calls").splitlines()
+    run(dbg, out, restart)
+    if restart == "reset":
+        run(dbg, out, "c")
+    assert run(dbg, out, "calls").splitlines() == first  # numbered #1.. again, not #41..
+    rows = run(dbg, out, "checkpoints").splitlines()[1:]
+    assert [row.split()[-1] for row in rows] == ["0", str(len(first))]  # calls made by each
+
+
 def test_info_vcpus_explain_and_firmware() -> None:
     dbg, out = make(*PSCI_TOUR, "--forward", "PSCI_CPU_OFF")
     run(dbg, out, "c")  # vCPU 1 calls CPU_OFF

@@ -318,6 +318,11 @@ class Session:
         self.last_stop = None
         self.hits = ()
         self.rules.reset_counts()
+        # A new run: its calls are numbered from 1 again (`calls`, checkpoints). A recording
+        # goes on: its entries so far stay before this run's.
+        if self.recorder is not None:
+            self.recorder.offset = -self.recorder.calls
+        self.history.clear()
 
     def interrupt(self) -> None:
         """Stop a run in progress on another thread (Ctrl-C)."""
