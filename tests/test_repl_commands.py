@@ -300,6 +300,20 @@ def test_run_and_reset_start_a_new_run() -> None:
     assert len(run(dbg, out, "calls").splitlines()) == 1
 
 
+
+def test_a_reply_to_cpu_on_says_the_target_stays_off() -> None:
+    # A reply writes registers only: the guest would wait for a CPU that never starts.
+    dbg, out = make(*PSCI_TOUR)
+    run(dbg, out, "filter add PSCI_CPU_ON forward")
+    run(dbg, out, "c")
+    text = run(dbg, out, "reply 0")
+    assert "vCPU 1 stays off: a reply only writes registers ('handle' starts it)" in text
+    assert "stays off" not in run(dbg, out, "handle")
+    run(dbg, out, "filter add PSCI_SYSTEM_OFF forward")
+    run(dbg, out, "filter del PSCI_CPU_ON")
+    run(dbg, out, "c")
+    assert "then powers the machine off" in run(dbg, out, "reply 0")
+
 @pytest.mark.parametrize("restart", ["reset", "run"])
 def test_run_and_reset_number_the_calls_of_the_new_run_from_1(restart: str) -> None:
     dbg, out = make(*PSCI_TOUR, ask=lambda _q: True)

@@ -27,6 +27,7 @@ from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.callscript import Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Answer, Call
+from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
 
 
@@ -224,10 +225,13 @@ class Session:
         p = self.require_call()
         return self.firmware.answer(p.trap, self.machine, dry_run=True)
 
-    def reply(self, regs: dict[int, int]) -> None:
-        """Answer the pending call by hand (registers not named keep their values)."""
+    def reply(self, regs: dict[int, int]) -> Effect | None:
+        """Answer the pending call by hand (registers not named keep their values). Returns
+        what the built-in answer would have done to the machine and a reply does not (a
+        CPU_ON's target stays off), or None."""
         p = self.require_call()
         p.answer, p.source = Answer(dict(regs), None, "answered by hand"), BY_USER
+        return self.firmware.answer(p.trap, self.machine, dry_run=True).effect
 
     def handle(self) -> Answer:
         """Answer the pending call as the built-in handler would (applied on resume)."""
