@@ -24,15 +24,17 @@ _remembering = False  # whether catch_sigint() was called
 
 def catch_sigint() -> None:
     """For commands without a prompt (trace, replay): remember every Ctrl-C, so that one
-    which arrives before a run starts, or between two runs (a guest that resets), still
-    stops it. Start-up runs Unicorn hooks on this thread (the engine probes), and a
-    KeyboardInterrupt raised inside a hook is swallowed: without the flag that Ctrl-C was
-    lost and the guest ran on."""
+    which arrives before a run starts, or between two runs (a guest that resets), stops
+    the run at once. The first Ctrl-C raises nothing: start-up runs Unicorn hooks on this
+    thread (the engine probes), which swallow a KeyboardInterrupt, and imports whose
+    callbacks print it as "Exception ignored" with a traceback. A second one raises
+    KeyboardInterrupt, should start-up be stuck."""
     global _remembering
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        if _requested.is_set():
+            raise KeyboardInterrupt
         _requested.set()
-        raise KeyboardInterrupt
 
     _remembering = True
     signal.signal(signal.SIGINT, on_sigint)
