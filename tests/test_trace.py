@@ -278,3 +278,17 @@ def test_trace_keeps_no_call_history(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert len(history) == 5001 and list(history) == []  # 5000 PSCI_VERSION, SYSTEM_OFF
     assert out.read_text().count("PSCI_VERSION") == 5000
     assert "[vcpu0] hvc#0 PSCI_SYSTEM_OFF()" in out.read_text().splitlines()[-2]
+
+
+def test_an_exception_loop_at_the_vector_stops_at_once(tmp_path: Path) -> None:
+    # adr x0, .+0x800; msr vbar_el1, x0; isb; udf #0 -- and a vector table of zeros (UDF):
+    # each entry takes the same exception again, for ever. It cost ~47 us an exception, so
+    # --max-insns 100000000 took ~80 minutes to end it.
+    guest = tmp_path / "loop.bin"
+    guest.write_bytes(b"".join(struct.pack("<I", w) for w in (0x10004000, 0xD518C000, 0xD5033FDF, 0))
+                      .ljust(0x1000, b"\0"))
+    r = run_hcdbg("trace", str(guest), "--load", "0x40080000", "--max-insns", "100000000", timeout=60)
+    assert r.returncode == 1
+    assert ("+++ stopped: exception loop: undefined instruction at 0x40080a00, the vector's own "
+            "first instruction (ESR 0x2000000): each entry takes the same exception again, "
+            "for ever (vCPU 0, pc 0x40080a00)") in r.stderr

@@ -12,7 +12,8 @@ from hcdbg.errors import UsageError
 from hcdbg.machine import mmu
 from hcdbg.machine import registers
 from hcdbg.machine.access import access_base, virtual_address
-from hcdbg.machine.callregs import CallRegs
+from hcdbg.machine import exceptions
+from hcdbg.machine.callregs import CallRegs, RegBatch
 from hcdbg.machine.exactstop import ExactStops
 from hcdbg.smccc.call import PowerState
 
@@ -62,6 +63,12 @@ class Vcpu:
         self.uc = uc
         self.exact_stops = ExactStops(uc)
         self._call_regs = CallRegs(uc)
+        #: An exception entry's reads and writes, one call each (exceptions.py, traps.py).
+        self.entry_reads = RegBatch(uc, exceptions.ENTRY_READS)
+        self.entry_writes = RegBatch(uc, exceptions.ENTRY_WRITES)
+        self.qemu_syndrome = exceptions.QemuSyndrome(uc)
+        #: (VBAR_EL1, whether it was in memory) when last checked, with the MMU off (traps.py).
+        self.vectors_seen: tuple[int, bool] = (0, False)
         self._reset_context = uc.context_save()
 
     # --- reset -------------------------------------------------------------------------
