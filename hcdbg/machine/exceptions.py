@@ -27,6 +27,7 @@ EC_UNKNOWN = 0x00
 EC_SVC64 = 0x15
 EC_HVC64 = 0x16
 EC_SMC64 = 0x17
+EC_PC_ALIGNMENT = 0x22
 EC_IABT_LOWER = 0x20  # instruction abort from a lower EL; +1: from the same EL
 EC_DABT_LOWER = 0x24  # data abort from a lower EL; +1: from the same EL
 EC_BRK = 0x3C
@@ -82,6 +83,12 @@ def external_abort(fetch: bool, write: bool, el: int, elr: int, far: int) -> Syn
     that decodes to no device to an EL1 guest (ESR 0x86000010, 0x96000010, 0x96000050)."""
     ec = (EC_IABT_LOWER if fetch else EC_DABT_LOWER) + (el != 0)
     return Syndrome(ec, FSC_SYNC_EXTERNAL | (ISS_WNR if write else 0), elr, far)
+
+
+def pc_alignment(pc: int) -> Syndrome:
+    """A PC alignment fault at `pc` (D1.3.5; QEMU's syn_pcalignment: EC 0x22, IL, ISS 0),
+    with FAR = ELR = `pc`, as QEMU 7.2 reports it."""
+    return Syndrome(EC_PC_ALIGNMENT, 0, pc, pc)
 
 
 def vector_offset(pstate: int) -> int:

@@ -389,6 +389,8 @@ class Machine(Traps):
             if exact:
                 with self._run_lock:
                     self._running = None
+        if vcpu.misaligned.pc is not None:
+            self._pc_alignment(vcpu)
         if p.error is None and p.stop is None and vcpu.state is PowerState.ON:
             irq.after_slice(vcpu, count, self._preempt.fired or self._interrupt.is_set())
         if p.error is not None:

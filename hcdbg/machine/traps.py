@@ -131,6 +131,13 @@ class Traps:
                        f"exception loop: {name} at {syn.elr:#x}, the vector's own first instruction "
                        f"(ESR {syn.esr:#x}): each entry takes the same exception again, for ever")
 
+    def _pc_alignment(self, vcpu: Vcpu) -> None:
+        """The slice ended before a block at a misaligned PC ran (pcalign.py): the vCPU takes
+        a PC alignment fault there, as a prefetch abort (QEMU's EXCP_PREFETCH_ABORT)."""
+        pc = vcpu.misaligned.take()
+        if pc is not None and vcpu.pc == pc:
+            self._exception(vcpu, exc_entry.INTNO_PREFETCH_ABORT, exc_entry.pc_alignment(pc))
+
     @staticmethod
     def _has_vectors(vcpu: Vcpu, cpu: exc_entry.EntryState) -> bool:
         """VBAR_EL1 is set and, with the MMU off, in memory (the board's memory map never

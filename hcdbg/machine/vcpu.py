@@ -15,6 +15,7 @@ from hcdbg.machine.access import access_base, virtual_address
 from hcdbg.machine import exceptions
 from hcdbg.machine.callregs import CallRegs, RegBatch
 from hcdbg.machine.exactstop import ExactStops
+from hcdbg.machine.pcalign import MisalignedPc
 from hcdbg.smccc.call import PowerState
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class Vcpu:
         self.entry_reads = RegBatch(uc, exceptions.ENTRY_READS)
         self.entry_writes = RegBatch(uc, exceptions.ENTRY_WRITES)
         self.qemu_syndrome = exceptions.QemuSyndrome(uc)
+        self.misaligned = MisalignedPc(uc)  # a branch to a PC not a multiple of 4 (pcalign.py)
         #: (VBAR_EL1, whether it was in memory) when last checked, with the MMU off (traps.py).
         self.vectors_seen: tuple[int, bool] = (0, False)
         self._reset_context = uc.context_save()
