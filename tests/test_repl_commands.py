@@ -398,3 +398,20 @@ def test_commands_from_a_pipe_without_batch() -> None:
     res = subprocess.run([sys.executable, "-m", "hcdbg", "hello"], input="c\nquit\n",
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "(hcdbg) " in res.stdout and "Hello from hello" in res.stdout
+
+
+def test_a_misaligned_pc_is_a_pc_alignment_fault_as_in_qemu() -> None:
+    # QEMU 7.2: EC 0x22, ELR = FAR = the PC (it was ESR 0x02000000, or the misaligned bytes ran).
+    dbg, out = make("exceptions")
+    run(dbg, out, "set $pc = $pc + 2")  # before the vCPU has run anything
+    assert ("prefetch abort at 0x40080002 (ESR 0x8a000000, FAR 0x40080002): the guest has no "
+            "vector table") in run(dbg, out, "si")
+    dbg, out = make("exceptions")
+    run(dbg, out, "break do_svc")
+    run(dbg, out, "c")  # the guest's vectors are in place
+    run(dbg, out, "set $pc = $pc + 2")
+    run(dbg, out, "si")
+    regs = run(dbg, out, "info registers esr_el1 elr_el1 far_el1")
+    assert "esr_el1    0x8a000000" in regs
+    assert "elr_el1    0x400809d6           0x400809d6 <do_svc+0x2>" in regs
+    assert "far_el1    0x400809d6" in regs

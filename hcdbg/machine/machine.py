@@ -358,6 +358,13 @@ class Machine(Traps):
     def _emulate(self, vcpu: Vcpu, count: int) -> Stop | None:
         """One emu_start of `vcpu`: `count` instructions, or (0) until something stops it."""
         p = self._pending[vcpu.index]
+        if vcpu.misaligned.fresh:  # its first block, which the hook never sees (pcalign.py)
+            vcpu.misaligned.fresh = False
+            if vcpu.pc & 3:
+                vcpu.misaligned.pc = vcpu.pc
+                self._pc_alignment(vcpu)
+                stop, p.stop = p.stop, None
+                return stop
         counted = count > 0
         if counted != vcpu.counted:
             # Unicorn instruments translated blocks for instruction counting only while a

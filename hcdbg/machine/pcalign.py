@@ -35,6 +35,9 @@ class MisalignedPc:
 
     def __init__(self, uc: Uc) -> None:
         self.pc: int | None = None
+        #: Whether the vCPU has yet to run a block: Unicorn calls the hook only once one has
+        #: run (it passes the previous block), so the first one is checked by the machine.
+        self.fresh = True
         self._uc = uc
         self._keep: list[object] = []  # what libunicorn points to
         handle = getattr(getattr(uc, "_uch", None), "value", None)
