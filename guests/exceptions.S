@@ -16,15 +16,18 @@
 //     FETCH esr=0x86000010 elr=0x9001000 far=0x9001000
 //     VA LOAD esr=0x96000010 elr=<the ldr> far=0xc9001000
 //     VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000
+//     PCALIGN esr=0x8a000000 elr=<the udf + 2> far=<the udf + 2>
 //   (DFSC/IFSC 0b010000 synchronous external abort, not on a table walk;
 //   WnR, bit 6, for the store; EC 0x21 instruction abort same EL. 0x9001000,
 //   between the PL011 and the RTC, is a hole in virt's memory map. The VA
 //   lines run with the MMU on: VA 0xc000_0000 maps PA 0, so FAR is the
-//   virtual address, not the physical 0x9001000.)
+//   virtual address, not the physical 0x9001000. PCALIGN: a branch to an
+//   address that is not a multiple of 4 is a PC alignment fault, EC 0x22,
+//   taken at the target before anything is fetched, FAR = ELR = the target.)
         .include "common.S"
 
         .equ HOLE, 0x09001000               // nothing behind it on virt
-        .equ NRECORDS, 9                    // exceptions taken, 3 words each
+        .equ NRECORDS, 10                   // exceptions taken, 3 words each
         .equ NAME_LEN, 10                   // stride of `names`
         .equ COUNT, 3 * 8 * NRECORDS        // offset of n in `records`
 
@@ -61,6 +64,9 @@ do_va_load: ldr x0, [x1]
         .global do_va_fetch
 do_va_fetch: blr x1
         bl      mmu_off
+        adr     x1, do_udf + 2              // misaligned: the fault comes before the fetch
+        .global do_pcalign
+do_pcalign: blr x1
         bl      install_vectors             // common.S's vectors again
         adr     x20, names
         mov     x21, #0
@@ -80,6 +86,7 @@ do_va_fetch: blr x1
         lsr     x22, x22, #26               // EC 0x20/0x21/0x24/0x25: an abort,
         bic     x22, x22, #1                // FAR is meaningful
         bic     x22, x22, #4
+        bic     x22, x22, #2                // and 0x22, PC alignment
         cmp     x22, #0x20
         b.ne    2f
         adr     x0, str_far
@@ -154,13 +161,15 @@ my_vectors:
         str     x11, [x19, #COUNT]
         // SVC's preferred return is the next instruction already; BRK, an
         // undefined instruction and a data abort return to themselves: step
-        // over; an instruction abort (at a blr's target) returns to the link.
+        // over; an instruction abort or a PC alignment fault (at a blr's
+        // target) returns to the link.
         lsr     x9, x9, #26
         cmp     x9, #0x15
         b.eq    2f
         add     x10, x10, #4
-        cmp     x9, #0x21
-        csel    x10, x30, x10, eq
+        sub     x11, x9, #0x21              // EC 0x21 or 0x22
+        cmp     x11, #1
+        csel    x10, x30, x10, ls
         msr     elr_el1, x10
 2:      eret
         .balign 0x80
@@ -182,6 +191,7 @@ names:  NAME    "SVC"
         NAME    "DABT"
         NAME    "VA LOAD"
         NAME    "VA FETCH"
+        NAME    "PCALIGN"
 str_esr: .asciz " esr="
 str_elr: .asciz " elr="
 str_far: .asciz " far="

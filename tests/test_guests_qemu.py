@@ -164,7 +164,10 @@ def expected(name: str, smp: int, seen: list[str] | None = None) -> list[str]:
                 f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010",
                 # the hole again through VA 0xc9001000 (MMU on): FAR is virtual
                 f"VA LOAD esr=0x96000010 elr={sym['do_va_load']:#x} far=0xc9001000",
-                "VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000", "SYSTEM_OFF"]
+                "VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000",
+                # a branch to a misaligned address: PC alignment fault, EC 0x22, FAR = ELR
+                f"PCALIGN esr=0x8a000000 elr={sym['do_udf'] + 2:#x} far={sym['do_udf'] + 2:#x}",
+                "SYSTEM_OFF"]
     elif name == "reset":
         # scripts/run-qemu passes -no-reboot: the first SYSTEM_RESET ends QEMU.
         return ["boot 0x1", "SYSTEM_RESET"]

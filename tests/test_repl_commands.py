@@ -301,6 +301,34 @@ def test_run_and_reset_start_a_new_run() -> None:
     assert len(run(dbg, out, "calls").splitlines()) == 1
 
 
+
+def test_a_reply_to_cpu_on_says_the_target_stays_off() -> None:
+    # A reply writes registers only: the guest would wait for a CPU that never starts.
+    dbg, out = make(*PSCI_TOUR)
+    run(dbg, out, "filter add PSCI_CPU_ON forward")
+    run(dbg, out, "c")
+    text = run(dbg, out, "reply 0")
+    assert "vCPU 1 stays off: a reply only writes registers ('handle' starts it)" in text
+    assert "stays off" not in run(dbg, out, "handle")
+    run(dbg, out, "filter add PSCI_SYSTEM_OFF forward")
+    run(dbg, out, "filter del PSCI_CPU_ON")
+    run(dbg, out, "c")
+    assert "then powers the machine off" in run(dbg, out, "reply 0")
+
+@pytest.mark.parametrize("restart", ["reset", "run"])
+def test_run_and_reset_number_the_calls_of_the_new_run_from_1(restart: str) -> None:
+    dbg, out = make(*PSCI_TOUR, ask=lambda _q: True)
+    run(dbg, out, "filter add PSCI_CPU_ON forward")
+    run(dbg, out, "c")
+    first = run(dbg, out, "calls").splitlines()
+    run(dbg, out, restart)
+    if restart == "reset":
+        run(dbg, out, "c")
+    assert run(dbg, out, "calls").splitlines() == first  # numbered #1.. again, not #41..
+    rows = run(dbg, out, "checkpoints").splitlines()[1:]
+    assert [row.split()[-1] for row in rows] == ["0", str(len(first))]  # calls made by each
+
+
 def test_info_vcpus_explain_and_firmware() -> None:
     dbg, out = make(*PSCI_TOUR, "--forward", "PSCI_CPU_OFF")
     run(dbg, out, "c")  # vCPU 1 calls CPU_OFF
@@ -371,3 +399,20 @@ def test_commands_from_a_pipe_without_batch() -> None:
     res = subprocess.run([sys.executable, "-m", "hcdbg", "hello"], input="c\nquit\n",
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "(hcdbg) " in res.stdout and "Hello from hello" in res.stdout
+
+
+def test_a_misaligned_pc_is_a_pc_alignment_fault_as_in_qemu() -> None:
+    # QEMU 7.2: EC 0x22, ELR = FAR = the PC (it was ESR 0x02000000, or the misaligned bytes ran).
+    dbg, out = make("exceptions")
+    run(dbg, out, "set $pc = $pc + 2")  # before the vCPU has run anything
+    assert ("prefetch abort at 0x40080002 (ESR 0x8a000000, FAR 0x40080002): the guest has no "
+            "vector table") in run(dbg, out, "si")
+    dbg, out = make("exceptions")
+    run(dbg, out, "break do_svc")
+    run(dbg, out, "c")  # the guest's vectors are in place
+    run(dbg, out, "set $pc = $pc + 2")
+    run(dbg, out, "si")
+    regs = run(dbg, out, "info registers esr_el1 elr_el1 far_el1")
+    assert "esr_el1    0x8a000000" in regs
+    assert "elr_el1    0x400809d6           0x400809d6 <do_svc+0x2>" in regs
+    assert "far_el1    0x400809d6" in regs

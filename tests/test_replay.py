@@ -241,3 +241,36 @@ def test_who_answered_keeps_its_script_spelling(by: str) -> None:
     assert again.kind is entry.by.kind and again.replay and again.by == by
     word = "rule 3" if entry.by.kind is AnswerSource.RULE else entry.by.kind.word
     assert (str(entry.by), str(again)) == (word, f"replay {word}")
+
+
+@pytest.mark.parametrize("how", ["--smp 1", "no machine in the header"])
+def test_a_recorded_cpu_on_that_cannot_start_a_cpu_is_a_divergence(tmp_path: Path, how: str) -> None:
+    # A 4-vCPU recording replayed on one vCPU: the recorded CPU_ON SUCCESS started no CPU,
+    # and the guest waited for it forever (the replay hung).
+    rec = tmp_path / "tour.calls"
+    assert run_hcdbg("trace", "psci-tour", "--smp", "4", "--record", str(rec)).returncode == 0
+    args = ["--smp", "1"]
+    if how != "--smp 1":
+        lines = rec.read_text().splitlines()
+        head = json.loads(lines[0])
+        del head["machine"]
+        rec.write_text("\n".join([json.dumps(head)] + lines[1:]) + "\n")
+        args = [str(ROOT / "guests" / "psci-tour.elf")]  # a path: one vCPU unless told
+    r = run_hcdbg("replay", str(rec), *args, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "replay diverged at script entry 41" in r.stderr
+    assert "the recorded answer's effect CpuOn cannot happen in this run" in r.stderr
+
+
+def test_a_guest_that_runs_on_without_a_call_after_the_script_is_a_divergence(tmp_path: Path) -> None:
+    # mov w0, #0x84000000 (PSCI_VERSION); hvc #0; b . -- recorded until --max-insns: its
+    # replay ran forever after the one call. A default budget after the last call ends it.
+    guest = tmp_path / "spin.bin"
+    guest.write_bytes(b"".join(w.to_bytes(4, "little") for w in (0x52B08000, 0xD4000002, 0x14000000)))
+    rec = tmp_path / "spin.calls"
+    run_hcdbg("trace", str(guest), "--load", "0x40080000", "--max-insns", "100000", "--record", str(rec))
+    assert len(entries(rec)) == 1
+    r = run_hcdbg("replay", str(rec), timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert ("replay diverged: the guest made the script's 1 call(s), then no call in the "
+            "100,000,000 instructions after the script's last call (vCPU 0, pc 0x40080008)") in r.stderr

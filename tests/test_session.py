@@ -59,3 +59,13 @@ def test_step_over_runs_a_called_function_to_its_return() -> None:
     assert stop.kind is StopKind.STEP and machine.vcpus[0].pc == main + 12
     assert b"Hello from hello" in bytes(machine.uart.output)  # puts ran inside the step
     assert not machine.breakpoints  # the temporary breakpoint is gone
+
+
+def test_recent_calls_count_every_call_and_keep_the_last_ones() -> None:
+    s = Session(loader.load(guest("psci-tour")))
+    s.keep_recent_calls(3)
+    s.cont()
+    total = len(s.history)
+    assert total > 3 and [r.seq for r in s.history] == [total - 2, total - 1, total]
+    assert [r.seq for r in s.history[-2:]] == [total - 1, total]  # as the REPL's list reads
+    assert s.history[0:2] == [] and [r.seq for r in s.history[total - 1:]] == [total]

@@ -178,7 +178,7 @@ def test_exceptions_reach_the_guest_vectors_like_the_architecture_says() -> None
     from hcdbg.machine.loader import load
     sym = load(GUESTS / "exceptions.elf").symbols.by_name
     # ESR = EC<<26 | IL | ISS (Arm ARM D17.2.37); SVC returns past itself, BRK/UDF to themselves.
-    assert r.stdout.splitlines()[:9] == [
+    assert r.stdout.splitlines()[:10] == [
         f"SVC esr=0x56000042 elr={sym['do_svc'] + 4:#x}",
         f"BRK esr=0xf2000007 elr={sym['do_brk']:#x}",
         f"UDF esr=0x2000000 elr={sym['do_udf']:#x}",
@@ -193,7 +193,10 @@ def test_exceptions_reach_the_guest_vectors_like_the_architecture_says() -> None
         f"DABT esr=0x96000005 elr={sym['do_dabt']:#x} far=0x80000010",
         # The same hole through VA 0xc9001000 (MMU on): FAR is the virtual address.
         f"VA LOAD esr=0x96000010 elr={sym['do_va_load']:#x} far=0xc9001000",
-        "VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000"]
+        "VA FETCH esr=0x86000010 elr=0xc9001000 far=0xc9001000",
+        # A branch to do_udf + 2: a PC alignment fault (EC 0x22, IL) at the target, before
+        # anything there runs, ELR = FAR = the target, as QEMU 7.2 gives it (D1.3.5).
+        f"PCALIGN esr=0x8a000000 elr={sym['do_udf'] + 2:#x} far={sym['do_udf'] + 2:#x}"]
 
 
 def test_uart_input_reaches_the_guest() -> None:
@@ -253,3 +256,42 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
                        shell=True, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert r.stdout == "PSCI_VERSION -> 0x0000000000010001\n"
     assert "internal error" not in err.read_text() and "Traceback" not in err.read_text()
+
+
+def test_trace_keeps_no_call_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # trace prints each call as it comes; a history of every call grew without bound
+    # (867 MB after ~1M calls). It still counts and numbers them.
+    from hcdbg.cli import trace as trace_cli
+    from hcdbg.cli.parse import parse
+
+    sessions = []
+
+    def build(opts, uart_sink=None):  # noqa: ANN001, ANN202 - wraps build_session
+        session = build_session(opts, uart_sink)
+        m = session.machine
+        m.write_memory(m.image.symbols.lookup("bench_count"), struct.pack("<Q", 5000))
+        sessions.append(session)
+        return session
+
+    from hcdbg.cli.launch import build_session
+    monkeypatch.setattr(trace_cli, "build_session", build)
+    out = tmp_path / "trace.txt"
+    assert trace_cli.trace(parse(["trace", "bench-calls", "-o", str(out)])) == 0
+    history = sessions[0].history
+    assert len(history) == 5001 and list(history) == []  # 5000 PSCI_VERSION, SYSTEM_OFF
+    assert out.read_text().count("PSCI_VERSION") == 5000
+    assert "[vcpu0] hvc#0 PSCI_SYSTEM_OFF()" in out.read_text().splitlines()[-2]
+
+
+def test_an_exception_loop_at_the_vector_stops_at_once(tmp_path: Path) -> None:
+    # adr x0, .+0x800; msr vbar_el1, x0; isb; udf #0 -- and a vector table of zeros (UDF):
+    # each entry takes the same exception again, for ever. It cost ~47 us an exception, so
+    # --max-insns 100000000 took ~80 minutes to end it.
+    guest = tmp_path / "loop.bin"
+    guest.write_bytes(b"".join(struct.pack("<I", w) for w in (0x10004000, 0xD518C000, 0xD5033FDF, 0))
+                      .ljust(0x1000, b"\0"))
+    r = run_hcdbg("trace", str(guest), "--load", "0x40080000", "--max-insns", "100000000", timeout=60)
+    assert r.returncode == 1
+    assert ("+++ stopped: exception loop: undefined instruction at 0x40080a00, the vector's own "
+            "first instruction (ESR 0x2000000): each entry takes the same exception again, "
+            "for ever (vCPU 0, pc 0x40080a00)") in r.stderr

@@ -17,6 +17,13 @@ from hcdbg.session import callscript
 from hcdbg.session.record import sha256
 from hcdbg.session.replayer import Replay
 
+DIVERGENCE_CONTEXT = 3  # matched calls a divergence report shows before it
+#: Instructions the guest may run after the script's last call: a guest that makes no further
+#: call (nor powers off) by then is not the recorded one (it may wait for a CPU the replay
+#: could not start); without the limit the replay would wait forever.
+AFTER_SCRIPT = 100_000_000
+PAST_SCRIPT = f"no call in the {AFTER_SCRIPT:,} instructions after the script's last call"
+
 
 def _guest(opts: ReplayOptions, script: callscript.Script) -> str | None:
     """GUEST if given, else the header's guest: its path if it still exists, else the
@@ -44,6 +51,7 @@ def replay(opts: ReplayOptions) -> Exit:
     opts = replace(opts, guest=_guest(opts, script))
     recorded = script.header.get("guest", {}).get("sha256")
     session = build_session(opts, uart_sink=uart_to_stdout)
+    session.keep_recent_calls(DIVERGENCE_CONTEXT)  # the calls a divergence report shows
     path = session.machine.image.path.resolve()
     actual = sha256(path) if recorded else None
     if recorded and actual and recorded != actual:
@@ -53,10 +61,15 @@ def replay(opts: ReplayOptions) -> Exit:
     if out is not None:
         session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
     rep = Replay(script, ignore_args=opts.ignore_args, any_vcpu_order=opts.any_vcpu_order)
+    session.after_script = (AFTER_SCRIPT, PAST_SCRIPT)
     session.start_replay(rep)
     stop = run_to_end(session, opts.max_insns, out)
     if session.divergence is not None:
-        say(*divergence_lines(session.divergence, session.history))
+        say(*divergence_lines(session.divergence, session.history[-DIVERGENCE_CONTEXT:]))
+        return Exit.STOPPED
+    if stop.kind is StopKind.MAX_INSNS and stop.reason == PAST_SCRIPT:
+        say(f"replay diverged: the guest made the script's {rep.matched} call(s), then "
+            f"{PAST_SCRIPT} (vCPU {stop.vcpu}, pc {stop.pc:#x})")
         return Exit.STOPPED
     if stop.kind is StopKind.INTERRUPT:
         say(f"interrupted after {rep.matched} of the script's {len(script.entries)} calls")

@@ -9,21 +9,25 @@ from hcdbg.cli.options import TraceOptions
 from hcdbg.cli.outcome import Exit, open_output, say
 from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import call_text, conduit_text, record_line
-from hcdbg.session.runner import run_interruptible
+from hcdbg.session.runner import interrupt_requested, run_interruptible, sigint_noted
 from hcdbg.session.session import Session
 
 
 def run_to_end(session: Session, max_insns: int | None, out: TextIO | None) -> Stop:
     """Run until a stop that is not a guest reset (a reset restarts the guest, as QEMU
-    does without -no-reboot); `max_insns` bounds the whole run, across resets."""
+    does without -no-reboot); `max_insns` bounds the whole run, across resets. A Ctrl-C
+    ends it even when it comes as a run ends in a reset (a guest in a reset loop)."""
     machine = session.machine
-    while True:
-        budget = None if max_insns is None else max(0, max_insns - machine.insns_charged)
-        stop = run_interruptible(lambda: session.cont(budget), session.interrupt)
-        if stop.kind is not StopKind.RESET:
-            return stop
-        if out is not None:
-            print(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---", file=out, flush=True)
+    with sigint_noted() as asked:  # no KeyboardInterrupt halfway through a line between runs
+        while True:
+            budget = None if max_insns is None else max(0, max_insns - machine.insns_charged)
+            stop = run_interruptible(lambda: session.cont(budget), session.interrupt, asked=asked)
+            if stop.kind is not StopKind.RESET:
+                return stop
+            if out is not None:
+                print(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---", file=out, flush=True)
+            if asked.is_set() or interrupt_requested():
+                return Stop(StopKind.INTERRUPT, stop.vcpu, stop.pc, "interrupted")
 
 
 def stop_message(stop: Stop, max_insns: int | None) -> str:
@@ -48,6 +52,7 @@ def trace(opts: TraceOptions) -> Exit:
     """Run; OK if the guest powered off, STOPPED for any other stop, INTERRUPTED on Ctrl-C."""
     out = open_output(opts.output, "-o") if opts.output else sys.stderr
     session = build_session(opts, uart_sink=uart_to_stdout)
+    session.keep_recent_calls(0)  # each call is printed as it comes: none is read again
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
     stop = run_to_end(session, opts.max_insns, out)
     if stop.kind is StopKind.POWER_OFF:

@@ -62,6 +62,32 @@ uint32_t hcdbg_sys_filter(void *uc, int reg, const hc_cp_reg *cp, hc_filter *f)
     return f->callback(uc, reg, cp, f->user);
 }
 
+/*
+ * The EDGE_GENERATED hook (Unicorn calls it when it has translated a new block, before
+ * running it): only a block that starts at an address that is not a multiple of 4 reaches
+ * the callback, which turns it into a PC alignment fault (pcalign.py). Unicorn 2.1's
+ * translator (QEMU 5.0) has no such check and would run whatever the misaligned bytes decode
+ * to. Translation is rare, so this costs nothing in a steady run.
+ */
+typedef struct {
+    uint64_t pc;
+    uint16_t icount, size;
+} hc_tb;
+
+typedef void (*hc_edge_cb)(void *uc, uint64_t pc, void *user);
+
+typedef struct {
+    hc_edge_cb callback;
+    void *user;
+} hc_edge_filter;
+
+void hcdbg_misaligned_filter(void *uc, const hc_tb *cur, const hc_tb *prev, hc_edge_filter *f)
+{
+    (void)prev;
+    if (cur->pc & 3)
+        f->callback(uc, cur->pc, f->user);
+}
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_sysreg",
     "hcdbg's native MRS/MSR filter (used through ctypes, see sysreg.py).", -1, NULL,

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from hcdbg.machine.engine import new_engine
 from hcdbg.stop import CATCH_NAMES
 from unicorn import UC_HOOK_INTR, Uc, UcError
 from unicorn import arm64_const as arm64
 
+from hcdbg.machine.callregs import context_refresher
+
+if TYPE_CHECKING:
+    from unicorn.unicorn import UcContext
+
 # ESR_ELx.EC values (DDI 0487 D17.2.37)
 EC_UNKNOWN = 0x00
 EC_SVC64 = 0x15
 EC_HVC64 = 0x16
 EC_SMC64 = 0x17
+EC_PC_ALIGNMENT = 0x22
 EC_IABT_LOWER = 0x20  # instruction abort from a lower EL; +1: from the same EL
 EC_DABT_LOWER = 0x24  # data abort from a lower EL; +1: from the same EL
 EC_BRK = 0x3C
@@ -51,14 +57,15 @@ EXCEPTION_NAMES = {
 assert set(CATCH_NAMES.values()) <= set(EXCEPTION_NAMES.values())
 
 SPSR_EL1 = (4, 0, 3, 0, 0)  # CP_REG tuple (crn, crm, op0, op1, op2)
+SCTLR_EL1 = (1, 0, 3, 0, 0)
 HCR_EL2 = (1, 1, 3, 4, 0)
 PSTATE_DAIF = 0xF << 6
 PSTATE_EL1H = 0b0101
 
 
-@dataclass(frozen=True)
-class Syndrome:
-    """What the exception entry writes: class, ISS, the return address, the fault address."""
+class Syndrome(NamedTuple):
+    """What the exception entry writes: class, ISS, the return address, the fault address.
+    (A NamedTuple: one is made for each exception the guest takes.)"""
 
     ec: int
     iss: int
@@ -79,6 +86,12 @@ def external_abort(fetch: bool, write: bool, el: int, elr: int, far: int) -> Syn
     return Syndrome(ec, FSC_SYNC_EXTERNAL | (ISS_WNR if write else 0), elr, far)
 
 
+def pc_alignment(pc: int) -> Syndrome:
+    """A PC alignment fault at `pc` (D1.3.5; QEMU's syn_pcalignment: EC 0x22, IL, ISS 0),
+    with FAR = ELR = `pc`, as QEMU 7.2 reports it."""
+    return Syndrome(EC_PC_ALIGNMENT, 0, pc, pc)
+
+
 def vector_offset(pstate: int) -> int:
     """Offset into the vector table for a synchronous exception taken to EL1 (D1.10.2)."""
     el = (pstate >> 2) & 3
@@ -87,30 +100,51 @@ def vector_offset(pstate: int) -> int:
     return 0x200 if pstate & 1 else 0x000  # current EL with SP_ELx / SP_EL0
 
 
-def deliver(uc, syn: Syndrome, hcr_el2: int) -> int:
-    """Enter the guest's EL1 sync vector for `syn`; returns the new PC."""
-    pstate = uc.reg_read(arm64.UC_ARM64_REG_PSTATE)
-    vbar = uc.reg_read(arm64.UC_ARM64_REG_VBAR_EL1)
-    target = vbar + vector_offset(pstate)
-    uc.reg_write(arm64.UC_ARM64_REG_ESR_EL1, syn.esr)
-    uc.reg_write(arm64.UC_ARM64_REG_ELR_EL1, syn.elr)
-    if syn.far is not None:
-        uc.reg_write(arm64.UC_ARM64_REG_FAR_EL1, syn.far)
-    uc.reg_write(arm64.UC_ARM64_REG_CP_REG, SPSR_EL1 + (pstate,))
-    # Unicorn does not bank SP on a PSTATE write: move the live SP into its bank and load
-    # SP_EL1 ourselves, so the guest's ERET (QEMU's own helper) finds consistent banks.
+class EntryState(NamedTuple):
+    """What an exception entry reads of the CPU (ENTRY_READS, in this order)."""
+
+    pc: int
+    pstate: int
+    vbar: int
+    sp: int
+    sp_el0: int
+    sp_el1: int
+    far: int
+    sctlr: int
+
+
+#: The registers of EntryState, and those `entry_values` gives, in order (read and written
+#: in one call each: callregs.RegBatch).
+ENTRY_READS = (arm64.UC_ARM64_REG_PC, arm64.UC_ARM64_REG_PSTATE, arm64.UC_ARM64_REG_VBAR_EL1,
+               arm64.UC_ARM64_REG_SP, arm64.UC_ARM64_REG_SP_EL0, arm64.UC_ARM64_REG_SP_EL1,
+               arm64.UC_ARM64_REG_FAR_EL1, SCTLR_EL1)
+ENTRY_WRITES = (arm64.UC_ARM64_REG_ESR_EL1, arm64.UC_ARM64_REG_ELR_EL1, arm64.UC_ARM64_REG_FAR_EL1,
+                arm64.UC_ARM64_REG_SP_EL0, arm64.UC_ARM64_REG_PSTATE, arm64.UC_ARM64_REG_SP,
+                arm64.UC_ARM64_REG_PC, SPSR_EL1, HCR_EL2)
+
+
+def entry_values(cpu: EntryState, syn: Syndrome, hcr_el2: int) -> tuple[int, ...]:
+    """The ENTRY_WRITES values that take `syn` to the guest's EL1 sync vector from `cpu`.
+
+    FAR_EL1 changes only for an abort (written back as it was otherwise). Unicorn does not
+    bank SP on a PSTATE write: the live SP goes into its bank (SP_EL0 unless already on
+    SP_EL1) and SP_EL1 is loaded by hand, so the guest's ERET (QEMU's own helper) finds
+    consistent banks. The last write, HCR_EL2 through CP_REG, rebuilds QEMU's cached hflags
+    after the PSTATE change (reference unicorn-aarch64.md)."""
+    pstate = cpu.pstate
     uses_sp_el0 = ((pstate >> 2) & 3) == 0 or not pstate & 1
-    if uses_sp_el0:
-        uc.reg_write(arm64.UC_ARM64_REG_SP_EL0, uc.reg_read(arm64.UC_ARM64_REG_SP))
-        new_sp = uc.reg_read(arm64.UC_ARM64_REG_SP_EL1)
-    else:
-        new_sp = uc.reg_read(arm64.UC_ARM64_REG_SP)
-    uc.reg_write(arm64.UC_ARM64_REG_PSTATE, (pstate & ~0x3CF & 0xFFFF_FFFF) | PSTATE_DAIF | PSTATE_EL1H)
-    uc.reg_write(arm64.UC_ARM64_REG_SP, new_sp)
-    uc.reg_write(arm64.UC_ARM64_REG_PC, target)
-    # A CP_REG write rebuilds QEMU's cached hflags after the PSTATE change (reference).
-    uc.reg_write(arm64.UC_ARM64_REG_CP_REG, HCR_EL2 + (hcr_el2,))
-    return target
+    sp_el0, new_sp = (cpu.sp, cpu.sp_el1) if uses_sp_el0 else (cpu.sp_el0, cpu.sp)
+    new_pstate = (pstate & ~0x3CF & 0xFFFF_FFFF) | PSTATE_DAIF | PSTATE_EL1H
+    return (syn.esr, syn.elr, cpu.far if syn.far is None else syn.far, sp_el0, new_pstate,
+            new_sp, cpu.vbar + vector_offset(pstate), pstate, hcr_el2)
+
+
+def loops(cpu: EntryState, syn: Syndrome, values: tuple[int, ...]) -> bool:
+    """Whether the exception just entered (ENTRY_WRITES `values`) is taken at the vector it
+    enters, from the state that entry leaves (EL1h, DAIF masked): that instruction then
+    takes the same exception again and again and nothing else changes (interrupts are
+    masked), as a vector table of zeros (UDF) does. The guest never leaves it."""
+    return syn.elr == values[6] and values[4] == cpu.pstate and syn.far in (None, cpu.far)
 
 
 # --- the syndrome QEMU computed -------------------------------------------------------------
@@ -150,11 +184,28 @@ def syndrome_offset() -> int | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def qemu_syndrome(uc: Uc) -> tuple[int, int] | None:
-    """(ESR syndrome, fault address) of the exception being taken, as QEMU computed them."""
-    off = syndrome_offset()
-    if off is None:
-        return None
-    ctx = uc.context_save()
-    syndrome, _fsr, vaddress = struct.unpack_from("<IIQ", ctypes.string_at(ctx.context, ctx.size), off)
-    return syndrome, vaddress
+class QemuSyndrome:
+    """(ESR syndrome, fault address) of the exception a vCPU is taking, as QEMU computed
+    them: one saved context per vCPU, saved again over itself for each exception."""
+
+    def __init__(self, uc: Uc) -> None:
+        self._uc = uc
+        self._view: ctypes.Array | None = None
+        self._refresh: Callable[[], None] = lambda: None
+        self._context: UcContext | None = None  # kept alive: _view is its memory
+
+    def read(self) -> tuple[int, int] | None:
+        off = syndrome_offset()
+        if off is None:
+            return None
+        if self._view is None:
+            self._context = ctx = self._uc.context_save()
+            self._view = (ctypes.c_char * ctx.size).from_address(ctx.context.value)  # type: ignore[attr-defined]
+            self._refresh = context_refresher(self._uc, ctx)
+        else:
+            self._refresh()
+        syndrome, _fsr, vaddress = _SYNDROME.unpack_from(self._view, off)
+        return syndrome, vaddress
+
+
+_SYNDROME = struct.Struct("<IIQ")  # CPUARMState.exception {u32 syndrome; u32 fsr; u64 vaddress}

@@ -140,6 +140,8 @@ class Machine(Traps):
         self.dtb_address = 0
         #: Instructions charged against `max_insns` budgets so far (an upper bound).
         self.insns_charged = 0
+        #: (insns_charged at which runs stop, why): a limit set by `limit_runs`.
+        self._limit: tuple[int, str] | None = None
         self._check_image()
         self.reset()
 
@@ -363,6 +365,13 @@ class Machine(Traps):
     def _emulate(self, vcpu: Vcpu, count: int) -> Stop | None:
         """One emu_start of `vcpu`: `count` instructions, or (0) until something stops it."""
         p = self._pending[vcpu.index]
+        if vcpu.misaligned.fresh:  # its first block, which the hook never sees (pcalign.py)
+            vcpu.misaligned.fresh = False
+            if vcpu.pc & 3:
+                vcpu.misaligned.pc = vcpu.pc
+                self._pc_alignment(vcpu)
+                stop, p.stop = p.stop, None
+                return stop
         counted = count > 0
         if counted != vcpu.counted:
             # Unicorn instruments translated blocks for instruction counting only while a
@@ -394,6 +403,8 @@ class Machine(Traps):
             if exact:
                 with self._run_lock:
                     self._running = None
+        if vcpu.misaligned.pc is not None:
+            self._pc_alignment(vcpu)
         if p.error is None and p.stop is None and vcpu.state is PowerState.ON:
             irq.after_slice(vcpu, count, self._preempt.fired or self._interrupt.is_set())
         if p.error is not None:
@@ -408,6 +419,14 @@ class Machine(Traps):
             stop = Stop(StopKind.EXCEPTION, index, vcpu.pc,
                         f"IRQ {intid} taken by vCPU {index} (caught; ELR_EL1 is where it interrupted)")
         return stop
+
+    def limit_runs(self, insns: int | None, reason: str = "", caller: Vcpu | None = None) -> None:
+        """Stop this run and the next ones (MAX_INSNS, `reason`) once about `insns` more
+        instructions have run, as a budget would (None: no such limit). From inside a hook,
+        `caller`'s slice ends there, so the count starts at once."""
+        self._limit = None if insns is None else (self.insns_charged + insns, reason)
+        if caller is not None:
+            caller.uc.emu_stop()
 
     def _runnable(self) -> list[Vcpu]:
         return [v for v in self.vcpus if v.state is PowerState.ON]
@@ -443,19 +462,23 @@ class Machine(Traps):
             # `_time_slices_safe`), else by counted slices, short enough that a slice which
             # ends early can be charged in full. A timer due sooner shortens a counted slice.
             several = len(ready) > 1
-            uncounted = budget is None and self.timeslice > 0 and self._time_slices_safe()
+            left, why = budget, "instruction limit reached"
+            if self._limit is not None and (left is None or self._limit[0] - self.insns_charged < left):
+                left, why = self._limit[0] - self.insns_charged, self._limit[1]
+            uncounted = left is None and self.timeslice > 0 and self._time_slices_safe()
             # Only exact stops may come from another thread (Ctrl-C): without them even a lone
             # vCPU runs counted slices, so that the loop sees the request between them.
-            bounded = several or budget is not None or irq.enabled or not self.exact_async_stops
+            bounded = several or left is not None or irq.enabled or not self.exact_async_stops
             count = self.config.quantum if bounded and not uncounted else 0
             due = irq.insns_to_deadline(vcpu.index)
             if due is not None and count:
                 count = min(count, due)
-            if budget is not None:
-                if budget <= 0:
-                    return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, "instruction limit reached")
-                count = min(count, budget)
-                budget -= count
+            if left is not None:
+                if left <= 0:
+                    return Stop(StopKind.MAX_INSNS, vcpu.index, vcpu.pc, why)
+                count = min(count, left)
+                if budget is not None:
+                    budget -= count
                 self.insns_charged += count
             seconds = None
             if uncounted and several:

@@ -11,7 +11,6 @@ import struct
 from typing import TYPE_CHECKING, Callable
 
 from unicorn import Uc, UcError
-from unicorn import arm64_const as arm64
 from unicorn import unicorn_const as UCC
 
 from hcdbg.machine import board
@@ -55,18 +54,18 @@ class Traps:
                 regs, pc = vcpu.call_regs_pc()
                 pc -= 4
                 call = Call(regs[0] & 0xFFFF_FFFF, regs, "hvc" if intno == exc_entry.INTNO_HVC else "smc",
-                            self._immediate(uc, pc), index, pc)
+                            self._immediate(vcpu, pc), index, pc)
                 if not self.on_call(vcpu, call):
                     self._stop(vcpu, StopKind.CALL, f"{call.conduit.upper()} call", call)
                 return
-            pc = uc.reg_read(arm64.UC_ARM64_REG_PC)
-            syn = self._syndrome(vcpu, intno, pc)
+            cpu = exc_entry.EntryState._make(vcpu.entry_reads.read())
+            syn = self._syndrome(vcpu, intno, cpu.pc)
             if syn is None:
                 self._stop(vcpu, StopKind.FAULT,
-                           f"{exc_entry.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {pc:#x}: "
+                           f"{exc_entry.EXCEPTION_NAMES.get(intno, f'exception {intno}')} at {cpu.pc:#x}: "
                            "hcdbg cannot tell its syndrome on this Unicorn build")
                 return
-            self._exception(vcpu, intno, syn)
+            self._exception(vcpu, intno, syn, cpu)
         except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
             self._pending[index].error = exc
             uc.emu_stop()
@@ -80,7 +79,7 @@ class Traps:
         the instruction word (which needs a PC readable as a physical address)."""
         if intno not in exc_entry.EXCEPTION_NAMES:
             return None
-        real = exc_entry.qemu_syndrome(vcpu.uc)
+        real = vcpu.qemu_syndrome.read()
         if real is not None:
             esr, far = real
             aborts = (exc_entry.INTNO_PREFETCH_ABORT, exc_entry.INTNO_DATA_ABORT)
@@ -93,7 +92,7 @@ class Traps:
             return exc_entry.Syndrome(ec, (word >> 5) & 0xFFFF, pc)
         return None
 
-    def _immediate(self, uc: Uc, pc: int) -> int:
+    def _immediate(self, vcpu: Vcpu, pc: int) -> int:
         """The imm16 of the HVC/SMC at `pc`: from the instruction word when `pc` is a RAM
         address (MMU off or identity-mapped: no Unicorn call), else from the syndrome QEMU
         computed (ESR ISS = imm16 for HVC64/SMC64), as a kernel's virtual PC is not a
@@ -101,33 +100,55 @@ class Traps:
         off = pc - board.RAM_BASE
         if 0 <= off < self._ram_size:
             return (_U32(self._mmap, off)[0] >> 5) & 0xFFFF
-        real = exc_entry.qemu_syndrome(uc)
+        real = vcpu.qemu_syndrome.read()
         if real is not None and real[0] >> 26 in (exc_entry.EC_HVC64, exc_entry.EC_SMC64):
             return real[0] & 0xFFFF
         try:
-            return (int.from_bytes(uc.mem_read(pc, 4), "little") >> 5) & 0xFFFF
+            return (int.from_bytes(vcpu.uc.mem_read(pc, 4), "little") >> 5) & 0xFFFF
         except UcError:
             return 0  # unknowable; SMCCC callers use #0
 
-    def _exception(self, vcpu: Vcpu, intno: int, syn: exc_entry.Syndrome) -> None:
+    def _exception(self, vcpu: Vcpu, intno: int, syn: exc_entry.Syndrome,
+                   cpu: exc_entry.EntryState | None = None) -> None:
+        """Deliver `syn` to the guest's vectors (`cpu`: the vCPU as the hook read it), or
+        stop: caught, or no vectors to take it."""
         name = exc_entry.EXCEPTION_NAMES.get(intno, f"exception {intno}")
-        if name in self.config.catch or not self._has_vectors(vcpu):
+        if cpu is None:
+            cpu = exc_entry.EntryState._make(vcpu.entry_reads.read())
+        if name in self.config.catch or not self._has_vectors(vcpu, cpu):
             why = ("caught" if name in self.config.catch
-                   else f"the guest has no vector table (VBAR_EL1 = {vcpu.read('vbar_el1'):#x})")
+                   else f"the guest has no vector table (VBAR_EL1 = {cpu.vbar:#x})")
             at = syn.elr - 4 if syn.ec in (exc_entry.EC_SVC64, exc_entry.EC_HVC64, exc_entry.EC_SMC64) else syn.elr
             vcpu.pc = syn.elr
             far = f", FAR {syn.far:#x}" if syn.far is not None else ""
             self._stop(vcpu, StopKind.EXCEPTION, f"{name} at {at:#x} (ESR {syn.esr:#x}{far}): {why}")
             return
         self.exceptions_delivered = True  # machine.run: no more time slices from now on
-        exc_entry.deliver(vcpu.uc, syn, HCR_EL2_VALUE)
+        values = exc_entry.entry_values(cpu, syn, HCR_EL2_VALUE)
+        vcpu.entry_writes.write(values)
+        if exc_entry.loops(cpu, syn, values):
+            self._stop(vcpu, StopKind.EXCEPTION,
+                       f"exception loop: {name} at {syn.elr:#x}, the vector's own first instruction "
+                       f"(ESR {syn.esr:#x}): each entry takes the same exception again, for ever")
+
+    def _pc_alignment(self, vcpu: Vcpu) -> None:
+        """The slice ended before a block at a misaligned PC ran (pcalign.py): the vCPU takes
+        a PC alignment fault there, as a prefetch abort (QEMU's EXCP_PREFETCH_ABORT)."""
+        pc = vcpu.misaligned.take()
+        if pc is not None and vcpu.pc == pc:
+            self._exception(vcpu, exc_entry.INTNO_PREFETCH_ABORT, exc_entry.pc_alignment(pc))
 
     @staticmethod
-    def _has_vectors(vcpu: Vcpu) -> bool:
-        """VBAR_EL1 is set and, with the MMU off, in memory. With the MMU on VBAR_EL1 is a
+    def _has_vectors(vcpu: Vcpu, cpu: exc_entry.EntryState) -> bool:
+        """VBAR_EL1 is set and, with the MMU off, in memory (the board's memory map never
+        changes, so the answer for one VBAR_EL1 is kept). With the MMU on VBAR_EL1 is a
         virtual address we cannot check; trust the guest."""
-        vbar = vcpu.read("vbar_el1")
-        return vbar != 0 and bool(vcpu.read("sctlr_el1") & 1 or vcpu.read_word(vbar + 0x200) is not None)
+        vbar = cpu.vbar
+        if vbar == 0 or cpu.sctlr & 1:
+            return vbar != 0
+        if vcpu.vectors_seen[0] != vbar:
+            vcpu.vectors_seen = (vbar, vcpu.read_word(vbar + 0x200) is not None)
+        return vcpu.vectors_seen[1]
 
     def _abort(self, vcpu: Vcpu, exc: UcError) -> Stop | None:
         """An access with nothing behind it, as QEMU and KVM treat it: the guest takes a
@@ -140,11 +161,12 @@ class Traps:
         intno = exc_entry.INTNO_PREFETCH_ABORT if fetch else exc_entry.INTNO_DATA_ABORT
         pc = vcpu.pc
         far = pc if fetch else vcpu.access_address(fault[1]) if fault else None
-        if far is None or not (exc_entry.EXCEPTION_NAMES[intno] in self.config.catch or self._has_vectors(vcpu)):
+        cpu = exc_entry.EntryState._make(vcpu.entry_reads.read())
+        if far is None or not (exc_entry.EXCEPTION_NAMES[intno] in self.config.catch or self._has_vectors(vcpu, cpu)):
             return self._fault_stop(vcpu, exc)
         self._fault[vcpu.index] = None
         write = exc.errno == UCC.UC_ERR_WRITE_UNMAPPED
-        self._exception(vcpu, intno, exc_entry.external_abort(fetch, write, vcpu.el, pc, far))
+        self._exception(vcpu, intno, exc_entry.external_abort(fetch, write, vcpu.el, pc, far), cpu)
         p = self._pending[vcpu.index]
         stop, p.stop = p.stop, None
         return stop

@@ -13,9 +13,11 @@ from hcdbg.errors import UsageError
 from hcdbg.machine import mmu
 from hcdbg.machine import registers
 from hcdbg.machine.access import access_base, virtual_address
-from hcdbg.machine.callregs import CallRegs
+from hcdbg.machine import exceptions
+from hcdbg.machine.callregs import CallRegs, RegBatch
 from hcdbg.machine.engine import new_engine
 from hcdbg.machine.exactstop import ExactStops
+from hcdbg.machine.pcalign import MisalignedPc
 from hcdbg.smccc.call import PowerState
 
 if TYPE_CHECKING:
@@ -63,6 +65,13 @@ class Vcpu:
         self.uc = uc
         self.exact_stops = ExactStops(uc)
         self._call_regs = CallRegs(uc)
+        #: An exception entry's reads and writes, one call each (exceptions.py, traps.py).
+        self.entry_reads = RegBatch(uc, exceptions.ENTRY_READS)
+        self.entry_writes = RegBatch(uc, exceptions.ENTRY_WRITES)
+        self.qemu_syndrome = exceptions.QemuSyndrome(uc)
+        self.misaligned = MisalignedPc(uc)  # a branch to a PC not a multiple of 4 (pcalign.py)
+        #: (VBAR_EL1, whether it was in memory) when last checked, with the MMU off (traps.py).
+        self.vectors_seen: tuple[int, bool] = (0, False)
         self._reset_context = uc.context_save()
 
     # --- reset -------------------------------------------------------------------------

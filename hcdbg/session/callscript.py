@@ -50,6 +50,7 @@ class Entry:
     args: dict[int, int] = field(default_factory=dict)  # register number -> value
     answer: dict[int, int] | None = None  # register number -> value; None: not given
     by: AnsweredBy = BUILT_IN  # as the script's `by` says: user, built-in, deny, rule N
+    effect: str | None = None  # what the recorded answer did to the machine ("CpuOn")
 
     @property
     def name(self) -> str:
@@ -161,7 +162,10 @@ def parse_entry(obj: dict[str, Any], index: int, line: int) -> Entry:
         answer = ({0: _int(raw, "answer", service)} if isinstance(raw, (int, str)) and not isinstance(raw, bool)
                   else _register_map(raw, "answer", {}, service, 0))
     by = _by(obj["by"]) if "by" in obj else BUILT_IN if answer is None else BY_USER
-    return Entry(index, line, fid, vcpu, conduit, imm, args, answer, by)
+    effect = obj.get("effect")
+    if effect is not None and not isinstance(effect, str):
+        raise ValueError(f"effect: expected an effect's name (\"CpuOn\", ...), got {json.dumps(effect)}")
+    return Entry(index, line, fid, vcpu, conduit, imm, args, answer, by, effect)
 
 
 def _by(value: Any) -> AnsweredBy:

@@ -12,8 +12,9 @@ import functools
 import hashlib
 import json
 import os
+from collections import deque
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, Iterator, NamedTuple
 
 from hcdbg.errors import UsageError
 from hcdbg.session.callscript import FORMAT_VERSION
@@ -55,6 +56,38 @@ class CallRecord(NamedTuple):
         if nargs:
             return template % (number, *[regs[n] & mask for n in range(1, nargs + 1)], t.pc)
         return template % (number, t.pc)
+
+
+class RecentCalls:
+    """A call history that counts every call but keeps only the last `keep` records, for
+    runs that print or record each call as it comes (trace, replay): their memory stays
+    bounded however long the guest runs (1M calls kept whole: 613 MB). As the list the REPL
+    keeps, `len` is the number of calls so far and indices count from the first call; only
+    the kept records can be read."""
+
+    def __init__(self, keep: int) -> None:
+        self._recent: deque[CallRecord] = deque(maxlen=keep)
+        self._count = 0
+
+    def append(self, record: CallRecord) -> None:
+        self._recent.append(record)
+        self._count += 1
+
+    def clear(self) -> None:
+        self._recent.clear()
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[CallRecord]:
+        return iter(self._recent)
+
+    def __getitem__(self, index: slice) -> list[CallRecord]:
+        """The kept records of `index`, a slice of call indices (0: the first call)."""
+        first = self._count - len(self._recent)  # the index of the oldest kept record
+        start, stop, step = index.indices(self._count)
+        return list(self._recent)[max(start - first, 0):max(stop - first, 0):step]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,6 +9,7 @@ conduit, immediate and vCPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from hcdbg.session.callscript import Entry, Script, UartInput
 from hcdbg.smccc import catalog
@@ -74,9 +75,11 @@ class Replay:
         self.skip = int(script.header.get("from_call", 1)) - 1
         self._start = self.save_state()
 
-    def take(self, trap: Call) -> Entry | Divergence | None:
+    def take(self, trap: Call, impossible: Callable[[Entry, Call], str | None] | None = None
+             ) -> Entry | Divergence | None:
         """The entry `trap` is (consumed), or the divergence it is; None for a call before
-        the script begins (answered as if there were no script)."""
+        the script begins (answered as if there were no script). `impossible(entry)`: why
+        this run cannot answer the call as the entry did (an effect that cannot happen)."""
         if self.skip:
             self.skip -= 1
             return None
@@ -85,11 +88,18 @@ class Replay:
             which = f" for vCPU {trap.vcpu}" if self.any_vcpu_order and self._left else ""
             return Divergence(trap, None, (f"the script has no more calls{which}",))
         diff = differences(entry, trap, self.ignore_args)
+        if not diff and impossible is not None and (why := impossible(entry, trap)) is not None:
+            diff = (why,)
         if diff:
             return Divergence(trap, entry, diff)
         self._left.remove(entry)
         self.matched += 1
         return entry
+
+    @property
+    def done(self) -> bool:
+        """Whether every entry has been matched."""
+        return not self._left
 
     def _next_for(self, vcpu: int) -> Entry | None:
         """The entry a call from `vcpu` must match: the script's next, or with

@@ -23,11 +23,12 @@ from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.ranges import Action, Filter
 from hcdbg.session.breakpoints import Breakpoint, Breakpoints
-from hcdbg.session.record import CallRecord, Recorder, header, sha256
+from hcdbg.session.record import CallRecord, RecentCalls, Recorder, header, sha256
 from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.callscript import Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Answer, Call
+from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
 
 
@@ -82,7 +83,8 @@ class Session:
         self.firmware = Firmware(firmware_config or FirmwareConfig())
         self.filter = Filter()
         self.rules = AnswerRules()
-        self.history: list[CallRecord] = []
+        #: Every call answered (the REPL's `calls`, rewind), or only the latest (trace, replay).
+        self.history: list[CallRecord] | RecentCalls = []
         self.recorder = recorder
         #: Called with each record as it is made (trace prints it; the REPL may ignore it).
         self.on_record: Callable[[CallRecord], None] | None = None
@@ -98,6 +100,9 @@ class Session:
         self.replay_started: Replay | None = None
         #: Where the replay ended because the guest made another call (stopped at it).
         self.divergence: Divergence | None = None
+        #: (instructions, why): how long a replay lets the guest run on after the script's
+        #: last call before it stops the run (MAX_INSNS, why); None: as long as it runs.
+        self.after_script: tuple[int, str] | None = None
         #: What the session was launched with (guest, machine, firmware), for script headers.
         self.options: dict[str, Any] = {}
         self.machine.on_call = self._on_call
@@ -105,11 +110,13 @@ class Session:
     # --- the hot path ----------------------------------------------------------------------
     def _on_call(self, vcpu: Vcpu, call: Call) -> bool:
         replay = self.replay
-        if replay is not None and (taken := replay.take(call)) is not None:
+        if replay is not None and (taken := replay.take(call, self._impossible)) is not None:
             if isinstance(taken, Divergence):  # stop at the call: the user (or CI) decides
                 self.divergence, self.replay = taken, None
                 return False
             answer, source = self._scripted(call, taken)
+            if replay.done:
+                self._limit_after_script(vcpu)
             if replay.script.inputs:
                 self.machine.uart.feed(replay.due_input())
         else:
@@ -158,6 +165,34 @@ class Session:
         return (Answer(dict(entry.answer), None, f"from line {entry.line} of the script"),
                 entry.by.replayed())
 
+    def keep_recent_calls(self, keep: int) -> None:
+        """Before the guest runs: keep only the last `keep` calls' records (they are counted
+        and numbered all the same), for a run that prints or records each call as it comes."""
+        assert not self.history, "the history is chosen before the first call"
+        self.history = RecentCalls(keep)
+
+    def _impossible(self, entry: Entry, call: Call) -> str | None:
+        """Why this run cannot do to the machine what `entry`'s answer did (None: it can, or
+        the entry records no effect). A 4-vCPU recording's CPU_ON replayed on one vCPU would
+        answer SUCCESS and start nothing, and the guest would wait for that CPU forever."""
+        if entry.effect is None:
+            return None
+        effect = None
+        if entry.answer is not None or entry.by.kind is not AnswerSource.DENY:  # as _scripted
+            builtin = self.firmware.answer(call, self.machine, dry_run=True)
+            if entry.answer is None or (entry.by.kind is AnswerSource.BUILT_IN and builtin.regs == entry.answer):
+                effect = builtin.effect
+        if effect is not None and effect.name == entry.effect:
+            return None
+        here = f"its effect {effect.name}" if effect is not None else "no effect"
+        return (f"the recorded answer's effect {entry.effect} cannot happen in this run: the "
+                f"built-in handler answers with {here} here (not the recorded machine? --smp)")
+
+    def _limit_after_script(self, vcpu: Vcpu | None) -> None:
+        """The replay's script is done: the run may go on only so long without a call."""
+        if self.after_script is not None:
+            self.machine.limit_runs(*self.after_script, caller=vcpu)
+
     # --- recording and replaying --------------------------------------------------------------
     def start_recording(self, path: Path, overwrite: bool = False) -> Recorder:
         """Record every call answered from now on into a new call script at `path`. If the
@@ -197,6 +232,8 @@ class Session:
     def start_replay(self, replay: Replay) -> None:
         """Answer the calls from now on from `replay`'s script, checking each."""
         self.replay, self.divergence, self.replay_started = replay, None, replay
+        if replay.done:  # no entries (or none left)
+            self._limit_after_script(None)
         self.machine.timeslice = 0  # counted slices, as the recording had
         self.machine.uart.feed(replay.due_input())  # typed before the script's first call
 
@@ -228,10 +265,13 @@ class Session:
         p = self.require_call()
         return self.firmware.answer(p.trap, self.machine, dry_run=True)
 
-    def reply(self, regs: dict[int, int]) -> None:
-        """Answer the pending call by hand (registers not named keep their values)."""
+    def reply(self, regs: dict[int, int]) -> Effect | None:
+        """Answer the pending call by hand (registers not named keep their values). Returns
+        what the built-in answer would have done to the machine and a reply does not (a
+        CPU_ON's target stays off), or None."""
         p = self.require_call()
         p.answer, p.source = Answer(dict(regs), None, "answered by hand"), BY_USER
+        return self.firmware.answer(p.trap, self.machine, dry_run=True).effect
 
     def handle(self) -> Answer:
         """Answer the pending call as the built-in handler would (applied on resume)."""
@@ -322,6 +362,12 @@ class Session:
         self.last_stop = None
         self.hits = ()
         self.rules.reset_counts()
+        self.machine.limit_runs(None)
+        # A new run: its calls are numbered from 1 again (`calls`, checkpoints). A recording
+        # goes on: its entries so far stay before this run's.
+        if self.recorder is not None:
+            self.recorder.offset = -self.recorder.calls
+        self.history.clear()
 
     def interrupt(self) -> None:
         """Stop a run in progress on another thread (Ctrl-C)."""

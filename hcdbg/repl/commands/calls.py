@@ -14,6 +14,7 @@ from hcdbg.repl.commands import Parser, at_call, command
 from hcdbg.session.record import CallRecord
 from hcdbg.session.session import PendingCall
 from hcdbg.smccc import catalog
+from hcdbg.smccc.effects import CpuOn, Effect
 from hcdbg.smccc.source import FILTER_WORDS, AnswerSource
 from hcdbg.values import decimal, register_list
 
@@ -53,9 +54,18 @@ def do_reply(dbg: Debugger, args: argparse.Namespace) -> None:
     service = dbg.call_service()
     # The answer grammar of answer rules; each VALUE as `print` reads it ($x1, sums, ...).
     regs = register_list(args.values, lambda text: dbg.value(text, service))
-    dbg.session.reply(regs)
+    left_out = dbg.session.reply(regs)
     assert pending.answer is not None
     _show_answer(dbg, pending, pending.answer, "reply")
+    if left_out is not None:  # else the guest may wait for what never happens (a CPU's start)
+        dbg.message(f"    {_not_done(left_out)}", "class:hint")
+
+
+def _not_done(effect: Effect) -> str:
+    """What a reply leaves out of the built-in answer, which only `handle` gives."""
+    if isinstance(effect, CpuOn):
+        return f"vCPU {effect.target} stays off: a reply only writes registers ('handle' starts it)"
+    return f"a reply only writes registers: the built-in answer {effect.describe()}; 'handle' gives that"
 
 
 p = Parser("handle", "Answer the call as the built-in handler would.\nThat is the 'built-in "
