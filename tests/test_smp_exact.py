@@ -254,3 +254,62 @@ def test_the_stress_script_runs() -> None:
                         "--count", "50000"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("0 of 2 runs failed")
+
+
+def test_a_time_slice_ends_even_if_its_stop_came_before_unicorn_started():
+    # uc_emu_start clears a pending stop request as it begins (Unicorn 2.1.4 uc.c). On a
+    # loaded host the preempt thread's stop could land between arm() and emu_start, and the
+    # slice then ran on forever (4 vCPUs spinning on each other: the time-slice test above
+    # hung 3 times in 3 under two CPU hogs). Here the stop lands first on purpose: a guest
+    # spinning on `b .` must still be stopped by the preempter, not by the watchdog.
+    import threading
+    import time
+    from unicorn import UC_ARCH_ARM64, UC_MODE_ARM, UC_PROT_ALL, Uc
+    from hcdbg.machine.preempt import Preempter
+    uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+    uc.mem_map(0x1000, 0x1000, UC_PROT_ALL)
+    uc.mem_write(0x1000, struct.pack("<I", 0x14000000))  # b . (DDI 0487 C6.2.26, imm26 = 0)
+    preempt = Preempter()
+    watchdog_fired = threading.Event()
+    watchdog = threading.Timer(30, lambda: (watchdog_fired.set(), uc.emu_stop()))
+    preempt.arm(uc, 0.0001)
+    time.sleep(0.05)  # the deadline passes, and the stop lands, before the slice starts
+    watchdog.start()
+    try:
+        uc.emu_start(0x1000, 0x2000)
+    finally:
+        watchdog.cancel()
+        fired = preempt.disarm()
+    assert fired and not watchdog_fired.is_set()
+
+
+def test_a_ctrl_c_that_lands_just_before_unicorn_starts_is_not_lost():
+    # Machine.interrupt() stops the slice it finds running; one that lands after the slice is
+    # marked but before Unicorn starts it was cleared by uc_emu_start, and a lone vCPU in an
+    # uncounted slice ran on: here echo, which with no input goes on to power off, so the lost
+    # stop shows as a run to its end. The stop is made to land in exactly that gap.
+    import threading
+    session = Session(loader.load(guest("echo")), MachineConfig(smp=1))
+    machine = session.machine
+    uc = machine.vcpus[0].uc
+    real = uc.emu_start
+    calls = []
+
+    def late_start(*args):
+        if not calls:
+            t = threading.Thread(target=machine.interrupt)
+            t.start()
+            t.join()
+        calls.append(args)
+        return real(*args)
+
+    uc.emu_start = late_start
+    watchdog_fired = threading.Event()
+    watchdog = threading.Timer(30, lambda: (watchdog_fired.set(), machine.interrupt()))
+    watchdog.start()
+    try:
+        stop = session.cont()
+    finally:
+        watchdog.cancel()
+    assert machine.exact_async_stops  # else the slice would be counted and this proves nothing
+    assert stop.kind is StopKind.INTERRUPT and not watchdog_fired.is_set()

@@ -126,6 +126,7 @@ class Machine(Traps):
         #: take such a stop between blocks (exactstop.py), and only in uncounted slices.
         self.exact_async_stops = exactstop.available()
         self._running: Vcpu | None = None  # the vCPU in an uncounted slice, under _run_lock
+        self._serial = 0  # which uncounted slice that is (interrupt's repeated stops)
         self._run_lock = threading.Lock()
         self._interrupt = threading.Event()
         self._next = 0
@@ -325,8 +326,23 @@ class Machine(Traps):
         self._interrupt.set()
         self.irq.wake()
         with self._run_lock:
-            if self._running is not None:
-                self._running.uc.emu_stop()
+            running, serial = self._running, self._serial
+            if running is not None:
+                running.uc.emu_stop()
+        if running is not None:
+            threading.Thread(target=self._stop_until_out, args=(running, serial),
+                             name="hcdbg-interrupt", daemon=True).start()
+
+    def _stop_until_out(self, vcpu: Vcpu, serial: int) -> None:
+        """uc_emu_start clears a stop request as it begins (Unicorn 2.1.4 uc.c), so a stop
+        that lands after `_emulate` marked the slice but before Unicorn started it is lost:
+        repeat it every 2 ms while that same slice runs (up to a second)."""
+        for _ in range(500):
+            time.sleep(0.002)
+            with self._run_lock:
+                if self._running is not vcpu or self._serial != serial:
+                    return
+                vcpu.uc.emu_stop()
 
     def _slice(self, vcpu: Vcpu, count: int) -> Stop | None:
         """Run one vCPU for up to `count` instructions (0: until something stops it)."""
@@ -387,6 +403,7 @@ class Machine(Traps):
         if exact:
             with self._run_lock:
                 self._running = vcpu
+                self._serial += 1
         irq = self.irq
         irq.before_slice()
         irq.arm_catch(vcpu)

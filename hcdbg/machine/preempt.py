@@ -14,6 +14,10 @@ import time
 from typing import Protocol
 
 
+#: Seconds between repeated stops of a slice that has not ended yet (see _run).
+_RETRY = 0.002
+
+
 class _Stoppable(Protocol):
     def emu_stop(self) -> None: ...
 
@@ -62,6 +66,11 @@ class Preempter:
                 if left > 0:
                     self._cond.wait(left)
                     continue
+                # uc_emu_start clears a stop request as it begins (Unicorn 2.1.4 uc.c), so a
+                # stop that lands before the slice is inside Unicorn (a loaded host can delay
+                # the run thread past a 1 ms deadline) is lost, and the slice would run on
+                # until something else stopped it: repeat the stop until the run loop
+                # disarms, which it does as soon as the slice has returned.
                 self._uc.emu_stop()
                 self._fired = True
-                self._uc = None
+                self._deadline = time.monotonic() + _RETRY
