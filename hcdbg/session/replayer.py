@@ -68,7 +68,13 @@ class Replay:
         self.script = script
         self.ignore_args = ignore_args
         self.any_vcpu_order = any_vcpu_order
-        self._left: list[Entry] = list(script.entries)
+        # Entries are matched in order, so what is left is a position in the script plus,
+        # with any_vcpu_order, the few entries past it already matched out of order: each
+        # call costs O(1), not a removal from the head of a list (a 1M-call replay was
+        # quadratic), and a checkpoint keeps two small values, not a copy of the script.
+        self._entries = tuple(script.entries)
+        self._pos = 0
+        self._taken: frozenset[int] = frozenset()
         self._inputs = list(script.inputs)
         self.matched = 0
         #: Calls made before the script begins (its header's from_call - 1): not checked.
@@ -83,30 +89,46 @@ class Replay:
         if self.skip:
             self.skip -= 1
             return None
-        entry = self._next_for(trap.vcpu)
-        if entry is None:
-            which = f" for vCPU {trap.vcpu}" if self.any_vcpu_order and self._left else ""
+        at = self._next_for(trap.vcpu)
+        if at is None:
+            which = f" for vCPU {trap.vcpu}" if self.any_vcpu_order and not self.done else ""
             return Divergence(trap, None, (f"the script has no more calls{which}",))
+        entry = self._entries[at]
         diff = differences(entry, trap, self.ignore_args)
         if not diff and impossible is not None and (why := impossible(entry, trap)) is not None:
             diff = (why,)
         if diff:
             return Divergence(trap, entry, diff)
-        self._left.remove(entry)
+        self._consume(at)
         self.matched += 1
         return entry
 
     @property
     def done(self) -> bool:
         """Whether every entry has been matched."""
-        return not self._left
+        return self._pos >= len(self._entries)
 
-    def _next_for(self, vcpu: int) -> Entry | None:
-        """The entry a call from `vcpu` must match: the script's next, or with
+    def _next_for(self, vcpu: int) -> int | None:
+        """The index of the entry a call from `vcpu` must match: the script's next, or with
         any_vcpu_order the next one for that vCPU (or for any)."""
         if not self.any_vcpu_order:
-            return self._left[0] if self._left else None
-        return next((e for e in self._left if e.vcpu is None or e.vcpu == vcpu), None)
+            return self._pos if self._pos < len(self._entries) else None
+        for at in range(self._pos, len(self._entries)):
+            e = self._entries[at]
+            if at not in self._taken and (e.vcpu is None or e.vcpu == vcpu):
+                return at
+        return None
+
+    def _consume(self, at: int) -> None:
+        if at != self._pos:
+            self._taken = self._taken | {at}
+            return
+        pos, taken = at + 1, self._taken
+        while pos in taken:
+            pos += 1
+        self._pos = pos
+        if taken:
+            self._taken = frozenset(i for i in taken if i > pos)
 
     def due_input(self) -> bytes:
         """Console input the script types now: what comes after the calls made so far."""
@@ -114,14 +136,15 @@ class Replay:
         self._inputs = [i for i in self._inputs if i.after > self.matched]
         return due
 
-    def save_state(self) -> tuple[list[Entry], list[UartInput], int, int]:
-        """Where the replay is (for a checkpoint): entries and input left, matched, skip."""
-        return list(self._left), list(self._inputs), self.matched, self.skip
+    def save_state(self) -> tuple[int, frozenset[int], list[UartInput], int, int]:
+        """Where the replay is (for a checkpoint): position, entries matched past it, input
+        left, matched, skip."""
+        return self._pos, self._taken, list(self._inputs), self.matched, self.skip
 
-    def restore_state(self, state: tuple[list[Entry], list[UartInput], int, int]) -> None:
+    def restore_state(self, state: tuple[int, frozenset[int], list[UartInput], int, int]) -> None:
         """Go back to a position `save_state` returned."""
-        left, inputs, self.matched, self.skip = state
-        self._left, self._inputs = list(left), list(inputs)
+        self._pos, self._taken, inputs, self.matched, self.skip = state
+        self._inputs = list(inputs)
 
     def restart(self) -> None:
         """Back to the script's first entry."""
@@ -129,4 +152,4 @@ class Replay:
 
     def remaining(self) -> list[Entry]:
         """Entries the guest has not made (yet), in script order."""
-        return list(self._left)
+        return [e for at, e in enumerate(self._entries[self._pos:], self._pos) if at not in self._taken]
