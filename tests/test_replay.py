@@ -274,3 +274,31 @@ def test_a_guest_that_runs_on_without_a_call_after_the_script_is_a_divergence(tm
     assert r.returncode == 1, r.stderr
     assert ("replay diverged: the guest made the script's 1 call(s), then no call in the "
             "100,000,000 instructions after the script's last call (vCPU 0, pc 0x40080008)") in r.stderr
+
+
+def test_any_vcpu_order_bookkeeping_through_a_checkpoint() -> None:
+    """With --any-vcpu-order each vCPU takes its own next entry: taken out of order, the
+    entries left, `done`, and a checkpoint's save and restore must all agree with the script."""
+    from hcdbg.session.callscript import Entry, Script
+    from hcdbg.session.replayer import Replay
+    from hcdbg.smccc.call import Call
+    version, features = 0x8400_0000, 0x8400_000A
+    entries = tuple(Entry(index=i, line=i + 1, fid=fid, vcpu=cpu)
+                    for i, (fid, cpu) in enumerate([(version, 0), (version, 1), (features, 1),
+                                                    (features, 0)], 1))
+    rep = Replay(Script(Path("s.calls"), {}, entries), any_vcpu_order=True)
+
+    def call(fid: int, cpu: int) -> Call:
+        return Call(fid=fid, regs=(fid,) + (0,) * 17, vcpu=cpu, conduit="hvc", imm=0, pc=0)
+
+    assert rep.take(call(version, 1)) is entries[1]  # vCPU 1 first: out of order
+    saved = rep.save_state()
+    assert rep.take(call(features, 1)) is entries[2]
+    assert rep.remaining() == [entries[0], entries[3]]
+    rep.restore_state(saved)
+    assert rep.remaining() == [entries[0], entries[2], entries[3]]
+    assert rep.take(call(version, 0)) is entries[0]
+    assert rep.take(call(features, 0)) is entries[3]
+    assert not rep.done and rep.remaining() == [entries[2]]
+    assert rep.take(call(features, 1)) is entries[2]
+    assert rep.done and rep.remaining() == []
