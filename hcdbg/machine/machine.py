@@ -23,6 +23,7 @@ from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.coherence import CoherenceWatch
+from hcdbg.machine.fastcalls import FastPath
 from hcdbg.machine.interrupts import Interrupts
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
@@ -91,6 +92,8 @@ class Machine(Traps):
         self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
+        #: Answers the trap gives without on_call (fastcalls.py); None: every call goes there.
+        self.fast_calls: FastPath | None = None
         devices = list(board.DEVICE_REGIONS)
         memory: list[tuple[int, ctypes.Array]] = [(board.RAM_BASE, self.ram)]
         self._flash: mmap.mmap | None = None
@@ -561,6 +564,10 @@ class Machine(Traps):
     def memory_blocks(self) -> tuple[mmap.mmap, ...]:
         """The host buffers behind guest memory: RAM, then the flash banks when mapped."""
         return (self._mmap,) if self._flash is None else (self._mmap, self._flash)
+
+    def ram_view(self) -> tuple[mmap.mmap, int]:
+        """Guest RAM (from board.RAM_BASE) and its size: where the trap reads an immediate."""
+        return self._mmap, self._ram_size
 
     def scheduler_state(self) -> tuple[int, int, tuple[int | None, ...], int]:
         """Which vCPU the round robin tries next, which ran last, where each one last

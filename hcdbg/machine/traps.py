@@ -16,6 +16,7 @@ from unicorn import unicorn_const as UCC
 from hcdbg.machine import board
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.stop import Stop, StopKind
+from hcdbg.machine.fastcalls import FastPath
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 from hcdbg.smccc.call import Call
 
@@ -32,6 +33,7 @@ class Traps:
     vcpus: list[Vcpu]
     config: MachineConfig
     on_call: Callable[[Vcpu, Call], bool]
+    fast_calls: FastPath | None
     _pending: list[_Pending]
     _fault: list[tuple[int, int, int] | None]
     _before_store: list[object | None]
@@ -47,6 +49,9 @@ class Traps:
 
     def _on_intr(self, _uc: object, intno: int, index: int) -> None:
         """The UC_HOOK_INTR hook of vCPU `index` (`_uc`: its Uc or libunicorn's handle)."""
+        fast = self.fast_calls
+        if fast is not None and fast(intno, index):
+            return
         vcpu = self.vcpus[index]
         uc = vcpu.uc
         try:
