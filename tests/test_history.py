@@ -128,3 +128,19 @@ def test_records_read_back_what_was_added():
     assert [r.seq for r in history[-1:]] == [2]
     with pytest.raises(IndexError):
         history[2]
+
+
+@pytest.mark.parametrize("name, smp", [("bench-calls", 1), ("conduits", 1), ("psci-tour", 4)])
+def test_a_recording_is_the_same_whichever_path_answered(tmp_path, name, smp):
+    lines = []
+    for full_path in (False, True):
+        session = _session(name, smp, calls=300 if name == "bench-calls" else None, full_path=full_path)
+        path = tmp_path / f"{full_path}.calls"
+        session.start_recording(path)
+        _run(session)
+        session.stop_recording()
+        text = path.read_text()
+        assert text.endswith("}\n")  # cut at its last line when closed: no padding left
+        lines.append(text.splitlines()[1:])  # the header holds the time it was made
+    fast, full = lines
+    assert len(fast) == len(full) > 0 and fast == full

@@ -49,12 +49,12 @@ class Traps:
 
     def _on_intr(self, _uc: object, intno: int, index: int) -> None:
         """The UC_HOOK_INTR hook of vCPU `index` (`_uc`: its Uc or libunicorn's handle)."""
-        fast = self.fast_calls
-        if fast is not None and fast(intno, index):
-            return
         vcpu = self.vcpus[index]
         uc = vcpu.uc
         try:
+            fast = self.fast_calls
+            if fast is not None and fast(intno, index):
+                return
             if intno == exc_entry.INTNO_HVC or intno == exc_entry.INTNO_SMC:
                 regs, pc = vcpu.call_regs_pc()
                 pc -= 4

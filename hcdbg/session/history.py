@@ -17,7 +17,7 @@ from typing import Iterator, overload
 
 from hcdbg.machine.fastcalls import Known, tail_word
 from hcdbg.machine.callregs import prepare_write
-from hcdbg.session.record import CallRecord
+from hcdbg.session.record import CallRecord, line_key
 from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.source import AnsweredBy
 
@@ -77,14 +77,17 @@ class CallHistory:
         (fastcalls.py); they stay the same objects for the history's life."""
         return self._regs, self._tails
 
-    def known(self, source: AnsweredBy, answer: Answer, smc: bool) -> Known | None:
-        """`answer` as the fast path gives it (None: it cannot, no batch writes here)."""
+    def known(self, call: Call, source: AnsweredBy, answer: Answer) -> Known | None:
+        """The answer `call` got as the fast path gives it to calls with the same x0 and
+        conduit (None: it cannot, no batch writes here)."""
         write = prepare_write(answer.regs)
         if write is None:
             return None
         self._keep.append(write.keep)
+        smc = call.conduit == "smc"
+        how = line_key(call, source, answer)
         return (write.ids, write.pointers, write.count,
-                tail_word(self.answer_number(source, answer), smc, 0, 0))
+                tail_word(self.answer_number(source, answer), smc, 0, 0), how)
 
     # --- reading --------------------------------------------------------------------------
     def record(self, index: int) -> CallRecord:

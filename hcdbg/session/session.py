@@ -184,27 +184,27 @@ class Session:
             return
         history, fast = self.history, self._fast
         assert isinstance(history, CallHistory) and fast is not None  # _arm_fast_calls saw to it
-        smc = call.conduit == "smc"
-        known = history.known(source, answer, smc)
+        known = history.known(call, source, answer)
         if known is not None:
-            fast[smc][call.regs[0]] = known
+            fast[call.conduit == "smc"][call.regs[0]] = known
 
     def _arm_fast_calls(self) -> None:
         """Before a run: let the trap answer calls it has seen answered by a constant
         (built-in or denied) answer, when nothing else must see each call: no answer rules
-        (they come first), no replay, no recording, nobody printing calls, and the whole
-        history kept. The table starts empty each run, so a filter, profile or rule changed
+        (they come first), no replay, nobody printing calls, and the whole history kept (a
+        recording gets its line from the fast path too). The table starts empty each run, so a filter, profile or rule changed
         at the prompt is obeyed from the first call on."""
         history, machine = self.history, self.machine
         batches = [v.call_regs.batch for v in machine.vcpus]
-        if (len(self.rules) or self.replay is not None or self.recorder is not None
-                or self.on_record is not None or not isinstance(history, CallHistory)
-                or any(b is None for b in batches)):
+        if (len(self.rules) or self.replay is not None or self.on_record is not None
+                or not isinstance(history, CallHistory) or any(b is None for b in batches)):
             self._fast = machine.fast_calls = None
             return
         self._fast = ({}, {})
+        recorder = self.recorder
         machine.fast_calls = fast_path(self._fast, *history.buffers(), batches,  # type: ignore[arg-type]
-                                       *machine.ram_view())
+                                       *machine.ram_view(),
+                                       line=recorder.write_raw if recorder is not None else None)
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
