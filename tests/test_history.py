@@ -144,3 +144,21 @@ def test_a_recording_is_the_same_whichever_path_answered(tmp_path, name, smp):
         lines.append(text.splitlines()[1:])  # the header holds the time it was made
     fast, full = lines
     assert len(fast) == len(full) > 0 and fast == full
+
+
+@pytest.mark.parametrize("name", ["bench-calls", "conduits", "psci-tour", "smccc-probe"])
+def test_trace_prints_the_same_whichever_path_answered(tmp_path, name):
+    import os
+    from conftest import ROOT
+    import subprocess
+    import sys
+    outputs = []
+    for fast in ("1", "0"):
+        out = tmp_path / f"trace-{fast}.txt"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), HCDBG_FAST_PATH=fast)
+        proc = subprocess.run([sys.executable, "-m", "hcdbg", "trace", name, "-o", str(out)],
+                              capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append((proc.stdout, out.read_text()))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1].endswith("\n") and "+++ " in outputs[0][1].splitlines()[-1]

@@ -29,8 +29,9 @@ class Exit(IntEnum):
 
 def open_output(path: Path, what: str) -> TextIO:
     """`path` opened for writing text, for option `what` (-o); UsageError if it cannot be."""
-    try:
-        return path.open("w", encoding="utf-8")
+    try:  # a regular file read and write too: hcdbg may map it (session/appendfile.py)
+        mode = "w" if path.exists() and not path.is_file() else "w+"
+        return path.open(mode, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"{what} {path}: cannot write: {exc.strerror}") from None
 

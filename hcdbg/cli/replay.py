@@ -9,10 +9,10 @@ from hcdbg import guests
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import ReplayOptions
 from hcdbg.cli.outcome import Exit, open_output, say
-from hcdbg.cli.trace import exit_for, run_to_end, stop_message, uart_to_stdout
+from hcdbg.cli.trace import TraceLines, exit_for, run_to_end, stop_message, uart_to_stdout
 from hcdbg.errors import UsageError
 from hcdbg.stop import StopKind
-from hcdbg.render.call_lines import divergence_lines, entry_text, record_line
+from hcdbg.render.call_lines import divergence_lines, entry_text
 from hcdbg.session import callscript
 from hcdbg.session.record import sha256
 from hcdbg.session.replayer import Replay
@@ -57,16 +57,18 @@ def replay(opts: ReplayOptions) -> Exit:
     if recorded and actual and recorded != actual:
         say(f"warning: {path} is not the recorded guest (SHA-256 {actual[:12]}..., recorded {recorded[:12]}...)")
     verbose = opts.verbose or opts.output is not None
-    out = (open_output(opts.output, "-o") if opts.output else sys.stderr) if verbose else None
-    if out is not None:
-        session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
+    lines = TraceLines(open_output(opts.output, "-o") if opts.output else sys.stderr) if verbose else None
+    if lines is not None:
+        session.on_record, session.on_raw_record = lines.record, lines.raw
     rep = Replay(script, ignore_args=opts.ignore_args, any_vcpu_order=opts.any_vcpu_order)
     session.after_script = (AFTER_SCRIPT, PAST_SCRIPT)
     session.start_replay(rep)
     try:
-        stop = run_to_end(session, opts.max_insns, out)
+        stop = run_to_end(session, opts.max_insns, lines.line if lines is not None else None)
     finally:
         session.stop_recording()  # --record: cut the file at its last line
+        if lines is not None:
+            lines.close()
     if session.divergence is not None:
         say(*divergence_lines(session.divergence, session.history[-DIVERGENCE_CONTEXT:]))
         return Exit.STOPPED

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, Callable, TextIO
 
 from hcdbg.cli.launch import build_session
 from hcdbg.cli.options import TraceOptions
@@ -10,10 +10,16 @@ from hcdbg.cli.outcome import Exit, open_output, say
 from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import call_text, conduit_text, record_line
 from hcdbg.session.runner import interrupt_requested, run_interruptible, sigint_noted
+from hcdbg.machine.callregs import CallRegs
+from hcdbg.session.appendfile import AppendFile
+from hcdbg.session.record import CallRecord, LineKey
 from hcdbg.session.session import Session
+from hcdbg.smccc import catalog
+from hcdbg.smccc.call import Call
+from hcdbg.smccc.decode import arg_names
 
 
-def run_to_end(session: Session, max_insns: int | None, out: TextIO | None) -> Stop:
+def run_to_end(session: Session, max_insns: int | None, say_line: Callable[[str], None] | None) -> Stop:
     """Run until a stop that is not a guest reset (a reset restarts the guest, as QEMU
     does without -no-reboot); `max_insns` bounds the whole run, across resets. A Ctrl-C
     ends it even when it comes as a run ends in a reset (a guest in a reset loop)."""
@@ -24,8 +30,8 @@ def run_to_end(session: Session, max_insns: int | None, out: TextIO | None) -> S
             stop = run_interruptible(lambda: session.cont(budget), session.interrupt, asked=asked)
             if stop.kind is not StopKind.RESET:
                 return stop
-            if out is not None:
-                print(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---", file=out, flush=True)
+            if say_line is not None:
+                say_line(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---")
             if asked.is_set() or interrupt_requested():
                 return Stop(StopKind.INTERRUPT, stop.vcpu, stop.pc, "interrupted")
 
@@ -48,27 +54,79 @@ def exit_for(stop: Stop) -> Exit:
     return Exit.INTERRUPTED if stop.kind is StopKind.INTERRUPT else Exit.STOPPED
 
 
+class TraceLines:
+    """Where trace lines go, a line at a time as calls are made. A regular file (-o FILE)
+    is written through a shared mapping (session/appendfile.py: no write(2) a line, and a
+    kill -9 loses no line); a terminal or a pipe gets each line flushed. Lines of calls the
+    trap answered itself (machine/fastcalls.py) come from a cache by answer, vCPU and
+    immediate when the function takes no arguments, as such a line is the same every time."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._file: AppendFile | None = None
+        if stream is not sys.stderr:
+            stream.flush()
+            self._file = AppendFile(stream.fileno())
+        self._lines: dict[tuple[int, int, int], bytes] = {}
+        self._keep: list[LineKey] = []  # what the cache's ids name, kept alive
+
+    def line(self, text: str) -> None:
+        if self._file is not None:
+            self._file.write(text.encode() + b"\n")
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def record(self, rec: CallRecord) -> None:
+        """A call the session answered (on_record)."""
+        self.line(record_line(rec))
+
+    def raw(self, raw: Any, vcpu: int, imm: int, pc: int, how: LineKey) -> None:
+        """A call the trap answered itself (on_raw_record)."""
+        key = (id(how), vcpu, imm)
+        text = self._lines.get(key)
+        if text is not None:
+            if self._file is not None:
+                self._file.write(text)
+            else:
+                self.stream.write(text.decode())
+                self.stream.flush()
+            return
+        source, answer = how[2], how[3]
+        regs, _pc = CallRegs.unpack(raw)
+        call = Call(regs[0] & 0xFFFF_FFFF, regs, how[0][0], imm, vcpu, pc)  # type: ignore[arg-type]
+        line = record_line(CallRecord(0, call, source, answer.regs, answer.why, answer.effect))
+        if catalog.lookup(call.fid) is not None and not arg_names(call.fid):
+            self._keep.append(how)
+            self._lines[key] = line.encode() + b"\n"
+        self.line(line)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 def trace(opts: TraceOptions) -> Exit:
     """Run; OK if the guest powered off, STOPPED for any other stop, INTERRUPTED on Ctrl-C."""
-    out = open_output(opts.output, "-o") if opts.output else sys.stderr
+    lines = TraceLines(open_output(opts.output, "-o") if opts.output else sys.stderr)
     session = build_session(opts, uart_sink=uart_to_stdout)
     session.keep_recent_calls(0)  # each call is printed as it comes: none is read again
-    session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
+    session.on_record, session.on_raw_record = lines.record, lines.raw
     try:
-        stop = run_to_end(session, opts.max_insns, out)
+        stop = run_to_end(session, opts.max_insns, lines.line)
+        if stop.kind is StopKind.POWER_OFF:
+            lines.line(f"+++ {stop.reason}")
+            return Exit.OK
+        if stop.kind is StopKind.CALL and stop.trap is not None:
+            t = stop.trap
+            lines.line(f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = ?  <forwarded>")
+            msg = (f"stopped: forwarded call {call_text(t)} on vCPU {t.vcpu} has no one to answer it "
+                   "(trace has no prompt: use --answer, or run the REPL)")
+        else:
+            msg = stop_message(stop, opts.max_insns)
+        lines.line(f"+++ {msg}")
+        if lines.stream is not sys.stderr:
+            say(msg)
+        return exit_for(stop)
     finally:
         session.stop_recording()  # --record: cut the file at its last line
-    if stop.kind is StopKind.POWER_OFF:
-        print(f"+++ {stop.reason}", file=out, flush=True)
-        return Exit.OK
-    if stop.kind is StopKind.CALL and stop.trap is not None:
-        t = stop.trap
-        print(f"[vcpu{t.vcpu}] {conduit_text(t)} {call_text(t)} = ?  <forwarded>", file=out, flush=True)
-        msg = (f"stopped: forwarded call {call_text(t)} on vCPU {t.vcpu} has no one to answer it "
-               "(trace has no prompt: use --answer, or run the REPL)")
-    else:
-        msg = stop_message(stop, opts.max_insns)
-    print(f"+++ {msg}", file=out, flush=True)
-    if out is not sys.stderr:
-        say(msg)
-    return exit_for(stop)
+        lines.close()

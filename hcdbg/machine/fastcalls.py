@@ -40,14 +40,18 @@ def tail_word(answer: int, smc: bool, imm: int, vcpu: int) -> int:
 
 def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray, tails: array,
               batches: list[tuple[int, int, int, Any]], ram: mmap.mmap, ram_size: int,
-              line: LineWriter | None = None) -> FastPath:
+              line: LineWriter | None = None, bound: tuple[int, Callable[[], None]] | None = None
+              ) -> FastPath:
     """The trap's fast path: `known` by conduit (0: HVC, 1: SMC), x0 (all 64 bits) -> answer.
     A call answered here appends its x0..x17 and PC (as read, 152 bytes) to `regs` and its
     word to `tails`, the session's call history (session/history.py). `batches`: each
     vCPU's CallRegs.batch. Only a call at a RAM address (MMU off or identity-mapped) whose
     immediate can be read from RAM, and no SMC with a non-zero immediate (KVM answers those
-    otherwise), is answered here. `line`: also write each call so answered to a recording,
-    after the history has it and before the guest runs on."""
+    otherwise), is answered here. `line`: also write each call so answered (a recording, a
+    trace), after the history has it and before the guest runs on. `bound`: (most, trim):
+    call trim() when `tails` holds more than `most` calls (a history that keeps only the
+    latest)."""
+    most, trim = bound if bound is not None else (1 << 62, None)
     hvc, smc_no = exc_entry.INTNO_HVC, exc_entry.INTNO_SMC
     base = board.RAM_BASE
     count = BATCH_COUNT
@@ -76,6 +80,8 @@ def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray,
         append_tail(tail | imm << 16 | index)
         if line is not None:
             line(raw, index, imm, pc, how)
+        if len(tails) > most:
+            trim()  # type: ignore[misc]
         return True
 
     return answer

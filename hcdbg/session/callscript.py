@@ -13,13 +13,17 @@ answer is answered by the built-in handler (or denied when `"by": "deny"`).
 """
 from __future__ import annotations
 
+import itertools
 import json
-from dataclasses import dataclass, field
+import re
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, overload
 
 from hcdbg.errors import UsageError
-from hcdbg.files import read_file
+from hcdbg.files import read_lines
 from hcdbg.smccc import catalog
 from hcdbg.smccc.decode import arg_names
 from hcdbg.smccc.ids import MASK64
@@ -37,9 +41,9 @@ class ScriptError(UsageError):
     """A call script that cannot be read: names the file, the line and what is wrong."""
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One expected call and, if the script gives one, its answer."""
+class Entry(NamedTuple):
+    """One expected call and, if the script gives one, its answer. A NamedTuple: a replay
+    makes one per call from a shared template (Entries), and its dicts are never changed."""
 
     index: int  # 1-based position among the script's calls (after rewind markers)
     line: int
@@ -47,7 +51,7 @@ class Entry:
     vcpu: int | None = None
     conduit: str | None = None
     imm: int | None = None
-    args: dict[int, int] = field(default_factory=dict)  # register number -> value
+    args: dict[int, int] = {}  # register number -> value (shared when empty: never changed)
     answer: dict[int, int] | None = None  # register number -> value; None: not given
     by: AnsweredBy = BUILT_IN  # as the script's `by` says: user, built-in, deny, rule N
     effect: str | None = None  # what the recorded answer did to the machine ("CpuOn")
@@ -66,6 +70,47 @@ class UartInput:
     data: bytes
 
 
+class Entries(Sequence[Entry]):
+    """A script's call entries, compactly: recorded calls differ mostly in their number and
+    their line, so each distinct entry is kept once (a template) and each call as two 32-bit
+    numbers (which template, which line): 8 bytes a call, where Entry objects took ~1.6 KB.
+    Reading one makes its Entry."""
+
+    def __init__(self) -> None:
+        self._templates: list[Entry] = []
+        self._which = array("I")
+        self._lines = array("I")
+
+    def append(self, template: int, line: int) -> None:
+        self._which.append(template)
+        self._lines.append(line)
+
+    def add_template(self, entry: Entry) -> int:
+        self._templates.append(entry)
+        return len(self._templates) - 1
+
+    def truncate(self, count: int) -> None:
+        """Keep the first `count` entries (a rewind marker)."""
+        del self._which[count:]
+        del self._lines[count:]
+
+    def __len__(self) -> int:
+        return len(self._which)
+
+    @overload
+    def __getitem__(self, i: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Entry]: ...
+
+    def __getitem__(self, i: int | slice) -> Entry | list[Entry]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self._which)
+        return self._templates[self._which[i]]._replace(index=i + 1, line=self._lines[i])
+
+
 @dataclass(frozen=True)
 class Script:
     """A parsed call script: its header (empty dict if none), its call entries and the
@@ -73,7 +118,7 @@ class Script:
 
     path: Path
     header: dict[str, Any]
-    entries: tuple[Entry, ...]
+    entries: Sequence[Entry]
     inputs: tuple[UartInput, ...] = ()
 
 
@@ -176,46 +221,69 @@ def _by(value: Any) -> AnsweredBy:
 
 
 def parse_text(text: str, path: Path) -> Script:
-    """Parse a whole script; ScriptError names the first bad line."""
-    header: dict[str, Any] = {}
-    entries: list[Entry] = []
-    inputs: list[UartInput] = []
+    """Parse a whole script given as text; ScriptError names the first bad line."""
     # Lines end at "\n" only: str.splitlines() would also split at U+2028 and other
     # separators a JSON string may hold as they are.
-    lines = text.split("\n")
-    for line, raw in enumerate(lines, 1):
+    return parse_lines((line + "\n" for line in text.split("\n")[:-1]),
+                       path, text.rsplit("\n", 1)[-1])
+
+
+#: The parts of an entry's line that parse_entry does not read (its number, its pc, a
+#: "why"), each a whole JSON member; what is left of two lines is the same text only if they
+#: are the same entry (a quote inside a JSON string is escaped, so no match starts there).
+_UNREAD = re.compile(r'"call": *-?\d+,? *|"pc": *"[^"\\]*",? *|"why": *"(?:[^"\\]|\\.)*",? *')
+
+
+def parse_lines(lines: Iterable[str], path: Path, last: str = "") -> Script:
+    """Parse a script from its lines (each with its "\n"; `last`: a final line without
+    one). An entry is parsed once per distinct content: recorded entries differ mostly in
+    the members parse_entry does not read (call, pc, why), which the cache leaves out."""
+    header: dict[str, Any] = {}
+    entries = Entries()
+    inputs: list[UartInput] = []
+    seen: dict[str, int] = {}  # an entry's line without its unread parts -> its template
+    number = 0
+    for number, raw in enumerate(itertools.chain(lines, [last] if last else []), 1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
+            continue
+        key = _UNREAD.sub("", stripped)
+        template = seen.get(key)
+        if template is not None:  # the same entry as a line already parsed, but for its number
+            entries.append(template, number)
             continue
         try:
             obj = json.loads(stripped)
         except json.JSONDecodeError as exc:
-            # The recorder writes each line whole (one write(2)), so a cut last line is
-            # one a person left unfinished: say so rather than drop it.
-            cut = "; the last line has no newline: is it cut short?" if line == len(lines) else ""
-            raise _fail(path, line, f"not JSON ({exc.msg} at column {exc.colno}); each line is one "
+            # The recorder writes each line whole, so a cut last line is one a person left
+            # unfinished: say so rather than drop it.
+            cut = "; the last line has no newline: is it cut short?" if not raw.endswith("\n") else ""
+            raise _fail(path, number, f"not JSON ({exc.msg} at column {exc.colno}); each line is one "
                         f"JSON object, or a # comment{cut}") from None
         except RecursionError:
-            raise _fail(path, line, "JSON nested too deeply (a call script's values are flat)") from None
+            raise _fail(path, number, "JSON nested too deeply (a call script's values are flat)") from None
         except ValueError as exc:  # an integer of more than 4300 digits
-            raise _fail(path, line, f"not a JSON value hcdbg can read ({exc})") from None
+            raise _fail(path, number, f"not a JSON value hcdbg can read ({exc})") from None
         if not isinstance(obj, dict):
-            raise _fail(path, line, f"expected a JSON object {{...}}, got {type(obj).__name__}")
+            raise _fail(path, number, f"expected a JSON object {{...}}, got {type(obj).__name__}")
         try:
             if "hcdbg" in obj:
-                if header or entries:
+                if header or len(entries):
                     raise ValueError("a header (\"hcdbg\": ...) may only come first")
                 header = _header(obj)
             elif "back" in obj:
-                entries = entries[:_back(obj, len(entries))]
-                inputs = [i for i in inputs if i.after <= len(entries)]
+                kept = _back(obj, len(entries))
+                entries.truncate(kept)
+                inputs = [i for i in inputs if i.after <= kept]
             elif "uart" in obj:
                 inputs.append(UartInput(len(entries), _uart(obj)))
             else:
-                entries.append(parse_entry(obj, len(entries) + 1, line))
+                template = entries.add_template(parse_entry(obj, 0, 0))
+                seen[key] = template
+                entries.append(template, number)
         except ValueError as exc:
-            raise _fail(path, line, str(exc)) from None
-    return Script(path, header, tuple(entries), tuple(inputs))
+            raise _fail(path, number, str(exc)) from None
+    return Script(path, header, entries, tuple(inputs))
 
 
 def _header(obj: dict[str, Any]) -> dict[str, Any]:
@@ -260,11 +328,18 @@ def _back(obj: dict[str, Any], have: int) -> int:
 
 
 def load(path: Path) -> Script:
-    """Read and parse the script at `path` (ScriptError if unreadable or malformed)."""
-    data = read_file(path, "", SCRIPT_MAX, "the 1 GiB hcdbg reads a call script into",
-                     regular=False, empty=True, error=ScriptError)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScriptError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return parse_text(text, path)
+    """Read and parse the script at `path`, a line at a time (ScriptError if unreadable or
+    malformed)."""
+    offset = 0
+
+    def text() -> Iterator[str]:
+        nonlocal offset
+        for raw in read_lines(path, "", SCRIPT_MAX, "the 1 GiB hcdbg reads a call script into",
+                              regular=False, error=ScriptError):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ScriptError(f"{path}: not UTF-8 text (byte {offset + exc.start})") from None
+            offset += len(raw)
+
+    return parse_lines(text(), path)

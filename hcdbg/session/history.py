@@ -35,6 +35,7 @@ class CallHistory:
     def __init__(self) -> None:
         self._regs = bytearray()
         self._tails = array("Q")
+        self._dropped = 0  # calls forgotten from the front (RecentCalls)
         #: (who answered, the Answer) by number; the keys below hold them alive, so an id
         #: stays theirs.
         self._answers: list[tuple[AnsweredBy, Answer]] = []
@@ -92,8 +93,9 @@ class CallHistory:
     # --- reading --------------------------------------------------------------------------
     def record(self, index: int) -> CallRecord:
         """The record of call `index` (0: the first), built from its bytes."""
-        values = REGS.unpack_from(self._regs, index * REGS.size)
-        tail = self._tails[index]
+        at = index - self._dropped
+        values = REGS.unpack_from(self._regs, at * REGS.size)
+        tail = self._tails[at]
         regs = values[:18]
         source, answer = self._answers[tail >> 33]
         call = Call(regs[0] & 0xFFFF_FFFF, regs, _CONDUITS[tail >> 32 & 1], tail >> 16 & 0xFFFF,
@@ -101,10 +103,10 @@ class CallHistory:
         return CallRecord(index + 1, call, source, answer.regs, answer.why, answer.effect)
 
     def __len__(self) -> int:
-        return len(self._tails)
+        return self._dropped + len(self._tails)
 
     def __iter__(self) -> Iterator[CallRecord]:
-        return (self.record(i) for i in range(len(self._tails)))
+        return (self.record(i) for i in range(self._dropped, len(self)))
 
     @overload
     def __getitem__(self, index: int) -> CallRecord: ...
@@ -113,20 +115,25 @@ class CallHistory:
     def __getitem__(self, index: slice) -> list[CallRecord]: ...
 
     def __getitem__(self, index: int | slice) -> CallRecord | list[CallRecord]:
-        count = len(self._tails)
+        """Records by call index (0: the first call); a slice yields the records it still
+        holds (a RecentCalls forgets old ones)."""
+        count = len(self)
         if isinstance(index, slice):
-            return [self.record(i) for i in range(*index.indices(count))]
+            start, stop, step = index.indices(count)
+            if step == 1:
+                start = max(start, self._dropped)
+            return [self.record(i) for i in range(start, stop, step) if i >= self._dropped]
         if index < 0:
             index += count
-        if not 0 <= index < count:
-            raise IndexError("call history index out of range")
+        if not self._dropped <= index < count:
+            raise IndexError("call history index out of range (or forgotten)")
         return self.record(index)
 
     def __delitem__(self, index: slice) -> None:
         """`del history[n:]`: forget the calls from n on (a rewind to a checkpoint)."""
         if not isinstance(index, slice) or index.step not in (None, 1) or index.stop is not None:
             raise TypeError("only the calls from some point on can be deleted: del history[n:]")
-        start = index.indices(len(self._tails))[0]
+        start = max(index.indices(len(self))[0] - self._dropped, 0)
         del self._regs[start * REGS.size:]
         del self._tails[start:]
 
@@ -136,3 +143,32 @@ class CallHistory:
         for this history appends to the same buffers."""
         del self._regs[:]
         del self._tails[:]
+        self._dropped = 0
+
+
+class RecentCalls(CallHistory):
+    """A call history that counts every call but keeps only the last `keep` or more, for
+    runs that print or record each call as it comes (trace, replay): their memory stays
+    bounded however long the guest runs. `len` is the number of calls so far and indices
+    count from the first call, as in CallHistory; only the kept records can be read."""
+
+    SLACK = 4096  # calls kept beyond `keep` before the oldest are dropped (in one move)
+
+    def __init__(self, keep: int) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def trim(self) -> None:
+        """Drop all but the last `keep` calls, if more than SLACK beyond them are held (the
+        session calls this after each run and from time to time: the trap's fast path
+        appends without looking)."""
+        extra = len(self._tails) - self.keep
+        if extra > 0:
+            del self._regs[:extra * REGS.size]
+            del self._tails[:extra]
+            self._dropped += extra
+
+    def add(self, call: Call, source: AnsweredBy, answer: Answer) -> None:
+        super().add(call, source, answer)
+        if len(self._tails) > self.keep + self.SLACK:
+            self.trim()

@@ -12,9 +12,8 @@ import functools
 import hashlib
 import json
 import os
-from collections import deque
 from pathlib import Path
-from typing import IO, Any, Iterator, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from hcdbg.errors import UsageError
 from hcdbg.session.appendfile import AppendFile
@@ -59,45 +58,18 @@ class CallRecord(NamedTuple):
         return template % (number, t.pc)
 
 
-class RecentCalls:
-    """A call history that counts every call but keeps only the last `keep` records, for
-    runs that print or record each call as it comes (trace, replay): their memory stays
-    bounded however long the guest runs (1M calls kept whole: 613 MB). As the list the REPL
-    keeps, `len` is the number of calls so far and indices count from the first call; only
-    the kept records can be read."""
-
-    def __init__(self, keep: int) -> None:
-        self._recent: deque[CallRecord] = deque(maxlen=keep)
-        self._count = 0
-
-    def append(self, record: CallRecord) -> None:
-        self._recent.append(record)
-        self._count += 1
-
-    def clear(self) -> None:
-        self._recent.clear()
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __iter__(self) -> Iterator[CallRecord]:
-        return iter(self._recent)
-
-    def __getitem__(self, index: slice) -> list[CallRecord]:
-        """The kept records of `index`, a slice of call indices (0: the first call)."""
-        first = self._count - len(self._recent)  # the index of the oldest kept record
-        start, stop, step = index.indices(self._count)
-        return list(self._recent)[max(start - first, 0):max(stop - first, 0):step]
+#: How calls answered as one was are written (line_key): the parts of their recording
+#: entry's template that do not depend on the vCPU or immediate, a cache of templates by
+#: those two, who answered and the answer (for other writers: trace's lines).
+LineKey = tuple[tuple[object, ...], dict, AnsweredBy, Answer]
 
 
-def line_key(call: Call, source: AnsweredBy, answer: Answer) -> tuple[tuple[object, ...], dict]:
-    """What Recorder.write_raw needs to write lines for calls answered as `call` was: the
-    parts of its entry's template that do not depend on the vCPU or immediate, and a cache of
-    templates by those two."""
+def line_key(call: Call, source: AnsweredBy, answer: Answer) -> LineKey:
+    """What Recorder.write_raw (and trace) need to write lines for calls answered as `call`
+    was, without a CallRecord."""
     effect = answer.effect
     return ((call.conduit, call.fid, tuple(answer.regs.items()), source.by,
-             None if effect is None else effect.name), {})
+             None if effect is None else effect.name), {}, source, answer)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -167,13 +139,12 @@ class Recorder:
         self.calls += 1
         self._write(record.to_line(self.calls))
 
-    def write_raw(self, raw: Any, vcpu: int, imm: int, pc: int,
-                  how: tuple[tuple[object, ...], dict]) -> None:
+    def write_raw(self, raw: Any, vcpu: int, imm: int, pc: int, how: LineKey) -> None:
         """Append the entry of a call the trap answered itself (machine/fastcalls.py): `raw`
         its x0..x17 as read, `pc` its address, `how` the line_key of its answer. The same
         line as write() makes for it."""
         self.calls = calls = self.calls + 1
-        key, templates = how
+        key, templates = how[0], how[1]
         found = templates.get(vcpu << 16 | imm)
         if found is None:
             conduit, fid, items, by, effect = key

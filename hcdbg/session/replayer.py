@@ -72,7 +72,7 @@ class Replay:
         # with any_vcpu_order, the few entries past it already matched out of order: each
         # call costs O(1), not a removal from the head of a list (a 1M-call replay was
         # quadratic), and a checkpoint keeps two small values, not a copy of the script.
-        self._entries = tuple(script.entries)
+        self._entries = script.entries  # compact (callscript.Entries): an Entry made per read
         self._pos = 0
         self._taken: frozenset[int] = frozenset()
         self._inputs = list(script.inputs)
@@ -152,4 +152,4 @@ class Replay:
 
     def remaining(self) -> list[Entry]:
         """Entries the guest has not made (yet), in script order."""
-        return [e for at, e in enumerate(self._entries[self._pos:], self._pos) if at not in self._taken]
+        return [self._entries[at] for at in range(self._pos, len(self._entries)) if at not in self._taken]

@@ -7,6 +7,7 @@ the trap hook so answered calls cost no emulation restart.
 from __future__ import annotations
 
 import gc
+import os
 import random
 import weakref
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
-from hcdbg.machine.fastcalls import Known, fast_path
+from hcdbg.machine.fastcalls import Known, LineWriter, fast_path
 from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig
 from hcdbg.stop import Stop, StopKind
@@ -25,14 +26,19 @@ from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.ranges import Action, Filter
 from hcdbg.session.breakpoints import Breakpoint, Breakpoints
-from hcdbg.session.history import CallHistory
-from hcdbg.session.record import CallRecord, RecentCalls, Recorder, header, sha256
+from hcdbg.session.history import CallHistory, RecentCalls
+from hcdbg.session.record import CallRecord, Recorder, header, sha256
 from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.callscript import Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.source import BUILT_IN, BY_USER, DENIED, AnsweredBy, AnswerSource, by_rule
+
+
+#: HCDBG_FAST_PATH=0 turns the trap's fast path off (fastcalls.py): every call then goes the
+#: full way, as a check that both give the same history, recording and trace.
+FAST_PATH = os.environ.get("HCDBG_FAST_PATH", "1") != "0"
 
 
 def is_call(word: int) -> bool:
@@ -61,6 +67,14 @@ def _forward_calls(session: weakref.ref[Session]) -> Callable[[Vcpu, Call], bool
         live = session()
         return live is not None and live._on_call(vcpu, call)
     return on_call
+
+
+def _both(writers: list[LineWriter]) -> LineWriter:
+    """A recording and a trace both writing the calls the trap answers itself."""
+    def line(raw: Any, vcpu: int, imm: int, pc: int, how: Any) -> None:
+        for write in writers:
+            write(raw, vcpu, imm, pc, how)
+    return line
 
 
 class NoAnswer(HcdbgError):
@@ -95,10 +109,13 @@ class Session:
         self.filter = Filter()
         self.rules = AnswerRules()
         #: Every call answered (the REPL's `calls`, rewind), or only the latest (trace, replay).
-        self.history: CallHistory | RecentCalls = CallHistory()
+        self.history: CallHistory = CallHistory()
         self.recorder = recorder
         #: Called with each record as it is made (trace prints it; the REPL may ignore it).
         self.on_record: Callable[[CallRecord], None] | None = None
+        #: on_record's twin for the calls the trap answers itself (fastcalls.py LineWriter,
+        #: its last argument a record.LineKey); without it, on_record turns the fast path off.
+        self.on_raw_record: LineWriter | None = None
         self.pending: PendingCall | None = None
         self.last_stop: Stop | None = None
         #: The user's breakpoints; a stop at one counts a hit (bdb's `breaks`).
@@ -160,14 +177,10 @@ class Session:
         records the calls it answers itself, see _arm_fast_calls)."""
         vcpu.write_call_result(answer.regs)
         history = self.history
-        if isinstance(history, CallHistory):
-            history.add(call, source, answer)
-            if self.recorder is None and self.on_record is None:
-                return
-            rec = CallRecord(len(history), call, source, answer.regs, answer.why, answer.effect)
-        else:
-            rec = CallRecord(len(history) + 1, call, source, answer.regs, answer.why, answer.effect)
-            history.append(rec)
+        history.add(call, source, answer)
+        if self.recorder is None and self.on_record is None:
+            return
+        rec = CallRecord(len(history), call, source, answer.regs, answer.why, answer.effect)
         if self.recorder is not None:
             self.recorder.write(rec)
         if self.on_record is not None:
@@ -183,7 +196,7 @@ class Session:
         if source is BUILT_IN and not self.firmware.constant(call.fid):
             return
         history, fast = self.history, self._fast
-        assert isinstance(history, CallHistory) and fast is not None  # _arm_fast_calls saw to it
+        assert fast is not None  # _arm_fast_calls saw to it
         known = history.known(call, source, answer)
         if known is not None:
             fast[call.conduit == "smc"][call.regs[0]] = known
@@ -196,15 +209,21 @@ class Session:
         at the prompt is obeyed from the first call on."""
         history, machine = self.history, self.machine
         batches = [v.call_regs.batch for v in machine.vcpus]
-        if (len(self.rules) or self.replay is not None or self.on_record is not None
-                or not isinstance(history, CallHistory) or any(b is None for b in batches)):
+        if (not FAST_PATH or len(self.rules) or self.replay is not None
+                or (self.on_record is not None and self.on_raw_record is None)
+                or any(b is None for b in batches)):
             self._fast = machine.fast_calls = None
             return
         self._fast = ({}, {})
-        recorder = self.recorder
+        writers = [w for w in (self.recorder.write_raw if self.recorder is not None else None,
+                               self.on_raw_record if self.on_record is not None else None) if w]
+        line: LineWriter | None = writers[0] if len(writers) == 1 else None
+        if len(writers) > 1:
+            line = _both(writers)
+        bound = ((history.keep + RecentCalls.SLACK, history.trim)
+                 if isinstance(history, RecentCalls) else None)
         machine.fast_calls = fast_path(self._fast, *history.buffers(), batches,  # type: ignore[arg-type]
-                                       *machine.ram_view(),
-                                       line=recorder.write_raw if recorder is not None else None)
+                                       *machine.ram_view(), line=line, bound=bound)
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
@@ -217,8 +236,13 @@ class Session:
                 return self.firmware.deny(call), DENIED.replayed()
             return self.firmware.answer(call, self.machine), BUILT_IN.replayed()
         if source is AnswerSource.BUILT_IN:
-            if self.firmware.answer(call, self.machine, dry_run=True).regs == entry.answer:
-                return self.firmware.answer(call, self.machine), BUILT_IN.replayed()
+            firmware = self.firmware
+            if firmware.constant(call.fid):  # nothing to advance: no dry run first
+                answer = firmware.answer(call, self.machine)
+                if answer.regs == entry.answer:
+                    return answer, BUILT_IN.replayed()
+            elif firmware.answer(call, self.machine, dry_run=True).regs == entry.answer:
+                return firmware.answer(call, self.machine), BUILT_IN.replayed()
         return (Answer(dict(entry.answer), None, f"from line {entry.line} of the script"),
                 entry.by.replayed())
 
@@ -361,6 +385,8 @@ class Session:
     # --- run control -------------------------------------------------------------------------
     def _finish(self, stop: Stop) -> Stop:
         """Every stop a run call returns passes here: the pending call, breakpoint hits."""
+        if isinstance(self.history, RecentCalls):
+            self.history.trim()  # the fast path appends a few thousand past `keep` at most
         if stop.kind is StopKind.CALL and stop.trap is not None:
             self.pending = PendingCall(stop.trap)
         self.hits = self.breakpoints.hit(stop.pc) if stop.kind is StopKind.BREAKPOINT else ()
