@@ -119,7 +119,7 @@ class _Grid:
             columns.append(x)
             x += len(text) + 1
         self.used = x
-        self._links({a.slot: columns[a.slot] for a in tl.arrows} | {b.slot: columns[b.slot] for b in tl.barriers})
+        self._links(dict(enumerate(columns)))
         free = self.left + 1
         for i, m in enumerate(tl.marks):  # call numbers on the axis, where they fit
             number = f"#{m.seq}"
@@ -151,14 +151,13 @@ class _Grid:
                 if x + len(number) <= self.width and all(ch == " " for ch, _ in self.rows[0][x - 1:x + len(number)]):
                     self._text(0, x, number, _AXIS)
             self.used = x + 1
-        self._links({a.slot: columns[a.slot] for a in tl.arrows} | {b.slot: columns[b.slot] for b in tl.barriers},
-                    keep_marks=True)
+        self._links(columns, keep_marks=True)
 
     def _links(self, at: dict[int, int], keep_marks: bool = False) -> None:
         """Arrows from each CPU_ON to the lane it started, and barriers across all lanes, in
-        the column `at[slot]` of their call. In COUNTS a lane's count stays visible."""
+        the column `at[slot]` of their call (every slot's). In COUNTS a lane's count stays."""
         cs, tl = self.cs, self.tl
-        marks_here = {(self.lane(m.vcpu), at[m.slot]) for m in tl.marks if m.slot in at} if keep_marks else set()
+        marks_here = {(self.lane(m.vcpu), at[m.slot]) for m in tl.marks} if keep_marks else set()
         for a in tl.arrows:
             x = at[a.slot]
             lo, hi = sorted((self.lane(a.source), self.lane(a.target)))
