@@ -261,3 +261,21 @@ def test_a_recorded_script_reads_back_as_the_same_picture(tmp_path: Path) -> Non
     assert tl.lanes == 4
     assert [(a.source, a.target) for a in tl.arrows] == [(0, 3)]
     assert [m.label for m in tl.marks] == ["ON(3) ok", "ON(3) ALREADY_ON"]
+
+
+def test_time_in_instructions_spreads_calls_by_when_they_were_made() -> None:
+    """With times (a deterministic run's clock), columns are instructions: vCPU 1 suspends
+    at 1000 and is next seen at 61000, so its lane is suspended across that stretch."""
+    h = History().cpu_on(0, 1)
+    h.call(1, CPU_SUSPEND_64, (0x1_0000, 0x4008_0200, 7), SUCCESS, CpuSuspend(0x4008_0200, 7))
+    h.cpu_off(1).call(0, SYSTEM_OFF, (), None, SystemOff())
+    tl = layout(h.records, lanes=2, times=[0, 1000, 61000, 63999])
+    zoom, span = choose_zoom(tl, 72)
+    assert zoom is Zoom.TIME and span == 1000  # 64000 instructions over 72 - len("vCPU 1 ") - 1 columns
+    lines = _lines(draw(tl, 72, ASCII))
+    lane1 = next(line for line in lines if line.startswith("vCPU 1"))
+    columns = lane1[8:]
+    assert columns[0] == "v" and columns[1] == "z" and columns[61] == "-"  # CPU_ON, SUSPEND, OFF
+    assert columns[2:61] == "~" * 59
+    assert all(len(line) <= 72 for line in lines)
+    assert layout(h.records, lanes=2).times == ()  # without times: call order

@@ -101,3 +101,21 @@ def test_a_pipe_gets_plain_text_80_columns_wide() -> None:
     lines = done.stdout.splitlines()
     assert lines and all(len(line) <= 80 for line in lines)
     assert sum(line.count("+3!") for line in lines) == 2
+
+
+def test_time_in_instructions_shows_the_long_suspend() -> None:
+    """cpu-suspend: CPU 1 suspends and CPU 0 wakes it with an SGI only after a long loop
+    (guests/cpu-suspend.S), so in instructions CPU 1's lane is mostly suspended (~), while in
+    call order the suspend is one column between two calls."""
+    def lane1(*extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "hcdbg", "timeline", "cpu-suspend", "--width", "100",
+                               *extra], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert all(len(line) <= 100 for line in done.stdout.splitlines())
+        return next(line for line in done.stdout.splitlines() if line.startswith("vCPU 1"))[8:]
+    by_insns = lane1("--time", "insns")
+    assert by_insns.count("~") > len(by_insns) // 2
+    assert lane1().count("~") <= 2
+    refused = subprocess.run([sys.executable, "-m", "hcdbg", "timeline", str(ROOT / "guests" / "trng.calls"),
+                              "--time", "insns"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "records no instruction counts" in refused.stderr

@@ -137,6 +137,7 @@ class TimelineOptions(Options):
     svg: Path | None = None
     width: int | None = None  # None: the terminal's
     calls: str | None = None  # N-M: only these calls
+    time: str = "calls"  # what the picture's x axis counts: calls, or insns (instructions run)
 
 
 #: Options a call script's header keeps, so a replay rebuilds the same machine and firmware.

@@ -291,5 +291,8 @@ def _timeline_parser() -> argparse.ArgumentParser:
     p.add_argument("--svg", type=Path, metavar="FILE", help="write the picture as an SVG file")
     p.add_argument("--width", type=parse_count, metavar="N", help="columns to fit (default: the terminal's)")
     p.add_argument("--calls", metavar="N-M", help="only the calls numbered N to M")
+    p.add_argument("--time", choices=("calls", "insns"),
+                   help="what time counts: calls (call order, the default) or insns (instructions "
+                        "run, the deterministic run's clock, to within a --quantum slice; a guest only)")
     _common(p)
     return p

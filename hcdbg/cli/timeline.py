@@ -41,15 +41,32 @@ def _from_script(path: Path) -> tuple[list[Recorded], int]:
     return list(records_of(script)), lanes_of(script)
 
 
-def _from_run(opts: TimelineOptions) -> tuple[list[Recorded], int]:
-    """Run the guest to its end (deterministic: the same picture every time); its records."""
+def _from_run(opts: TimelineOptions) -> tuple[list[Recorded], int, list[int]]:
+    """Run the guest to its end (deterministic: the same picture every time); its records,
+    and with --time insns when each call was made (the instruction-counted clock, which a
+    guest reset puts back to 0: the times go on from where they were)."""
     run_opts = replace(opts, guest=opts.source, deterministic=True)
     session = build_session(run_opts, uart_sink=lambda _data: None)
+    raw: list[int] = []
+    if opts.time == "insns":
+        counter = session.machine.irq
+        session.on_record = lambda _rec: raw.append(counter.counter.now())
     limit = opts.max_insns if opts.max_insns is not None else DEFAULT_MAX_INSNS
     stop = run_to_end(session, limit, None)
     if stop.kind is not StopKind.POWER_OFF:
         say(f"the guest did not power off; drawing its calls so far ({stop_message(stop, limit)})")
-    return list(session.history), len(session.machine.vcpus)
+    return list(session.history), len(session.machine.vcpus), _monotonic(raw)
+
+
+def _monotonic(raw: list[int]) -> list[int]:
+    """Clock readings made to never go back: after a drop (a reset) they go on from the last."""
+    out: list[int] = []
+    offset = 0
+    for t in raw:
+        if out and t + offset < out[-1]:
+            offset = out[-1] - t
+        out.append(t + offset)
+    return out
 
 
 def timeline(opts: TimelineOptions) -> Exit:
@@ -57,11 +74,16 @@ def timeline(opts: TimelineOptions) -> Exit:
     if opts.html is not None and opts.svg is not None:
         say("give one of --html FILE and --svg FILE")
         return Exit.USAGE
+    times: list[int] = []
     if is_script(opts.source):
+        if opts.time == "insns":
+            say(f"--time insns: {opts.source} is a call script, which records no instruction "
+                "counts; give the guest to run instead")
+            return Exit.USAGE
         records, lanes = _from_script(Path(opts.source))
     else:
-        records, lanes = _from_run(opts)
-    tl, records = select(records, lanes, opts.calls)
+        records, lanes, times = _from_run(opts)
+    tl, records = select(records, lanes, opts.calls, times)
     out = opts.html or opts.svg
     if out is not None:
         print(write_page(tl, records, out, Path(opts.source).name, bare_svg=opts.svg is not None))

@@ -8,7 +8,7 @@ that makes a call is on, so one whose first sign of life is its own call was on 
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -48,6 +48,22 @@ SHORT: dict[str, tuple[str, str]] = {
     "PSCI_SYSTEM_RESET2": ("SYSTEM_RESET2", "R"),
     "PSCI_SYSTEM_SUSPEND": ("SYSTEM_SUSPEND", "Z"),
     "SMCCC_VERSION": ("SMCCC_VER", "S"),
+    "SMCCC_ARCH_FEATURES": ("ARCH_FEAT", "A"),
+    "SMCCC_ARCH_SOC_ID": ("SOC_ID", "I"),
+    "SMCCC_ARCH_WORKAROUND_1": ("WA1", "1"),
+    "SMCCC_ARCH_WORKAROUND_2": ("WA2", "2"),
+    "SMCCC_ARCH_WORKAROUND_3": ("WA3", "3"),
+    "SMCCC_ARCH_WORKAROUND_4": ("WA4", "4"),
+    "TRNG_VERSION": ("TRNG_VER", "v"),
+    "TRNG_FEATURES": ("TRNG_FEAT", "f"),
+    "TRNG_GET_UUID": ("UUID", "u"),
+    "TRNG_RND32": ("RND32", "r"),
+    "TRNG_RND64": ("RND64", "r"),
+    "VENDOR_HYP_CALL_UID": ("HYP_UID", "H"),
+    "VENDOR_HYP_KVM_FEATURES": ("KVM_FEAT", "K"),
+    "VENDOR_HYP_KVM_PTP": ("PTP", "P"),
+    "PV_TIME_FEATURES": ("PV_FEAT", "p"),
+    "PV_TIME_ST": ("PV_ST", "t"),
 }
 _TARGETED = {"PSCI_CPU_ON", "PSCI_0_1_CPU_ON", "PSCI_AFFINITY_INFO"}  # x1 names a CPU
 _AFFINITY = {0: "ON", 1: "OFF", 2: "ON_PENDING"}  # DEN0022D.b §5.1.5 AFFINITY_INFO results
@@ -125,6 +141,9 @@ class Timeline:
     barriers: tuple[Barrier, ...]
     initial: tuple[Power, ...]
     states: tuple[tuple[Power, ...], ...]
+    #: When each call was made, in instructions run (a deterministic run's clock); empty:
+    #: time is call order.
+    times: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.marks)
@@ -141,7 +160,7 @@ class Timeline:
                         tuple(replace(m, slot=m.slot - lo) for m in self.marks[lo:hi]),
                         tuple(replace(a, slot=a.slot - lo) for a in self.arrows if lo <= a.slot < hi),
                         tuple(replace(b, slot=b.slot - lo) for b in self.barriers if lo <= b.slot < hi),
-                        initial, tuple(row[lo:hi] for row in self.states))
+                        initial, tuple(row[lo:hi] for row in self.states), self.times[lo:hi])
 
     def spans(self, vcpu: int) -> list[Span]:
         """Lane `vcpu`'s states as runs of slots, from before the first call (slot -1)."""
@@ -187,7 +206,7 @@ def _short(name: str, fid: int) -> tuple[str, str]:
     if name in SHORT:
         return SHORT[name]
     if not name:
-        return f"{fid:#x}", "*"
+        return f"{fid:#x}", "%"
     rest = name.split("_", 1)[1] if "_" in name else name
     return rest[:12], rest[0]
 
@@ -213,10 +232,11 @@ def mark_of(rec: Recorded, slot: int) -> Mark:
     return Mark(slot, rec.seq, t.vcpu, name or f"{t.fid:#010x}", short, glyph, answer, failed, target)
 
 
-def layout(records: Iterable[Recorded], lanes: int = 1) -> Timeline:
+def layout(records: Iterable[Recorded], lanes: int = 1, times: Sequence[int] = ()) -> Timeline:
     """Lay out `records` (oldest first) on at least `lanes` lanes (the machine's vCPU count;
     more if a call names a higher vCPU). vCPU 0 is on before the first call (it boots), the
-    others off unless their own call shows them on first."""
+    others off unless their own call shows them on first. `times`: when each call was made
+    (instructions run, never decreasing), or empty for call order."""
     marks: list[Mark] = []
     arrows: list[Arrow] = []
     barriers: list[Barrier] = []
@@ -270,8 +290,10 @@ def layout(records: Iterable[Recorded], lanes: int = 1) -> Timeline:
         for v, row in enumerate(rows):
             row.append(current[v])
         marks.append(mark)
+    if times and len(times) != len(marks):
+        raise ValueError(f"{len(times)} times for {len(marks)} calls")
     return Timeline(len(current), tuple(marks), tuple(arrows), tuple(barriers), tuple(initial),
-                    tuple(tuple(r) for r in rows))
+                    tuple(tuple(r) for r in rows), tuple(times))
 
 
 def _promises_start(mark: Mark, answer: dict[int, int]) -> bool:

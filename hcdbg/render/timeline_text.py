@@ -8,6 +8,7 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable
 
 from hcdbg.render.style import Fragments
 from hcdbg.render.timeline import SHORT, Power, Timeline
@@ -30,7 +31,7 @@ class Charset:
 UNICODE = Charset({Power.ON: "─", Power.OFF: " ", Power.PENDING: "┄", Power.SUSPENDED: "~"},
                   "▼", "▲", "│", "┼", "║")
 ASCII = Charset({Power.ON: "-", Power.OFF: " ", Power.PENDING: ".", Power.SUSPENDED: "~"},
-                "v", "^", "|", "+", "#")
+                "v", "^", "|", "|", ":")
 
 _POWER_CLASS = {p: f"class:timeline.{p.value}" for p in Power}
 _MARK, _FAILED = "class:timeline.mark", "class:timeline.failed"
@@ -46,11 +47,24 @@ class Zoom(Enum):
     LABELS = "labels"
     GLYPHS = "glyphs"
     COUNTS = "counts"
+    TIME = "time"  # columns of instructions run, not of calls
+
+
+def insns_text(n: int) -> str:
+    """An instruction count in a few characters: 950, 12k, 3.4M, 1.2G."""
+    for size, unit in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f}{unit}" if value < 10 and n % size else f"{n // size}{unit}"
+    return str(n)
 
 
 def choose_zoom(tl: Timeline, width: int) -> tuple[Zoom, int]:
-    """The roomiest zoom whose picture fits `width` columns, and (COUNTS) the calls per column."""
+    """The roomiest zoom whose picture fits `width` columns, and (COUNTS) the calls per
+    column, or (TIME: the timeline has times) the instructions per column."""
     room = width - _left(tl) - 1  # lane names and the column before the first call
+    if tl.times:
+        return Zoom.TIME, max(1, -(-(tl.times[-1] - tl.times[0] + 1) // max(room, 1)))
     if sum(len(m.label) + 1 for m in tl.marks) <= room:
         return Zoom.LABELS, 1
     if sum(len(m.brief) + 1 for m in tl.marks) <= room:
@@ -70,7 +84,9 @@ def draw(tl: Timeline, width: int, charset: Charset = UNICODE) -> Fragments:
         return [("", "No calls yet.\n")]
     zoom, per = choose_zoom(tl, width)
     grid = _Grid(tl, width, charset)
-    if zoom is Zoom.COUNTS:
+    if zoom is Zoom.TIME:
+        grid.by_time(per)
+    elif zoom is Zoom.COUNTS:
         grid.counts(per)
     else:
         grid.slots(zoom)
@@ -128,28 +144,46 @@ class _Grid:
                 free = columns[i] + len(number) + 1
 
     def counts(self, per: int) -> None:
-        """`per` calls per column; a lane shows how many of them it made (+: 10 or more)."""
+        """`per` calls per column; a lane shows how many of them it made (*: 10 or more)."""
+        n = len(self.tl)
+        self._columns([list(range(first, min(first + per, n))) for first in range(0, n, per)],
+                      lambda c, calls: f"#{self.tl.marks[calls[0]].seq}" if calls else "", glyphs=per == 1)
+
+    def by_time(self, span: int) -> None:
+        """`span` instructions per column (the calls' `times`); columns without calls show
+        the lanes' states."""
+        times = self.tl.times
+        groups: list[list[int]] = [[] for _ in range((times[-1] - times[0]) // span + 1)]
+        for i, t in enumerate(times):
+            groups[(t - times[0]) // span].append(i)
+        self._columns(groups, lambda c, _calls: insns_text(c * span), glyphs=True)
+
+    def _columns(self, groups: list[list[int]], axis: Callable[[int, list[int]], str], glyphs: bool) -> None:
+        """One column per group of calls (indices, in order): a lane that made some shows how
+        many (* for 10 or more; with `glyphs`, one call shows its glyph); the others their
+        state after the group (or the last call before it). `axis(column, calls)` labels
+        every tenth column."""
         tl = self.tl
-        n = len(tl)
         columns: dict[int, int] = {}
-        for c, first in enumerate(range(0, n, per)):
+        last = -1
+        for c, calls in enumerate(groups):
             x = self.left + 1 + c
-            last = min(first + per, n) - 1
-            made: dict[int, list[bool]] = {}
-            for i in range(first, last + 1):
-                made.setdefault(tl.marks[i].vcpu, []).append(tl.marks[i].failed)
+            made: dict[int, list[int]] = {}
+            for i in calls:
+                made.setdefault(tl.marks[i].vcpu, []).append(i)
                 columns[i] = x
+            last = calls[-1] if calls else last
             for v in range(tl.lanes):
-                if v in made:  # one call per column: its glyph; more: how many
-                    count = len(made[v])
-                    text = tl.marks[first].glyph[0] if per == 1 else str(count) if count < 10 else "+"
-                    self._text(self.lane(v), x, text, _FAILED if any(made[v]) else _MARK)
+                mine = made.get(v)
+                if mine:
+                    count = len(mine)
+                    text = tl.marks[mine[0]].glyph[0] if count == 1 and glyphs else str(count) if count < 10 else "*"
+                    self._text(self.lane(v), x, text, _FAILED if any(tl.marks[i].failed for i in mine) else _MARK)
                 else:
-                    self._state(v, x, tl.states[v][last])
-            if c % 10 == 0:
-                number = f"#{tl.marks[first].seq}"
-                if x + len(number) <= self.width and all(ch == " " for ch, _ in self.rows[0][x - 1:x + len(number)]):
-                    self._text(0, x, number, _AXIS)
+                    self._state(v, x, tl.states[v][last] if last >= 0 else tl.initial[v])
+            label = axis(c, calls) if c % 10 == 0 else ""
+            if label and x + len(label) <= self.width and all(ch == " " for ch, _ in self.rows[0][x - 1:x + len(label)]):
+                self._text(0, x, label, _AXIS)
             self.used = x + 1
         self._links(columns, keep_marks=True)
 
@@ -194,26 +228,34 @@ class _Grid:
 def legend(tl: Timeline, zoom: Zoom, per: int, width: int, charset: Charset = UNICODE) -> list[tuple[str, str]]:
     """The key under a picture, as (text, style) lines of at most `width` columns."""
     cs = charset
-    items = [f"{cs.power[Power.ON]} on", f"{cs.power[Power.PENDING]} pending",
-             f"{cs.power[Power.SUSPENDED]} suspended", "blank: off"]
+    seen = set(tl.initial).union(*tl.states)
+    items = [f"{cs.power[p]} {p.value}" for p in (Power.ON, Power.PENDING, Power.SUSPENDED) if p in seen]
+    items.append("blank: off")
     if tl.arrows:
         items.append(f"{cs.down}{cs.up} CPU_ON starts that vCPU")
     if tl.barriers:
         items.append(f"{cs.barrier} system off/reset")
-    items.append("time: call order, #N numbers calls as `calls` does")
+    if zoom is Zoom.TIME:
+        items.append(f"time: instructions run (the --deterministic clock, to within a slice); "
+                     f"1 column = {insns_text(per)} instructions, numbered from the first call")
+    else:
+        items.append("time: call order, #N numbers calls as `calls` does")
     names = sorted({(m.name, SHORT.get(m.name, (m.short, m.glyph))) for m in tl.marks}, key=lambda t: t[0])
     if zoom is Zoom.LABELS:
         items += [f"{short} {name}" for name, (short, _g) in names if short != name]
-        items.append("(n): the vCPU a call names")
+        if any(m.target is not None for m in tl.marks):
+            items.append("(n): the vCPU a call names")
     elif zoom is Zoom.GLYPHS:
         items += [f"{glyph} {name}" for name, (_s, glyph) in names]
-        items.append("n after a glyph: the vCPU it names; ! refused (negative return code)")
-    elif per == 1:
+        items.append("n after a glyph: the vCPU it names; ! refused (negative return code)"
+                     if any(m.target is not None for m in tl.marks) else "! refused (negative return code)")
+    elif zoom is Zoom.TIME or per == 1:
         items += [f"{glyph[0]} {name}" for name, (_s, glyph) in names]
-        items.append("red: refused (negative return code)")
+        items.append("a digit: that many calls in one column; red: refused (negative return code)"
+                     if zoom is Zoom.TIME else "red: refused (negative return code)")
     else:
         items.append(f"1 column = {per} call{'s' if per > 1 else ''}; a digit: calls that vCPU "
-                     "made in it (+: 10 or more); a refusal among them shows red")
+                     "made in it (*: 10 or more); a refusal among them shows red")
     return [(line + "\n", _HINT) for line in _pack(items, width)]
 
 

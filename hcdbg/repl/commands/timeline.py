@@ -47,10 +47,12 @@ def write_page(tl: Timeline, records: Sequence[Recorded], path: Path, title: str
             f"vCPU{'s' if tl.lanes != 1 else ''} to {path} ({kind}; open it in a browser)")
 
 
-def select(records: Sequence[Recorded], lanes: int, span: str | None) -> tuple[Timeline, list[Recorded]]:
+def select(records: Sequence[Recorded], lanes: int, span: str | None,
+           times: Sequence[int] = ()) -> tuple[Timeline, list[Recorded]]:
     """The timeline of the records numbered in `span` (`N-M` or `N`, as `calls` takes; None:
-    all), laid out with the whole history before them, and those records."""
-    whole = layout(records, lanes)
+    all), laid out with the whole history before them, and those records. `times`: when
+    each record was made, in instructions (empty: time is call order)."""
+    whole = layout(records, lanes, times)
     if span is None:
         return whole, list(records)
     bounds = _span(span)
