@@ -241,21 +241,22 @@ def legend(tl: Timeline, zoom: Zoom, per: int, width: int, charset: Charset = UN
     else:
         items.append("time: call order, #N numbers calls as `calls` does")
     names = sorted({(m.name, SHORT.get(m.name, (m.short, m.glyph))) for m in tl.marks}, key=lambda t: t[0])
+    targets = any(m.target is not None for m in tl.marks)
+    refused = any(m.failed for m in tl.marks)
     if zoom is Zoom.LABELS:
         items += [f"{short} {name}" for name, (short, _g) in names if short != name]
-        if any(m.target is not None for m in tl.marks):
-            items.append("(n): the vCPU a call names")
+        items += ["(n): the vCPU a call names"] if targets else []
     elif zoom is Zoom.GLYPHS:
         items += [f"{glyph} {name}" for name, (_s, glyph) in names]
-        items.append("n after a glyph: the vCPU it names; ! refused (negative return code)"
-                     if any(m.target is not None for m in tl.marks) else "! refused (negative return code)")
+        items += ["n after a glyph: the vCPU it names"] if targets else []
+        items += ["! refused (negative return code)"] if refused else []
     elif zoom is Zoom.TIME or per == 1:
         items += [f"{glyph[0]} {name}" for name, (_s, glyph) in names]
-        items.append("a digit: that many calls in one column; red: refused (negative return code)"
-                     if zoom is Zoom.TIME else "red: refused (negative return code)")
+        items += ["a digit: that many calls in one column (*: 10 or more)"] if zoom is Zoom.TIME else []
+        items += ["red: refused (negative return code)"] if refused else []
     else:
-        items.append(f"1 column = {per} call{'s' if per > 1 else ''}; a digit: calls that vCPU "
-                     "made in it (*: 10 or more); a refusal among them shows red")
+        items.append(f"1 column = {per} calls; a digit: calls that vCPU made in it (*: 10 or more)"
+                     + ("; a refusal among them shows red" if refused else ""))
     return [(line + "\n", _HINT) for line in _pack(items, width)]
 
 
