@@ -31,3 +31,22 @@ def test_window_page_and_errors(tmp_path: Path) -> None:
     assert page.read_text().count('class="mark') == 12
     assert "*** bad call numbers '9-'" in done.stderr
     assert done.returncode == 1  # one command failed
+
+
+def test_a_recording_draws_as_the_run_did(tmp_path: Path) -> None:
+    """`hcdbg timeline GUEST --record FILE` then `hcdbg timeline FILE`: the script gives the
+    same picture (states, arrows from its CpuOn effects, the SYSTEM_OFF bar) without a run."""
+    script = tmp_path / "race.calls"
+
+    def draw(*argv: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "hcdbg", "timeline", *argv, "--width", "130"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    ran = draw("cpu-race", "--record", str(script))
+    assert script.read_text().count('"effect": "CpuOn"') == 3
+    assert draw(str(script)) == ran
+    lines = ran.splitlines()
+    drawing = "\n".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith("vCPU 3")) + 1])
+    assert ran.count("ON(3) ALREADY_ON") == 2 and drawing.count("▼") == 3  # the legend not counted
