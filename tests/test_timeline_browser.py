@@ -69,8 +69,8 @@ def _console(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
-def _dom(tmp: Path, page: Path) -> tuple[_Dom, list[str]]:
-    done = _chromium(tmp, "--dump-dom", page.as_uri())
+def _dom(tmp: Path, page: Path, fragment: str = "") -> tuple[_Dom, list[str]]:
+    done = _chromium(tmp, "--dump-dom", page.as_uri() + fragment)
     assert done.returncode == 0, done.stderr[-2000:]
     dom = _Dom()
     dom.feed(done.stdout)
@@ -148,3 +148,17 @@ def test_the_checks_see_a_broken_page(tmp_path: Path) -> None:
     dom, console = _dom(tmp_path, bad)
     assert dom.body.get("data-errors") == "1"
     assert any("boom" in line for line in console) and any("Uncaught" in line for line in console)
+
+
+def test_a_call_number_in_the_address_opens_that_call(tmp_path: Path) -> None:
+    """race.html#4: the side panel shows call 4, vCPU 1's CPU_ON of vCPU 3, decoded, with
+    x0 = -4 (ALREADY_ON, DEN0022D.b §5.6) out and CPU_ON's explanation."""
+    page = tmp_path / "race.html"
+    subprocess.run([sys.executable, "-m", "hcdbg", "timeline", "cpu-race", "--html", str(page)],
+                   check=True, capture_output=True, timeout=300, cwd=ROOT)
+    dom, console = _dom(tmp_path, page, "#4")
+    assert console == [] and "data-errors" not in dom.body
+    assert "#4 on vCPU 1" in dom.detail
+    assert "PSCI_CPU_ON_64(target_cpu=0x3" in dom.detail and "= -4 ALREADY_ON" in dom.detail
+    assert "x0 0xfffffffffffffffc" in " ".join(dom.detail.split())
+    assert "0xc4000003: PSCI_CPU_ON" in dom.detail  # explain's first line

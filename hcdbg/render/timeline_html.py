@@ -73,12 +73,21 @@ SCRIPT = """
       '<h3>registers out</h3><table>' + (c.out.length ? rows(c.out) : '<tr><td>(none written)</td></tr>') + '</table>' +
       '<h3>explain</h3><pre class="explain">' + esc(data.explain[c.fid].join('\\n')) + '</pre>';
   }
-  document.querySelectorAll('.mark').forEach(function (m) {
+  var marks = Array.prototype.slice.call(document.querySelectorAll('.mark'));
+  marks.sort(function (a, b) { return a.getAttribute('data-seq') - b.getAttribute('data-seq'); });
+  marks.forEach(function (m, i) {
     m.addEventListener('click', function () { show(m); });
     m.addEventListener('focus', function () { show(m); });
+    m.addEventListener('keydown', function (e) {  // left/right: the call before/after in time
+      var next = marks[i + (e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0)];
+      if (next && next !== m) { e.preventDefault(); next.focus(); }
+    });
   });
-  var first = document.querySelector('.mark');
+  // page.html#42 opens with call 42 shown (a link to one moment of the run)
+  var wanted = /^#[0-9]+$/.test(location.hash) ? document.querySelector('.mark[data-seq="' + location.hash.slice(1) + '"]') : null;
+  var first = wanted || marks[0];
   if (first) { show(first); }
+  if (wanted && wanted.scrollIntoView) { wanted.scrollIntoView({inline: 'center', block: 'nearest'}); }
   document.body.setAttribute('data-ready', '1');
 })();
 """
@@ -182,7 +191,7 @@ def _legend(y: float) -> str:
                f'<rect x="290" y="{y2 + 2}" width="28" height="16" fill="#fdecea" stroke="#c62828"/>'
                f'<text x="324" y="{y2 + 14}">refused (negative return code)</text>')
     out.append(f'<text x="10" y="{y2 + 40}">Time goes right in call order; #N numbers calls as '
-               '`calls` does. Hover a call for its line, click it for the details.</text></g>')
+               '`calls` does. Hover a call for its line, click it for the details (then ← → step through time).</text></g>')
     return "".join(out)
 
 

@@ -82,8 +82,8 @@ p = Parser("timeline", "Draw this run's calls as one lane per vCPU, time going r
            usage="timeline [N-M] [--width N] [--html FILE | --svg FILE]")
 p.arg("span", nargs="?", metavar="N-M", help="only the calls numbered N to M (as `calls` numbers them)")
 p.arg("--width", metavar="N", help="columns to fit (default: the terminal's)")
-p.arg("--html", metavar="FILE", complete="file", help="write a self-contained page to FILE")
-p.arg("--svg", metavar="FILE", complete="file", help="write the picture as an SVG file")
+p.arg("--html", metavar="FILE", help="write a self-contained page to FILE")
+p.arg("--svg", metavar="FILE", help="write the picture as an SVG file")
 
 
 @command(p, aliases=("tl",), category="teaching")
