@@ -53,7 +53,10 @@ def _from_run(opts: TimelineOptions) -> tuple[list[Recorded], int, list[int]]:
         session.on_record = lambda _rec: raw.append(counter.counter.now())
     limit = opts.max_insns if opts.max_insns is not None else DEFAULT_MAX_INSNS
     stop = run_to_end(session, limit, None)
-    if stop.kind is not StopKind.POWER_OFF:
+    if stop.kind is StopKind.CALL:
+        say("stopped at a forwarded call, which nobody answers without a prompt (use --answer, or "
+            "the REPL's timeline); drawing the calls before it")
+    elif stop.kind is not StopKind.POWER_OFF:
         say(f"the guest did not power off; drawing its calls so far ({stop_message(stop, limit)})")
     return list(session.history), len(session.machine.vcpus), _monotonic(raw)
 
@@ -74,6 +77,9 @@ def timeline(opts: TimelineOptions) -> Exit:
     if opts.html is not None and opts.svg is not None:
         say("give one of --html FILE and --svg FILE")
         return Exit.USAGE
+    if opts.width is not None and opts.width < 20:
+        say(f"--width {opts.width}: expected 20 columns or more")
+        return Exit.USAGE
     times: list[int] = []
     if is_script(opts.source):
         if opts.time == "insns":
@@ -88,9 +94,6 @@ def timeline(opts: TimelineOptions) -> Exit:
     if out is not None:
         print(write_page(tl, records, out, Path(opts.source).name, bare_svg=opts.svg is not None))
         return Exit.OK
-    if opts.width is not None and opts.width < 20:
-        say(f"--width {opts.width}: expected 20 columns or more")
-        return Exit.USAGE
     width = opts.width
     if width is None:
         width = os.get_terminal_size(sys.stdout.fileno()).columns if sys.stdout.isatty() else 80
