@@ -50,32 +50,3 @@ def test_a_recording_draws_as_the_run_did(tmp_path: Path) -> None:
     lines = ran.splitlines()
     drawing = "\n".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith("vCPU 3")) + 1])
     assert ran.count("ON(3) ALREADY_ON") == 2 and drawing.count("▼") == 3  # the legend not counted
-
-
-def _suspend(*commands: str, deterministic: bool = True) -> subprocess.CompletedProcess[str]:
-    flags = ["--deterministic"] if deterministic else []
-    return subprocess.run([sys.executable, "-m", "hcdbg", "cpu-suspend", *flags, "--batch",
-                           *(a for c in commands for a in ("-ex", c))],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
-def _pictures(out: str) -> list[list[str]]:
-    """Each picture's lane lines, in order."""
-    pictures: list[list[str]] = []
-    for block in re.split(r"\n(?=\s+0\s)", out)[1:]:
-        pictures.append([ln for ln in block.splitlines() if re.match(r"vCPU \d ", ln)])
-    return pictures
-
-
-def test_time_in_instructions_in_a_deterministic_repl() -> None:
-    """cpu-suspend: CPU 1 stays suspended while CPU 0 loops before its SGI (guests/cpu-suspend.S);
-    going back to the start and running again draws the same picture (the clock is restored
-    with the checkpoint, and the calls made again replace their times)."""
-    done = _suspend("c", "timeline --time insns --width 100", "back", "c", "timeline --time insns --width 100")
-    assert done.returncode == 0, done.stderr
-    first, again = _pictures(done.stdout)
-    lane1 = first[1][8:]
-    assert lane1.count("~") > len(lane1) // 2
-    assert first == again
-    refused = _suspend("c", "timeline --time insns", deterministic=False)
-    assert "*** --time insns needs a session whose clock counts instructions" in refused.stderr

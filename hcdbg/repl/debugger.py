@@ -55,8 +55,6 @@ class Debugger:
     def __init__(self, session: Session, console: Console, *, ask: Ask | None = None,
                  debug: bool = False, max_insns: int | None = None) -> None:
         commands.load_all()
-        from hcdbg.repl.commands.timeline import keep_call_times
-        keep_call_times(session)  # `timeline --time insns` (a deterministic session only)
         self.session = session
         self.console = console
         self.ask = ask

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TextIO
 
@@ -14,8 +13,6 @@ from hcdbg.render.timeline_html import page, svg
 from hcdbg.render.timeline_text import ASCII, UNICODE, Charset, draw
 from hcdbg.repl.commands import Parser, command
 from hcdbg.repl.commands.calls import _span
-from hcdbg.session.record import CallRecord
-from hcdbg.session.session import Session
 from hcdbg.values import decimal
 
 if TYPE_CHECKING:
@@ -65,45 +62,6 @@ def select(records: Sequence[Recorded], lanes: int, span: str | None,
     return whole.window(first, last), [r for r in records if first <= r.seq <= last]
 
 
-class CallClock:
-    """The session's `on_record` in a deterministic REPL: when each call was made, in
-    instructions run (the instruction-counted clock guests read as CNTVCT), by call number.
-    A call made again after `back` or `run` replaces its number's entry, so the entries of
-    the calls in the history are always theirs. 8 bytes a call (an array, not a dict: a
-    million calls keep 8 MB), about 0.15 us a call (timeit; a call costs ~7 us)."""
-
-    def __init__(self, session: Session) -> None:
-        self.times = array("Q")  # index: call number - 1
-        self._irq = session.machine.irq
-
-    def __call__(self, rec: CallRecord) -> None:
-        times, i = self.times, rec.seq - 1
-        if i == len(times):
-            times.append(self._irq.counter.now())
-        elif i < len(times):
-            times[i] = self._irq.counter.now()
-        else:  # not from call 1 (cannot happen in a REPL session: kept for safety)
-            times.extend([0] * (i - len(times)))
-            times.append(self._irq.counter.now())
-
-
-def keep_call_times(session: Session) -> None:
-    """Keep each call's time if the session's clock counts instructions from the start
-    (--deterministic, --record, --replay) and nothing else watches its records."""
-    if session.machine.timeslice == 0 and session.on_record is None:
-        session.on_record = CallClock(session)
-
-
-def call_times(session: Session, records: Sequence[Recorded]) -> list[int]:
-    """The times of `records` (UsageError if this session keeps none)."""
-    clock = session.on_record
-    times = clock.times if isinstance(clock, CallClock) else array("Q")
-    if any(r.seq > len(times) for r in records):
-        raise UsageError("--time insns needs a session whose clock counts instructions from the "
-                         "start: start hcdbg with --deterministic")
-    return [times[r.seq - 1] for r in records]
-
-
 def width_of(text: str | None) -> int:
     """--width N, or the terminal's width (80 when there is no terminal)."""
     if text is None:
@@ -121,13 +79,11 @@ p = Parser("timeline", "Draw this run's calls as one lane per vCPU, time going r
            "the terminal (crowded: one glyph, or a count of calls, per column). --html FILE "
            "writes a page to open in a browser (each call's registers and explanation on a "
            "click), --svg FILE the bare picture.",
-           usage="timeline [N-M] [--width N] [--time calls|insns] [--html FILE | --svg FILE]")
+           usage="timeline [N-M] [--width N] [--html FILE | --svg FILE]")
 p.arg("span", nargs="?", metavar="N-M", help="only the calls numbered N to M (as `calls` numbers them)")
 p.arg("--width", metavar="N", help="columns to fit (default: the terminal's)")
 p.arg("--html", metavar="FILE", help="write a self-contained page to FILE")
 p.arg("--svg", metavar="FILE", help="write the picture as an SVG file")
-p.arg("--time", choices=("calls", "insns"), default="calls",
-      help="what time counts: calls (call order) or insns (instructions run; --deterministic)")
 
 
 @command(p, aliases=("tl",), category="teaching")
@@ -135,9 +91,8 @@ def do_timeline(dbg: Debugger, args: argparse.Namespace) -> None:
     if args.html and args.svg:
         raise UsageError("give one of --html FILE and --svg FILE")
     session = dbg.session
-    history = session.history[dbg.current_run.history_start:]
-    times = call_times(session, history) if args.time == "insns" else []
-    tl, records = select(history, len(session.machine.vcpus), args.span, times)
+    tl, records = select(session.history[dbg.current_run.history_start:], len(session.machine.vcpus),
+                         args.span)
     if args.html or args.svg:
         title = str(session.options.get("guest", {}).get("path", session.machine.image.path))
         dbg.message(write_page(tl, records, Path(args.html or args.svg), Path(title).name,
