@@ -15,14 +15,20 @@ from conftest import ROOT
 
 BENCH = ROOT / "scripts" / "bench"
 
-#: name -> (target, which way is better), as issue 6 sets them ("qemu": no target yet).
+#: name -> (target, which way is better), as issues 6, 13 and 15 set them (None: reported,
+#: no target).
 TARGETS = {
     "calls": (0.5, "higher"),
+    "calls_binding": (None, "higher"),
     "compute": (0.9, "higher"),
     "record": (0.7, "higher"),
+    "trace": (0.5, "higher"),
+    "replay": (0.5, "higher"),
     "smp4": (0.85, "higher"),
     "startup": (1.5, "lower"),
+    "startup_cold": (None, "lower"),
     "qemu": (None, "higher"),
+    "history_bytes": (200, "lower"),
     "rss_mb": (150, "lower"),
     "linux": (2.0, "lower"),  # issue 13: not measured with --quick
     "idle": (0.10, "lower"),
@@ -41,16 +47,19 @@ def test_quick_bench_reports_every_ratio_with_its_target(tmp_path):
     has_qemu = shutil.which("qemu-system-aarch64") is not None
     for name, (target, better) in TARGETS.items():
         entry = ratios[name]
-        assert set(entry) == {"value", "target", "better"}, name
+        assert set(entry) == {"value", "range", "target", "better"}, name
         assert entry["target"] == target and entry["better"] == better, name
         if (name == "qemu" and not has_qemu) or name in ("linux", "idle"):
             assert entry["value"] is None
         else:
             value = entry["value"]
             assert isinstance(value, float) and math.isfinite(value) and value > 0, (name, value)
-    # rss_mb is the larger of the two runs, both of which are kept.
+            if entry["range"] is not None:  # the median of per-round values lies in their range
+                low, high = entry["range"]
+                assert low <= value <= high, (name, entry)
+    # rss_mb is the largest of the runs, all of which are kept.
     rss = doc["raw"]["rss_mb"]
-    assert set(rss) == {"default_128M", "mem_2G"}
+    assert set(rss) == {"default_128M", "mem_2G", "history"}
     assert ratios["rss_mb"]["value"] == max(rss.values())
     # One table: a row per ratio, with its target.
     rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.split()}

@@ -14,6 +14,7 @@ from hcdbg.cli.launch import build_session
 from hcdbg.cli.parse import repl_options
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
+from hcdbg.smccc.call import Answer
 
 
 class Session:
@@ -202,7 +203,10 @@ def test_calls_shows_the_latest_hundred_and_says_how_to_see_the_rest() -> None:
     s.run("c")
     session = s.dbg.session
     one = session.history[-1]
-    session.history[:] = [one._replace(seq=n) for n in range(1, 300_001)]
+    session.history.clear()
+    answer = Answer(one.answer, one.effect, one.why)
+    for _ in range(300_000):
+        session.history.add(one.trap, one.source, answer)
     lines = s.run("calls").splitlines()
     assert len(lines) == 101 and lines[0].startswith("#299901") and lines[99].startswith("#300000")
     assert lines[100] == ("(299900 earlier not shown: 'calls 1-299900' lists them, "

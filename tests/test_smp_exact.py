@@ -285,10 +285,12 @@ def test_a_time_slice_ends_even_if_its_stop_came_before_unicorn_started():
 
 def test_a_ctrl_c_that_lands_just_before_unicorn_starts_is_not_lost():
     # Machine.interrupt() stops the slice it finds running; one that lands after the slice is
-    # marked but before Unicorn starts it was cleared by uc_emu_start, and a lone vCPU in an
-    # uncounted slice ran on: here echo, which with no input goes on to power off, so the lost
-    # stop shows as a run to its end. The stop is made to land in exactly that gap.
+    # marked but before Unicorn starts it is cleared by uc_emu_start, and a lone vCPU in an
+    # uncounted slice runs on: here echo, which with no input goes on to power off, so a lost
+    # stop shows as a run to its end. The stop is made to land in exactly that gap; the
+    # runner every Ctrl-C goes through (REPL, trace, replay) repeats it until the run returns.
     import threading
+    from hcdbg.session.runner import run_interruptible
     session = Session(loader.load(guest("echo")), MachineConfig(smp=1))
     machine = session.machine
     uc = machine.vcpus[0].uc
@@ -304,11 +306,13 @@ def test_a_ctrl_c_that_lands_just_before_unicorn_starts_is_not_lost():
         return real(*args)
 
     uc.emu_start = late_start
+    ctrl_c = threading.Event()
+    ctrl_c.set()  # the Ctrl-C has come: the runner asks the machine to stop until it does
     watchdog_fired = threading.Event()
     watchdog = threading.Timer(30, lambda: (watchdog_fired.set(), machine.interrupt()))
     watchdog.start()
     try:
-        stop = session.cont()
+        stop = run_interruptible(session.cont, session.interrupt, asked=ctrl_c)
     finally:
         watchdog.cancel()
     assert machine.exact_async_stops  # else the slice would be counted and this proves nothing

@@ -63,7 +63,10 @@ def replay(opts: ReplayOptions) -> Exit:
     rep = Replay(script, ignore_args=opts.ignore_args, any_vcpu_order=opts.any_vcpu_order)
     session.after_script = (AFTER_SCRIPT, PAST_SCRIPT)
     session.start_replay(rep)
-    stop = run_to_end(session, opts.max_insns, out)
+    try:
+        stop = run_to_end(session, opts.max_insns, out)
+    finally:
+        session.stop_recording()  # --record: cut the file at its last line
     if session.divergence is not None:
         say(*divergence_lines(session.divergence, session.history[-DIVERGENCE_CONTEXT:]))
         return Exit.STOPPED

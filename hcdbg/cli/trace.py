@@ -54,7 +54,10 @@ def trace(opts: TraceOptions) -> Exit:
     session = build_session(opts, uart_sink=uart_to_stdout)
     session.keep_recent_calls(0)  # each call is printed as it comes: none is read again
     session.on_record = lambda rec: print(record_line(rec), file=out, flush=True)
-    stop = run_to_end(session, opts.max_insns, out)
+    try:
+        stop = run_to_end(session, opts.max_insns, out)
+    finally:
+        session.stop_recording()  # --record: cut the file at its last line
     if stop.kind is StopKind.POWER_OFF:
         print(f"+++ {stop.reason}", file=out, flush=True)
         return Exit.OK

@@ -150,6 +150,13 @@ _WHY_SMC_IMM = ("SMC with a non-zero immediate is reserved (DEN0028 §2.9): KVM 
 _WHY_QEMU_X0 = "QEMU compares all 64 bits of x0: upper half not zero -> NOT_SUPPORTED (-1)"
 
 
+#: Handlers whose answer is the same for every call (the configuration decides it).
+_CONSTANT = frozenset({
+    arch.smccc_version, psci.version, psci.migrate, psci.migrate_info_type,
+    psci.migrate_info_up_cpu, trng.version, trng.get_uuid, vendor_hyp.call_uid,
+})
+
+
 def _absent(why: str, env: Env, call: Call, platform: Platform, dry_run: bool) -> Answer:
     """A known function this configuration does not provide."""
     return env.result(-1, why)
@@ -263,6 +270,16 @@ class Firmware:
             why = _WHY_PSCI_UNKNOWN if fid & _PSCI_RANGE_MASK == _PSCI_RANGE else _WHY_UNKNOWN
             return self._env.result(-1, why)
         return handler(self._env, call, platform, dry_run)
+
+    def constant(self, fid: int) -> bool:
+        """Whether this firmware's answer to `fid` (x0 = fid, upper half zero) depends on
+        nothing but its configuration: not on the arguments, the machine or any state, and
+        changes nothing. The session may then give the first answer again without asking
+        (machine/fastcalls.py)."""
+        if self._sve_hint and fid & FID_FAST:
+            fid &= ~FID_SVE_HINT
+        handler = self._dispatch.get(fid)
+        return handler is None or isinstance(handler, partial) or handler in _CONSTANT
 
     def deny(self, call: Call) -> Answer:
         """NOT_SUPPORTED as this profile writes it: kvm x0 = -1 and x1..x3 = 0 (what KVM's

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from typing import Any, Callable, Tuple, Union
+from typing import Any, Callable, NamedTuple, Tuple, Union
 
 from unicorn import UC_HOOK_INTR, Uc
 from unicorn import arm64_const as arm64
@@ -81,6 +81,15 @@ class CallRegs:
         self._keep: list[ctypes.Array] = []
         #: (registers, id array address, count) of the last write: its values are in _wvals.
         self._last: tuple[dict[int, int], int, int] | None = None
+        #: (handle, register ids, value pointers, values) to read x0..x17 and PC with one
+        #: `read_batch(handle, ids, pointers, BATCH_COUNT)` into `values` (a ctypes array:
+        #: indexing gives ints, and it is a buffer of their little-endian bytes); None where
+        #: there is no batch path. For the trap's fast path (fastcalls.py), which calls
+        #: libunicorn itself; the arguments are ctypes objects, converted once.
+        self.batch: tuple[Any, Any, Any, Any] | None = None
+        if self._handle is not None and read_batch is not None:
+            self.batch = (ctypes.c_void_p(self._handle), ctypes.c_void_p(self._ids_at),
+                          ctypes.c_void_p(self._ptrs_at), self._vals)
 
     def read(self) -> tuple[tuple[int, ...], int]:
         """(x0..x17 as 64-bit values, PC)."""
@@ -89,6 +98,12 @@ class CallRegs:
             return vals[:-1], vals[-1]
         read = self._uc.reg_read
         return tuple(read(r) for r in CALL_REGS), read(arm64.UC_ARM64_REG_PC)
+
+    @staticmethod
+    def unpack(raw: Any) -> tuple[tuple[int, ...], int]:
+        """(x0..x17, PC) of the values a batch read left."""
+        vals = _UNPACK(raw)
+        return vals[:-1], vals[-1]
 
     def write(self, regs: dict[int, int]) -> None:
         """Write register n (0..17) := value for each item.
@@ -119,6 +134,45 @@ class CallRegs:
         write = self._uc.reg_write
         for n, value in regs.items():
             write(CALL_REGS[n], value & _MASK64)
+
+
+class PreparedWrite(NamedTuple):
+    """An answer packed once, written by `write_batch(handle, ids, pointers, count)` on any
+    vCPU (the buffers do not depend on the vCPU): what the trap's fast path writes. The
+    arguments are ctypes objects."""
+
+    ids: Any
+    pointers: Any
+    count: Any
+    keep: tuple[ctypes.Array, ...]  # the buffers those addresses point into
+
+
+def prepare_write(regs: dict[int, int]) -> PreparedWrite | None:
+    """`regs` (register n (0..17) -> value) packed for write_batch; None without a batch path."""
+    if write_batch is None or not regs:
+        return None
+    n = len(regs)
+    ids = (ctypes.c_int * n)(*(CALL_REGS[r] for r in regs))
+    vals = (ctypes.c_uint64 * n)(*(v & _MASK64 for v in regs.values()))
+    ptrs = (ctypes.c_void_p * n)(*(ctypes.addressof(vals) + 8 * i for i in range(n)))
+    return PreparedWrite(ctypes.c_void_p(ctypes.addressof(ids)), ctypes.c_void_p(ctypes.addressof(ptrs)),
+                         ctypes.c_int(n), (ids, vals, ptrs))
+
+
+#: libunicorn's uc_reg_read_batch and uc_reg_write_batch for the trap's fast path, called
+#: with ctypes objects and no declared argument types: ctypes then converts nothing, which
+#: saves about 0.1 us a call over plain-address arguments (None where the binding's library
+#: cannot be reached).
+read_batch: Any = None
+write_batch: Any = None
+BATCH_COUNT = ctypes.c_int(_N)
+if _read_batch is not None:  # pragma: no branch
+    try:
+        _lib_fast = ctypes.CDLL(_uclib._name)  # a third handle: its own function objects
+        read_batch, write_batch = _lib_fast.uc_reg_read_batch, _lib_fast.uc_reg_write_batch
+        read_batch.restype = write_batch.restype = ctypes.c_int
+    except (OSError, AttributeError):  # pragma: no cover
+        read_batch = write_batch = None
 
 
 def context_refresher(uc: Uc, context: object) -> Callable[[], None]:

@@ -23,6 +23,7 @@ from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.machine.callregs import hook_intr
 from hcdbg.machine.coherence import CoherenceWatch
+from hcdbg.machine.fastcalls import FastPath
 from hcdbg.machine.interrupts import Interrupts
 from hcdbg.machine.loader import Image, boot_blobs
 from hcdbg.machine.preempt import Preempter
@@ -91,6 +92,8 @@ class Machine(Traps):
         self._ram_size = cfg.ram_size
         self.ram = (ctypes.c_char * cfg.ram_size).from_buffer(self._mmap)
         self.on_call: CallHandler = lambda _v, _t: False
+        #: Answers the trap gives without on_call (fastcalls.py); None: every call goes there.
+        self.fast_calls: FastPath | None = None
         devices = list(board.DEVICE_REGIONS)
         memory: list[tuple[int, ctypes.Array]] = [(board.RAM_BASE, self.ram)]
         self._flash: mmap.mmap | None = None
@@ -126,7 +129,6 @@ class Machine(Traps):
         #: take such a stop between blocks (exactstop.py), and only in uncounted slices.
         self.exact_async_stops = exactstop.available()
         self._running: Vcpu | None = None  # the vCPU in an uncounted slice, under _run_lock
-        self._serial = 0  # which uncounted slice that is (interrupt's repeated stops)
         self._run_lock = threading.Lock()
         self._interrupt = threading.Event()
         self._next = 0
@@ -322,27 +324,15 @@ class Machine(Traps):
         """Ask a run in progress (on another thread) to stop soon. Safe from any thread.
 
         An uncounted slice is stopped at once (exactly: exactstop.py); a counted slice ends
-        by itself within `quantum` instructions, and the run loop sees the request then."""
+        by itself within `quantum` instructions, and the run loop sees the request then. A
+        stop that lands after the slice is marked but before Unicorn starts it is lost
+        (uc_emu_start clears stop requests as it begins), as is one before `run` starts:
+        call this until the run returns, as session.runner.run_interruptible does."""
         self._interrupt.set()
         self.irq.wake()
         with self._run_lock:
-            running, serial = self._running, self._serial
-            if running is not None:
-                running.uc.emu_stop()
-        if running is not None:
-            threading.Thread(target=self._stop_until_out, args=(running, serial),
-                             name="hcdbg-interrupt", daemon=True).start()
-
-    def _stop_until_out(self, vcpu: Vcpu, serial: int) -> None:
-        """uc_emu_start clears a stop request as it begins (Unicorn 2.1.4 uc.c), so a stop
-        that lands after `_emulate` marked the slice but before Unicorn started it is lost:
-        repeat it every 2 ms while that same slice runs (up to a second)."""
-        for _ in range(500):
-            time.sleep(0.002)
-            with self._run_lock:
-                if self._running is not vcpu or self._serial != serial:
-                    return
-                vcpu.uc.emu_stop()
+            if self._running is not None:
+                self._running.uc.emu_stop()
 
     def _slice(self, vcpu: Vcpu, count: int) -> Stop | None:
         """Run one vCPU for up to `count` instructions (0: until something stops it)."""
@@ -403,7 +393,6 @@ class Machine(Traps):
         if exact:
             with self._run_lock:
                 self._running = vcpu
-                self._serial += 1
         irq = self.irq
         irq.before_slice()
         irq.arm_catch(vcpu)
@@ -524,17 +513,13 @@ class Machine(Traps):
         return self.exact_async_stops and not self.exceptions_delivered and not self.irq.enabled
 
     def _pick(self, ready: list[Vcpu]) -> Vcpu:
-        """The next of `ready` in round-robin order after the last one picked. Only `ready`:
-        a vCPU waiting in WFI or in CPU_SUSPEND must not run before its interrupt, or it
-        would wake without one (a power-down suspend would resume at its entry point)."""
-        n = len(self.vcpus)
-        indices = {v.index for v in ready}
-        for k in range(n):
-            index = (self._next + k) % n
-            if index in indices:
-                self._next = (index + 1) % n
-                return self.vcpus[index]
-        return ready[0]
+        """The next of `ready` (in vCPU order) in round-robin order after the last one picked.
+        Only `ready`: a vCPU waiting in WFI or in CPU_SUSPEND must not run before its
+        interrupt, or it would wake without one (a power-down suspend would resume at its
+        entry point)."""
+        vcpu = next((v for v in ready if v.index >= self._next), ready[0])
+        self._next = (vcpu.index + 1) % len(self.vcpus)
+        return vcpu
 
     def step(self, index: int, count: int = 1) -> Stop:
         """Execute `count` instructions on vCPU `index` only (the others stay put)."""
@@ -579,6 +564,10 @@ class Machine(Traps):
     def memory_blocks(self) -> tuple[mmap.mmap, ...]:
         """The host buffers behind guest memory: RAM, then the flash banks when mapped."""
         return (self._mmap,) if self._flash is None else (self._mmap, self._flash)
+
+    def ram_view(self) -> tuple[mmap.mmap, int]:
+        """Guest RAM (from board.RAM_BASE) and its size: where the trap reads an immediate."""
+        return self._mmap, self._ram_size
 
     def scheduler_state(self) -> tuple[int, int, tuple[int | None, ...], int]:
         """Which vCPU the round robin tries next, which ran last, where each one last

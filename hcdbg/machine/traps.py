@@ -16,6 +16,7 @@ from unicorn import unicorn_const as UCC
 from hcdbg.machine import board
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.stop import Stop, StopKind
+from hcdbg.machine.fastcalls import FastPath
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 from hcdbg.smccc.call import Call
 
@@ -32,6 +33,7 @@ class Traps:
     vcpus: list[Vcpu]
     config: MachineConfig
     on_call: Callable[[Vcpu, Call], bool]
+    fast_calls: FastPath | None
     _pending: list[_Pending]
     _fault: list[tuple[int, int, int] | None]
     _before_store: list[object | None]
@@ -50,6 +52,9 @@ class Traps:
         vcpu = self.vcpus[index]
         uc = vcpu.uc
         try:
+            fast = self.fast_calls
+            if fast is not None and fast(intno, index):
+                return
             if intno == exc_entry.INTNO_HVC or intno == exc_entry.INTNO_SMC:
                 regs, pc = vcpu.call_regs_pc()
                 pc -= 4

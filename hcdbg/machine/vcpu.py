@@ -64,7 +64,8 @@ class Vcpu:
         uc.ctl_set_exits([])  # type: ignore[attr-defined]
         self.uc = uc
         self.exact_stops = ExactStops(uc)
-        self._call_regs = CallRegs(uc)
+        #: x0..x17 and PC in one C call, an answer written in one (the trap's fast path).
+        self.call_regs = CallRegs(uc)
         #: An exception entry's reads and writes, one call each (exceptions.py, traps.py).
         self.entry_reads = RegBatch(uc, exceptions.ENTRY_READS)
         self.entry_writes = RegBatch(uc, exceptions.ENTRY_WRITES)
@@ -119,7 +120,7 @@ class Vcpu:
 
     def call_regs_pc(self) -> tuple[tuple[int, ...], int]:
         """(x0..x17, PC) in one go: what a trap needs."""
-        return self._call_regs.read()
+        return self.call_regs.read()
 
     def read(self, name: str) -> int:
         """A register by (canonical) name; w<n> reads the low 32 bits of x<n>."""
@@ -150,7 +151,7 @@ class Vcpu:
 
     def write_call_result(self, regs: dict[int, int]) -> None:
         """Write an answer: register index (0..17) -> 64-bit value."""
-        self._call_regs.write(regs)
+        self.call_regs.write(regs)
 
     def physical(self, address: int, size: int) -> list[tuple[int, int]]:
         """(physical address, length) pieces of [address, address + size) as this vCPU sees

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import IO, Any, Iterator, NamedTuple
 
 from hcdbg.errors import UsageError
+from hcdbg.session.appendfile import AppendFile
 from hcdbg.session.callscript import FORMAT_VERSION
 from hcdbg.smccc import catalog
-from hcdbg.smccc.call import Call
+from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.decode import arg_mask, arg_names
 from hcdbg.smccc.effects import Effect
 from hcdbg.smccc.source import AnsweredBy
@@ -90,6 +91,15 @@ class RecentCalls:
         return list(self._recent)[max(start - first, 0):max(stop - first, 0):step]
 
 
+def line_key(call: Call, source: AnsweredBy, answer: Answer) -> tuple[tuple[object, ...], dict]:
+    """What Recorder.write_raw needs to write lines for calls answered as `call` was: the
+    parts of its entry's template that do not depend on the vCPU or immediate, and a cache of
+    templates by those two."""
+    effect = answer.effect
+    return ((call.conduit, call.fid, tuple(answer.regs.items()), source.by,
+             None if effect is None else effect.name), {})
+
+
 @functools.lru_cache(maxsize=4096)
 def _template(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[int, int], ...],
               by: str, effect: str | None) -> tuple[bytes, int, int]:
@@ -138,21 +148,44 @@ class Recorder:
         if path.is_dir():  # open() would say "file exists" and -f would not help
             raise UsageError(f"{path}: is a directory: a call script is a file (name one in it: "
                              f"{path / 'run.calls'})")
-        try:
-            self._file: IO[str] = path.open("w" if overwrite else "x", encoding="utf-8")
+        try:  # read and write: a shared mapping needs both (appendfile.py)
+            self._file: IO[str] = path.open("w+" if overwrite else "x+", encoding="utf-8")
         except FileExistsError:
             raise UsageError(f"{path}: file exists, not overwriting it (choose another name, "
                              "or --overwrite / 'record -f')") from None
         except OSError as exc:
             raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
         self.calls = 0
-        self._fd = self._file.fileno()  # entries bypass the text layer: one write(2) each
+        self._fd = self._file.fileno()
+        self._out = AppendFile(self._fd)  # entries bypass the text layer and write(2)
+        self._append = self._out.write
         self._write((json.dumps(head) + "\n").encode())
 
     def write(self, record: CallRecord) -> None:
-        """Append one entry; it reaches the OS (one write(2)) before the guest sees the answer."""
+        """Append one entry; it reaches the page cache (a kill -9 keeps it) before the guest
+        sees the answer."""
         self.calls += 1
         self._write(record.to_line(self.calls))
+
+    def write_raw(self, raw: Any, vcpu: int, imm: int, pc: int,
+                  how: tuple[tuple[object, ...], dict]) -> None:
+        """Append the entry of a call the trap answered itself (machine/fastcalls.py): `raw`
+        its x0..x17 as read, `pc` its address, `how` the line_key of its answer. The same
+        line as write() makes for it."""
+        self.calls = calls = self.calls + 1
+        key, templates = how
+        found = templates.get(vcpu << 16 | imm)
+        if found is None:
+            conduit, fid, items, by, effect = key
+            found = templates[vcpu << 16 | imm] = _template(vcpu, conduit, imm, fid, items, by, effect)
+        template, nargs, mask = found
+        try:
+            if nargs:
+                self._append(template % (calls, *[raw[n] & mask for n in range(1, nargs + 1)], pc))
+            else:
+                self._append(template % (calls, pc))
+        except OSError as exc:
+            raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
 
     def write_uart(self, data: bytes) -> None:
         """Console input typed now: a replay types it once the calls recorded so far are made."""
@@ -165,18 +198,17 @@ class Recorder:
         self._write((json.dumps({"back": self.calls}) + "\n").encode())
 
     def _write(self, line: bytes) -> None:
-        """One write(2) of a whole line; UsageError if the file cannot take it (a full disk,
-        /proc/self/mem), or takes only part of it."""
+        """A whole line; UsageError if the file cannot take it (a full disk, /proc/self/mem),
+        or takes only part of it."""
         try:
-            written = os.write(self._fd, line)
+            self._out.write(line)
         except OSError as exc:
             raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
-        if written != len(line):
-            raise UsageError(f"{self.path}: cannot write: the disk took {written} of {len(line)} bytes")
 
     def close(self) -> None:
         if not self._file.closed:
             try:
+                self._out.close()
                 os.fsync(self._fd)
             except OSError as exc:  # a character device (/dev/null) cannot be synced: EINVAL
                 if exc.errno != errno.EINVAL:

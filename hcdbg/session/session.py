@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import random
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
+from hcdbg.machine.fastcalls import Known, fast_path
 from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig
 from hcdbg.stop import Stop, StopKind
@@ -23,6 +25,7 @@ from hcdbg.machine.vcpu import Vcpu
 from hcdbg.policy.answers import AnswerRules
 from hcdbg.policy.ranges import Action, Filter
 from hcdbg.session.breakpoints import Breakpoint, Breakpoints
+from hcdbg.session.history import CallHistory
 from hcdbg.session.record import CallRecord, RecentCalls, Recorder, header, sha256
 from hcdbg.session.replayer import Divergence, Replay
 from hcdbg.session.callscript import Entry
@@ -50,6 +53,14 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _forward_calls(session: weakref.ref[Session]) -> Callable[[Vcpu, Call], bool]:
+    """The machine's on_call for `session`, without a reference that keeps it alive."""
+    def on_call(vcpu: Vcpu, call: Call) -> bool:
+        live = session()
+        return live is not None and live._on_call(vcpu, call)
+    return on_call
 
 
 class NoAnswer(HcdbgError):
@@ -84,7 +95,7 @@ class Session:
         self.filter = Filter()
         self.rules = AnswerRules()
         #: Every call answered (the REPL's `calls`, rewind), or only the latest (trace, replay).
-        self.history: list[CallRecord] | RecentCalls = []
+        self.history: CallHistory | RecentCalls = CallHistory()
         self.recorder = recorder
         #: Called with each record as it is made (trace prints it; the REPL may ignore it).
         self.on_record: Callable[[CallRecord], None] | None = None
@@ -105,7 +116,11 @@ class Session:
         self.after_script: tuple[int, str] | None = None
         #: What the session was launched with (guest, machine, firmware), for script headers.
         self.options: dict[str, Any] = {}
-        self.machine.on_call = self._on_call
+        # The machine calls back through a weak reference: a session nobody holds is freed
+        # at once, with its history, not at the next full garbage collection.
+        self.machine.on_call = _forward_calls(weakref.ref(self))
+        #: The answers the trap gives itself in this run, by conduit (_arm_fast_calls).
+        self._fast: tuple[dict[int, Known], dict[int, Known]] | None = None
 
     # --- the hot path ----------------------------------------------------------------------
     def _on_call(self, vcpu: Vcpu, call: Call) -> bool:
@@ -132,6 +147,8 @@ class Session:
                     answer, source = self.firmware.deny(call), DENIED
                 else:
                     answer, source = self.firmware.answer(call, self.machine), BUILT_IN
+                if self._fast is not None and answer.effect is None:
+                    self._learn(call, answer, source)
         self._give(vcpu, call, answer, source)
         if answer.effect is not None:
             self.machine.apply(answer.effect, vcpu)
@@ -139,15 +156,55 @@ class Session:
 
     def _give(self, vcpu: Vcpu, call: Call, answer: Answer, source: AnsweredBy) -> None:
         """Write an answer into the caller's registers and record it (the one place that
-        does, for handled, ruled, replayed and forwarded calls alike)."""
+        does, for handled, ruled, replayed and forwarded calls alike; the trap's fast path
+        records the calls it answers itself, see _arm_fast_calls)."""
         vcpu.write_call_result(answer.regs)
         history = self.history
-        rec = CallRecord(len(history) + 1, call, source, answer.regs, answer.why, answer.effect)
-        history.append(rec)
+        if isinstance(history, CallHistory):
+            history.add(call, source, answer)
+            if self.recorder is None and self.on_record is None:
+                return
+            rec = CallRecord(len(history), call, source, answer.regs, answer.why, answer.effect)
+        else:
+            rec = CallRecord(len(history) + 1, call, source, answer.regs, answer.why, answer.effect)
+            history.append(rec)
         if self.recorder is not None:
             self.recorder.write(rec)
         if self.on_record is not None:
             self.on_record(rec)
+
+    def _learn(self, call: Call, answer: Answer, source: AnsweredBy) -> None:
+        """A built-in or denied answer that depends only on x0 and the configuration is
+        given from now on by the trap itself, for the rest of this run (fastcalls.py). Not
+        for an x0 with an upper half (QEMU answers those otherwise), nor an SMC with an
+        immediate (KVM answers those otherwise)."""
+        if call.regs[0] >> 32 or (call.conduit == "smc" and call.imm):
+            return
+        if source is BUILT_IN and not self.firmware.constant(call.fid):
+            return
+        history, fast = self.history, self._fast
+        assert isinstance(history, CallHistory) and fast is not None  # _arm_fast_calls saw to it
+        known = history.known(call, source, answer)
+        if known is not None:
+            fast[call.conduit == "smc"][call.regs[0]] = known
+
+    def _arm_fast_calls(self) -> None:
+        """Before a run: let the trap answer calls it has seen answered by a constant
+        (built-in or denied) answer, when nothing else must see each call: no answer rules
+        (they come first), no replay, nobody printing calls, and the whole history kept (a
+        recording gets its line from the fast path too). The table starts empty each run, so a filter, profile or rule changed
+        at the prompt is obeyed from the first call on."""
+        history, machine = self.history, self.machine
+        batches = [v.call_regs.batch for v in machine.vcpus]
+        if (len(self.rules) or self.replay is not None or self.on_record is not None
+                or not isinstance(history, CallHistory) or any(b is None for b in batches)):
+            self._fast = machine.fast_calls = None
+            return
+        self._fast = ({}, {})
+        recorder = self.recorder
+        machine.fast_calls = fast_path(self._fast, *history.buffers(), batches,  # type: ignore[arg-type]
+                                       *machine.ram_view(),
+                                       line=recorder.write_raw if recorder is not None else None)
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
@@ -170,6 +227,7 @@ class Session:
         and numbered all the same), for a run that prints or records each call as it comes."""
         assert not self.history, "the history is chosen before the first call"
         self.history = RecentCalls(keep)
+        self._fast = self.machine.fast_calls = None
 
     def _impossible(self, entry: Entry, call: Call) -> str | None:
         """Why this run cannot do to the machine what `entry`'s answer did (None: it can, or
@@ -314,6 +372,7 @@ class Session:
         self._check_resumable()
         stop = self._deliver_pending()
         if stop is None:
+            self._arm_fast_calls()
             with _collector_paused():
                 stop = self.machine.run(max_insns)
         return self._finish(stop)
@@ -323,6 +382,7 @@ class Session:
         self._check_resumable()
         stop = self._deliver_pending()
         if stop is None:
+            self._arm_fast_calls()
             with _collector_paused():
                 stop = self.machine.step(vcpu, count)
         return self._finish(stop)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections import deque
 from typing import TYPE_CHECKING, Callable
 
 from hcdbg.errors import UsageError
@@ -175,19 +176,37 @@ p.arg("filters", nargs="*", metavar="FILTER", complete="calls")
 @command(p, category="calls")
 def do_calls(dbg: Debugger, args: argparse.Namespace) -> None:
     tests, span, every = _call_tests(list(args.filters))
-    records = dbg.session.history[dbg.current_run.history_start:]
-    shown = [r for r in records if all(t(r) for t in tests)]
-    hidden = 0 if every or span is not None else max(0, len(shown) - SHOWN)
-    for r in shown[hidden:]:
+    history = dbg.session.history
+    start = dbg.current_run.history_start
+    total = len(history) - start
+    if span is not None:  # only the records asked for are built (a run can hold millions)
+        lo, hi = max(start, span[0] - 1), min(len(history), span[1])
+        shown = [r for r in (history[lo:hi] if lo < hi else []) if all(t(r) for t in tests)]
+        matched, first_hidden = len(shown), None
+    elif not tests:
+        keep = total if every else min(total, SHOWN)
+        shown = history[len(history) - keep:] if keep else []
+        matched, first_hidden = total, start + 1
+    else:  # one record at a time; only the latest SHOWN kept
+        latest: deque[CallRecord] = deque(maxlen=None if every else SHOWN)
+        matched, first_hidden = 0, None
+        for i in range(start, len(history)):
+            r = history[i]
+            if all(t(r) for t in tests):
+                matched += 1
+                first_hidden = first_hidden or r.seq
+                latest.append(r)
+        shown = list(latest)
+    hidden = matched - len(shown)
+    for r in shown:
         dbg.message(f"#{r.seq:<4} {record_line(r)}")
     if not shown:
-        dbg.message("No calls yet." if not records else "No call matches.")
+        dbg.message("No calls yet." if not total else "No call matches.")
     elif tests:
-        dbg.message(f"({len(shown)} of {len(records)} calls)", "class:hint")
+        dbg.message(f"({matched} of {total} calls)", "class:hint")
     if hidden:
-        first, last = shown[0].seq, shown[hidden - 1].seq
-        dbg.message(f"({hidden} earlier not shown: 'calls {first}-{last}' lists them, "
-                    "'calls all' every one)", "class:hint")
+        dbg.message(f"({hidden} earlier not shown: 'calls {first_hidden}-{shown[0].seq - 1}' lists "
+                    "them, 'calls all' every one)", "class:hint")
 
 
 p = Parser("answer", "Add a conditional answer rule.\nCalls that match are answered at "
