@@ -121,7 +121,7 @@ def svg(tl: Timeline, records: Sequence[Recorded], standalone: bool = False) -> 
     slots = _slots(tl)
     right = max((slots[-1][0] + slots[-1][1] if slots else LEFT) + 20, 760)
     legend_y = _lane_y(tl.lanes) + 10
-    height = legend_y + 72
+    height = legend_y + 90
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{right:.0f}" height="{height:.0f}" '
              f'viewBox="0 0 {right:.0f} {height:.0f}" role="img" aria-label="timeline of {len(tl)} calls">']
     if standalone:
@@ -190,8 +190,10 @@ def _legend(y: float) -> str:
                f'<text x="22" y="{y2 + 14}">SYSTEM_OFF / SYSTEM_RESET: every vCPU</text>'
                f'<rect x="290" y="{y2 + 2}" width="28" height="16" fill="#fdecea" stroke="#c62828"/>'
                f'<text x="324" y="{y2 + 14}">refused (negative return code)</text>')
-    out.append(f'<text x="10" y="{y2 + 40}">Time goes right in call order; #N numbers calls as '
-               '`calls` does. Hover a call for its line, click it for the details (then ← → step through time).</text></g>')
+    out.append(f'<text x="10" y="{y2 + 40}">Time goes right in call order (#N: the call\'s number, '
+               'as `calls` shows it).</text>'
+               f'<text x="10" y="{y2 + 58}">Hover a call for its line; click it for the details; '
+               '← → step through time.</text></g>')
     return "".join(out)
 
 
