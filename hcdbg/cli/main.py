@@ -6,7 +6,7 @@ import os
 import sys
 
 from hcdbg import guests
-from hcdbg.cli.options import ReplayOptions, TraceOptions
+from hcdbg.cli.options import ReplayOptions, TimelineOptions, TraceOptions
 from hcdbg.cli.outcome import WRITE_ERRNOS, Exit, say
 from hcdbg.cli.parse import ArgumentsError, Command, Explain, Finished, ListGuests, parse
 from hcdbg.errors import HcdbgError, UsageError
@@ -76,7 +76,7 @@ def run(command: Command) -> Exit:
         return _list_guests()
     if isinstance(command, Explain):
         return _explain(command.what)
-    if isinstance(command, (TraceOptions, ReplayOptions)):
+    if isinstance(command, (TraceOptions, ReplayOptions, TimelineOptions)):
         from hcdbg.session.runner import catch_sigint
         catch_sigint()
     if isinstance(command, TraceOptions):
@@ -85,6 +85,9 @@ def run(command: Command) -> Exit:
     if isinstance(command, ReplayOptions):
         from hcdbg.cli.replay import replay
         return replay(command)
+    if isinstance(command, TimelineOptions):
+        from hcdbg.cli.timeline import timeline
+        return timeline(command)
     from hcdbg.cli.launch import build_session
     from hcdbg.repl.app import run_repl
     return Exit(run_repl(command, lambda uart_sink: build_session(command, uart_sink)))

@@ -128,6 +128,18 @@ class ReplayOptions(Options):
     output: Path | None = None
 
 
+@dataclass(frozen=True)
+class TimelineOptions(Options):
+    """`hcdbg timeline SCRIPT|GUEST`."""
+
+    source: str = ""  # a call script, or a guest to run (required on the command line)
+    html: Path | None = None
+    svg: Path | None = None
+    width: int | None = None  # None: the terminal's
+    calls: str | None = None  # N-M: only these calls
+    time: str = "calls"  # what the picture's x axis counts: calls, or insns (instructions run)
+
+
 #: Options a call script's header keeps, so a replay rebuilds the same machine and firmware.
 MACHINE_OPTIONS = ("smp", "mem", "conduit", "load", "entry", "quantum", "catch", "append",
                    "no_reboot", "input", "bios", "initrd", "dtb", "idle_states")

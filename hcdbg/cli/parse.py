@@ -9,7 +9,7 @@ from typing import NoReturn, Union
 
 from hcdbg import __version__
 from hcdbg import guests
-from hcdbg.cli.options import ReplayOptions, ReplOptions, TraceOptions
+from hcdbg.cli.options import ReplayOptions, ReplOptions, TimelineOptions, TraceOptions
 from hcdbg.errors import UsageError
 from hcdbg.handlers.config import MODELS, PROFILE_PSCI_VERSIONS, PROFILES, version_list
 from hcdbg.stop import CATCH_NAMES
@@ -56,7 +56,7 @@ class Explain:
     what: str
 
 
-Command = Union[ReplOptions, TraceOptions, ReplayOptions, ListGuests, Explain]
+Command = Union[ReplOptions, TraceOptions, ReplayOptions, TimelineOptions, ListGuests, Explain]
 
 
 def parse(argv: list[str]) -> Command:
@@ -70,6 +70,8 @@ def parse(argv: list[str]) -> Command:
         return TraceOptions.of(vars(_trace_parser().parse_args(argv[1:])))
     if argv[:1] == ["replay"]:
         return ReplayOptions.of(vars(_replay_parser().parse_args(argv[1:])))
+    if argv[:1] == ["timeline"]:
+        return TimelineOptions.of(vars(_timeline_parser().parse_args(argv[1:])))
     return repl_options(argv)
 
 
@@ -225,6 +227,7 @@ def _repl_parser() -> argparse.ArgumentParser:
         "Debug the HVC/SMC firmware calls of an AArch64 guest. "
         "Commands: 'hcdbg [GUEST]' opens the REPL, 'hcdbg trace GUEST' runs strace-style, "
         "'hcdbg replay SCRIPT' checks a guest against a call script, "
+        "'hcdbg timeline SCRIPT|GUEST' draws the calls as lanes per vCPU, "
         "'hcdbg guests' lists the bundled guests, 'hcdbg explain NAME' explains a call."))
     _guest(p, "")
     p.add_argument("--version", action=_Version, help="print the versions of hcdbg, Unicorn and capstone")
@@ -270,5 +273,26 @@ def _trace_parser() -> argparse.ArgumentParser:
         "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
     _guest(p, "; none with --bios")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
+    _common(p)
+    return p
+
+
+def _timeline_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="hcdbg timeline", description=(
+        "Draw a run's calls as one lane per vCPU, time (call order) going right: each call a "
+        "mark with its short name and answer, the lane styled by the vCPU's power state, an "
+        "arrow from each CPU_ON to the vCPU it started, SYSTEM_OFF/RESET across every lane. "
+        "SOURCE is a call script (--record writes one; drawn without running anything) or a "
+        "guest, run to its end with --deterministic (so the picture repeats; its UART output "
+        "is not shown). The picture fits the terminal, or --width; --html writes a page."))
+    p.add_argument("source", metavar="SCRIPT|GUEST", help="a call script, or a guest (file or bundled name)")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="write a self-contained page (open it in a browser: a click on a call shows its registers and explanation)")
+    p.add_argument("--svg", type=Path, metavar="FILE", help="write the picture as an SVG file")
+    p.add_argument("--width", type=parse_count, metavar="N", help="columns to fit (default: the terminal's)")
+    p.add_argument("--calls", metavar="N-M", help="only the calls numbered N to M")
+    p.add_argument("--time", choices=("calls", "insns"),
+                   help="what time counts: calls (call order, the default) or insns (instructions "
+                        "run, the deterministic run's clock, to within a --quantum slice; a guest only)")
     _common(p)
     return p

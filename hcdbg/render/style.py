@@ -32,6 +32,17 @@ STYLE: dict[str, str] = {
     "pc": "bold ansigreen",
     "error": "ansired",
     "uart": "",
+    # timeline (render/timeline_text.py): lanes styled by power state, marks, arrows
+    "timeline.on": "ansigreen",
+    "timeline.off": "",
+    "timeline.pending": "ansiyellow",
+    "timeline.suspended": "ansiblue",
+    "timeline.mark": "bold",
+    "timeline.failed": "bold ansired",
+    "timeline.arrow": "ansimagenta",
+    "timeline.barrier": "bold ansired",
+    "timeline.lane": "bold",
+    "timeline.axis": "ansibrightblack",
     # disassembly (pygments tokens, see token_class)
     "pygments.keyword": "ansigreen",
     "pygments.name.variable": "ansicyan",

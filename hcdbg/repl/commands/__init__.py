@@ -247,4 +247,4 @@ def parse(cmd: Command, words: list[str]) -> argparse.Namespace:
 def load_all() -> None:
     """Import every command module (each registers its commands on import)."""
     from hcdbg.repl.commands import (calls, filter, inspect, interrupts, rewind, run,  # noqa: F401
-                                      script, teach)
+                                      script, teach, timeline)
