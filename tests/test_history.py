@@ -162,3 +162,28 @@ def test_trace_prints_the_same_whichever_path_answered(tmp_path, name):
         outputs.append((proc.stdout, out.read_text()))
     assert outputs[0] == outputs[1]
     assert outputs[0][1].endswith("\n") and "+++ " in outputs[0][1].splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", ["bench-calls", "psci-tour", "conduits"])
+def test_a_replay_answers_the_same_whichever_path_answered(tmp_path, name):
+    import os
+    from conftest import ROOT
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    script = tmp_path / "run.calls"
+    rec = subprocess.run([sys.executable, "-m", "hcdbg", "trace", name, "--record", str(script),
+                          "-o", os.devnull], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert rec.returncode == 0, rec.stderr
+    outputs = []
+    for fast in ("1", "0"):
+        out = tmp_path / f"replay-{fast}.txt"
+        again = tmp_path / f"again-{fast}.calls"
+        proc = subprocess.run([sys.executable, "-m", "hcdbg", "replay", str(script), "-o", str(out),
+                               "--record", str(again)],
+                              capture_output=True, text=True, timeout=300, cwd=ROOT,
+                              env=dict(env, HCDBG_FAST_PATH=fast))
+        assert proc.returncode == 0, proc.stderr
+        outputs.append((proc.stdout, proc.stderr, out.read_text(), again.read_text().splitlines()[1:]))
+    assert outputs[0] == outputs[1]
+    assert "as scripted" in outputs[0][1]

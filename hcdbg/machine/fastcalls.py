@@ -25,6 +25,8 @@ from hcdbg.machine.callregs import BATCH_COUNT, read_batch, write_batch
 Known = tuple[Any, Any, Any, int, Any]
 #: (intno, vCPU index) -> whether the call was answered (False: go the full way)
 FastPath = Callable[[int, int], bool]
+#: (x0..x17 and PC as read, SMC?, vCPU, immediate) -> the answer to give, or None.
+Chooser = Callable[[Any, bool, int, int], "Known | None"]
 #: Writes a call answered here to a recording: (x0..x17 and PC as read, vCPU, immediate,
 #: the call's address, the Known's last item).
 LineWriter = Callable[[Any, int, int, int, Any], None]
@@ -40,8 +42,8 @@ def tail_word(answer: int, smc: bool, imm: int, vcpu: int) -> int:
 
 def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray, tails: array,
               batches: list[tuple[int, int, int, Any]], ram: mmap.mmap, ram_size: int,
-              line: LineWriter | None = None, bound: tuple[int, Callable[[], None]] | None = None
-              ) -> FastPath:
+              line: LineWriter | None = None, bound: tuple[int, Callable[[], None]] | None = None,
+              choose: Chooser | None = None) -> FastPath:
     """The trap's fast path: `known` by conduit (0: HVC, 1: SMC), x0 (all 64 bits) -> answer.
     A call answered here appends its x0..x17 and PC (as read, 152 bytes) to `regs` and its
     word to `tails`, the session's call history (session/history.py). `batches`: each
@@ -50,7 +52,8 @@ def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray,
     otherwise), is answered here. `line`: also write each call so answered (a recording, a
     trace), after the history has it and before the guest runs on. `bound`: (most, trim):
     call trim() when `tails` holds more than `most` calls (a history that keeps only the
-    latest)."""
+    latest). `choose(raw, smc, vCPU, imm)`: the known answer, or None (the full way), in
+    place of the table (a replay answers from its script)."""
     most, trim = bound if bound is not None else (1 << 62, None)
     hvc, smc_no = exc_entry.INTNO_HVC, exc_entry.INTNO_SMC
     base = board.RAM_BASE
@@ -64,16 +67,21 @@ def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray,
         if read_batch(handle, ids, pointers, count):
             return False
         smc = intno == smc_no
-        hit = known[smc].get(raw[0])
-        if hit is None:
-            return False
+        if choose is None:
+            hit = known[smc].get(raw[0])
+            if hit is None:
+                return False
         pc = raw[18] - 4
         off = pc - base
         if not 0 <= off < ram_size:
             return False
         imm = (_U32(ram, off)[0] >> 5) & 0xFFFF
-        if smc and imm:
+        if smc and imm:  # KVM answers these otherwise (DEN0028 §2.9)
             return False
+        if choose is not None:
+            hit = choose(raw, smc, index, imm)
+            if hit is None:
+                return False
         wids, wpointers, wcount, tail, how = hit
         write_batch(handle, wids, wpointers, wcount)
         append_regs(raw)

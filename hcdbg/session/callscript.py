@@ -89,6 +89,10 @@ class Entries(Sequence[Entry]):
         self._templates.append(entry)
         return len(self._templates) - 1
 
+    def template_numbers(self) -> array:
+        """Which template each entry is (the array itself: the replay's fast path reads it)."""
+        return self._which
+
     def truncate(self, count: int) -> None:
         """Keep the first `count` entries (a rewind marker)."""
         del self._which[count:]

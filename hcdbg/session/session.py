@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
-from hcdbg.machine.fastcalls import Known, LineWriter, fast_path
+from hcdbg.machine.fastcalls import Chooser, Known, LineWriter, fast_path
 from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig
 from hcdbg.stop import Stop, StopKind
@@ -29,7 +29,7 @@ from hcdbg.session.breakpoints import Breakpoint, Breakpoints
 from hcdbg.session.history import CallHistory, RecentCalls
 from hcdbg.session.record import CallRecord, Recorder, header, sha256
 from hcdbg.session.replayer import Divergence, Replay
-from hcdbg.session.callscript import Entry
+from hcdbg.session.callscript import Entries, Entry
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Answer, Call
 from hcdbg.smccc.effects import Effect
@@ -138,6 +138,8 @@ class Session:
         self.machine.on_call = _forward_calls(weakref.ref(self))
         #: The answers the trap gives itself in this run, by conduit (_arm_fast_calls).
         self._fast: tuple[dict[int, Known], dict[int, Known]] | None = None
+        #: In a replay: by script template, what the trap checks and answers (_replay_chooser).
+        self._replay_known: dict[int, tuple[int, int | None, bool | None, int | None, Known]] | None = None
 
     # --- the hot path ----------------------------------------------------------------------
     def _on_call(self, vcpu: Vcpu, call: Call) -> bool:
@@ -147,6 +149,8 @@ class Session:
                 self.divergence, self.replay = taken, None
                 return False
             answer, source = self._scripted(call, taken)
+            if self._replay_known is not None and answer.effect is None:
+                self._learn_entry(replay, call, taken, answer, source)
             if replay.done:
                 self._limit_after_script(vcpu)
             if replay.script.inputs:
@@ -201,6 +205,53 @@ class Session:
         if known is not None:
             fast[call.conduit == "smc"][call.regs[0]] = known
 
+    def _learn_entry(self, replay: Replay, call: Call, entry: Entry, answer: Answer,
+                     source: AnsweredBy) -> None:
+        """A script entry answered by a constant built-in answer, checking nothing the trap
+        cannot check itself (function ID, vCPU, conduit, immediate; no arguments), is
+        matched and answered by the trap from now on, wherever it comes again (_replay_chooser)."""
+        entries = replay.script.entries
+        if (not isinstance(entries, Entries) or (entry.args and not replay.ignore_args)
+                or entry.effect is not None or source != BUILT_IN.replayed()
+                or call.regs[0] >> 32 or (call.conduit == "smc" and call.imm)
+                or not self.firmware.constant(call.fid)):
+            return
+        known = self.history.known(call, source, answer)
+        if known is not None:
+            assert self._replay_known is not None
+            conduit = None if entry.conduit is None else entry.conduit == "smc"
+            self._replay_known[entries.template_numbers()[entry.index - 1]] = (
+                call.fid, entry.vcpu, conduit, entry.imm, known)
+
+    def _replay_chooser(self, replay: Replay) -> Chooser | None:
+        """What the trap answers by itself in a replay: the script's next entry, when it is
+        one _learn_entry saw and the call is what it expects; anything else (the last entry,
+        console input due, calls before the script begins, --any-vcpu-order) the full way."""
+        entries = replay.script.entries
+        if replay.any_vcpu_order or not isinstance(entries, Entries):
+            return None
+        which, last = entries.template_numbers(), len(entries) - 1
+        simple: dict[int, tuple[int, int | None, bool | None, int | None, Known]] = {}
+        self._replay_known = simple
+
+        def choose(raw: Any, smc: bool, vcpu: int, imm: int) -> Known | None:
+            pos = replay._pos
+            if pos >= last or replay.skip:
+                return None
+            expect = simple.get(which[pos])
+            if expect is None:
+                return None
+            fid, on, conduit, at, known = expect
+            if (raw[0] != fid or (on is not None and on != vcpu)
+                    or (conduit is not None and conduit != smc) or (at is not None and at != imm)):
+                return None
+            inputs = replay._inputs
+            if inputs and inputs[0].after <= replay.matched + 1:
+                return None
+            replay._pos, replay.matched = pos + 1, replay.matched + 1
+            return known
+        return choose
+
     def _arm_fast_calls(self) -> None:
         """Before a run: let the trap answer calls it has seen answered by a constant
         (built-in or denied) answer, when nothing else must see each call: no answer rules
@@ -209,11 +260,18 @@ class Session:
         at the prompt is obeyed from the first call on."""
         history, machine = self.history, self.machine
         batches = [v.call_regs.batch for v in machine.vcpus]
-        if (not FAST_PATH or len(self.rules) or self.replay is not None
+        self._replay_known = None
+        if (not FAST_PATH or len(self.rules)
                 or (self.on_record is not None and self.on_raw_record is None)
                 or any(b is None for b in batches)):
             self._fast = machine.fast_calls = None
             return
+        choose = None
+        if self.replay is not None:
+            choose = self._replay_chooser(self.replay)
+            if choose is None:
+                self._fast = machine.fast_calls = None
+                return
         self._fast = ({}, {})
         writers = [w for w in (self.recorder.write_raw if self.recorder is not None else None,
                                self.on_raw_record if self.on_record is not None else None) if w]
@@ -223,7 +281,7 @@ class Session:
         bound = ((history.keep + RecentCalls.SLACK, history.trim)
                  if isinstance(history, RecentCalls) else None)
         machine.fast_calls = fast_path(self._fast, *history.buffers(), batches,  # type: ignore[arg-type]
-                                       *machine.ram_view(), line=line, bound=bound)
+                                       *machine.ram_view(), line=line, bound=bound, choose=choose)
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
