@@ -187,3 +187,31 @@ def test_a_replay_answers_the_same_whichever_path_answered(tmp_path, name):
         outputs.append((proc.stdout, proc.stderr, out.read_text(), again.read_text().splitlines()[1:]))
     assert outputs[0] == outputs[1]
     assert "as scripted" in outputs[0][1]
+
+
+def test_calls_with_the_same_registers_share_a_block_and_read_back_whole():
+    from hcdbg.session.history import RecentCalls
+    base = (ids.PSCI_VERSION,) + tuple(range(1, 18))
+    calls = [Call(ids.PSCI_VERSION, base, "hvc", 0, 0, 0x4000_1000)] * 3 + [
+        Call(ids.PSCI_VERSION, base[:5] + (99,) + base[6:], "hvc", 0, 1, 0x4000_1000),
+        Call(ids.PSCI_VERSION, base, "hvc", 0, 0, 0x4000_1000)]
+    answer = Answer({0: 0x10001}, None, "PSCI_VERSION")
+    for history in (CallHistory(), RecentCalls(2)):
+        for call in calls:
+            history.add(call, BUILT_IN, answer)
+        kept = calls if not isinstance(history, RecentCalls) else calls[-2:]
+        if isinstance(history, RecentCalls):
+            history.trim()
+        assert len(history) == 5
+        assert [r.trap for r in history] == kept
+        assert [r.seq for r in history] == list(range(6 - len(kept), 6))
+    history = CallHistory()
+    for call in calls:
+        history.add(call, BUILT_IN, answer)
+    blocks, which, _tails = history.buffers()
+    assert len(blocks) == 3 * 152 and list(which) == [0, 0, 0, 1, 2]  # 3 the same, then 2 changes
+    del history[4:]
+    history.add(calls[0], BUILT_IN, answer)
+    assert [r.trap for r in history] == calls[:4] + [calls[0]]
+    del history[1:]
+    assert [r.trap for r in history] == calls[:1] and len(history.buffers()[0]) == 152

@@ -40,13 +40,14 @@ def tail_word(answer: int, smc: bool, imm: int, vcpu: int) -> int:
     return answer << 33 | smc << 32 | imm << 16 | vcpu
 
 
-def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray, tails: array,
-              batches: list[tuple[int, int, int, Any]], ram: mmap.mmap, ram_size: int,
+def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray, which: array,
+              tails: array, batches: list[tuple[int, int, int, Any]], ram: mmap.mmap, ram_size: int,
               line: LineWriter | None = None, bound: tuple[int, Callable[[], None]] | None = None,
               choose: Chooser | None = None) -> FastPath:
     """The trap's fast path: `known` by conduit (0: HVC, 1: SMC), x0 (all 64 bits) -> answer.
-    A call answered here appends its x0..x17 and PC (as read, 152 bytes) to `regs` and its
-    word to `tails`, the session's call history (session/history.py). `batches`: each
+    A call answered here appends its x0..x17 and PC (as read, 152 bytes) to `regs` unless
+    they are the last block there, the block's number to `which` and its word to `tails`:
+    the session's call history (session/history.py). `batches`: each
     vCPU's CallRegs.batch. Only a call at a RAM address (MMU off or identity-mapped) whose
     immediate can be read from RAM, and no SMC with a non-zero immediate (KVM answers those
     otherwise), is answered here. `line`: also write each call so answered (a recording, a
@@ -58,7 +59,8 @@ def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray,
     hvc, smc_no = exc_entry.INTNO_HVC, exc_entry.INTNO_SMC
     base = board.RAM_BASE
     count = BATCH_COUNT
-    append_regs, append_tail = regs.__iadd__, tails.append
+    append_regs, append_which, append_tail = regs.__iadd__, which.append, tails.append
+    size = 152  # x0..x17 and PC
 
     def answer(intno: int, index: int) -> bool:
         if intno != hvc and intno != smc_no:
@@ -84,7 +86,9 @@ def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray,
                 return False
         wids, wpointers, wcount, tail, how = hit
         write_batch(handle, wids, wpointers, wcount)
-        append_regs(raw)
+        if regs[-size:] != raw:  # a call in a loop: the same registers as the last one
+            append_regs(raw)
+        append_which(len(regs) // size - 1)
         append_tail(tail | imm << 16 | index)
         if line is not None:
             line(raw, index, imm, pc, how)

@@ -2,12 +2,15 @@
 
 A `CallRecord` (the call's 18 registers as Python ints, its Call, its answer) costs about
 555 bytes a call; a REPL session that ran a guest through a million calls held 564 MB of
-them. Here a call is 160 bytes: x0..x17 and the PC as the vCPU's register buffer holds them
-(152 bytes, copied as they are, no conversion) in one bytearray, and one 64-bit word in an
-array: the vCPU, conduit, immediate and the number of its answer in a table of answers seen
-(most calls share a handful: the built-in handlers hand out one Answer object per result).
-The trap's fast path appends to both itself (machine/fastcalls.py). `CallRecord`s are built
-only when someone reads them (`calls`, `back`, a divergence report).
+them. Here a call is 12 bytes plus, when its registers differ from the previous call's, a
+152-byte block: x0..x17 and the PC as the vCPU's register buffer holds them (copied as they
+are, no conversion). The 12 bytes: which block, and one 64-bit word with the vCPU,
+conduit, immediate and the number of its answer in a table of answers seen (most calls
+share a handful: the built-in handlers hand out one Answer object per result). A guest
+calling in a loop with the same registers (polling PSCI_VERSION or AFFINITY_INFO) costs 12
+bytes a call; one whose registers change every call, 164. The trap's fast path appends
+to these buffers itself (machine/fastcalls.py). `CallRecord`s are built only when someone
+reads them (`calls`, `back`, a divergence report).
 """
 from __future__ import annotations
 
@@ -33,8 +36,9 @@ class CallHistory:
     iteration, del [n:], clear), numbered from 1 (`CallRecord.seq`)."""
 
     def __init__(self) -> None:
-        self._regs = bytearray()
-        self._tails = array("Q")
+        self._regs = bytearray()  # register blocks, REGS.size bytes each
+        self._which = array("I")  # by call: its block
+        self._tails = array("Q")  # by call: tail_word
         self._dropped = 0  # calls forgotten from the front (RecentCalls)
         #: (who answered, the Answer) by number; the keys below hold them alive, so an id
         #: stays theirs.
@@ -69,14 +73,17 @@ class CallHistory:
         regs = call.regs
         if len(regs) != 18:  # a Call made by hand (tests): x0..x17, zeros after
             regs = (tuple(regs) + (0,) * 18)[:18]
-        self._regs += REGS.pack(*[r & _MASK64 for r in regs], (call.pc + 4) & _MASK64)
+        block = REGS.pack(*[r & _MASK64 for r in regs], (call.pc + 4) & _MASK64)
+        if self._regs[-REGS.size:] != block:
+            self._regs += block
+        self._which.append(len(self._regs) // REGS.size - 1)
         self._tails.append(tail_word(self.answer_number(source, answer), call.conduit == "smc",
                                      call.imm, call.vcpu))
 
-    def buffers(self) -> tuple[bytearray, array]:
-        """The registers' bytes and the words, which the trap's fast path appends to
-        (fastcalls.py); they stay the same objects for the history's life."""
-        return self._regs, self._tails
+    def buffers(self) -> tuple[bytearray, array, array]:
+        """The register blocks, the block of each call and the words, which the trap's fast
+        path appends to (fastcalls.py); they stay the same objects for the history's life."""
+        return self._regs, self._which, self._tails
 
     def known(self, call: Call, source: AnsweredBy, answer: Answer) -> Known | None:
         """The answer `call` got as the fast path gives it to calls with the same x0 and
@@ -94,7 +101,7 @@ class CallHistory:
     def record(self, index: int) -> CallRecord:
         """The record of call `index` (0: the first), built from its bytes."""
         at = index - self._dropped
-        values = REGS.unpack_from(self._regs, at * REGS.size)
+        values = REGS.unpack_from(self._regs, self._which[at] * REGS.size)
         tail = self._tails[at]
         regs = values[:18]
         source, answer = self._answers[tail >> 33]
@@ -134,7 +141,8 @@ class CallHistory:
         if not isinstance(index, slice) or index.step not in (None, 1) or index.stop is not None:
             raise TypeError("only the calls from some point on can be deleted: del history[n:]")
         start = max(index.indices(len(self))[0] - self._dropped, 0)
-        del self._regs[start * REGS.size:]
+        del self._regs[(self._which[start - 1] + 1 if start else 0) * REGS.size:]
+        del self._which[start:]
         del self._tails[start:]
 
     def clear(self) -> None:
@@ -142,6 +150,7 @@ class CallHistory:
         answers stays: the next run answers with the same ones. In place: a fast path made
         for this history appends to the same buffers."""
         del self._regs[:]
+        del self._which[:]
         del self._tails[:]
         self._dropped = 0
 
@@ -164,7 +173,9 @@ class RecentCalls(CallHistory):
         appends without looking)."""
         extra = len(self._tails) - self.keep
         if extra > 0:
-            del self._regs[:extra * REGS.size]
+            first = self._which[extra] if self.keep else len(self._regs) // REGS.size
+            del self._regs[:first * REGS.size]
+            self._which[:] = array("I", (w - first for w in self._which[extra:]))  # in place: the fast path holds it
             del self._tails[:extra]
             self._dropped += extra
 
