@@ -29,23 +29,25 @@ class AppendFile:
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._map: mmap.mmap | None = None
-        self._mapped = stat.S_ISREG(os.fstat(fd).st_mode)
+        #: The mapped window (None: none yet, or not a mapped file). Its write() appends at
+        #: the end (ValueError when the data does not fit): what write() tries first.
+        self.window: mmap.mmap | None = None
+        self.windowped = stat.S_ISREG(os.fstat(fd).st_mode)
         try:
-            self._pos = os.lseek(fd, 0, os.SEEK_END) if self._mapped else 0
+            self._pos = os.lseek(fd, 0, os.SEEK_END) if self.windowped else 0
         except OSError:  # /proc/self/mem: "regular", but no end to seek to
-            self._mapped, self._pos = False, 0
+            self.windowped, self._pos = False, 0
         self._base = self._pos  # the file offset the mapping starts at
 
     def write(self, data: bytes) -> None:
         """Append `data`; it is in the page cache when this returns."""
         try:
-            self._map.write(data)  # type: ignore[union-attr]  # at its position, which it advances
+            self.window.write(data)  # type: ignore[union-attr]  # at its position, which it advances
         except (AttributeError, ValueError):  # no window yet, or the data does not fit it
             self._write_past(data)
 
     def _write_past(self, data: bytes) -> None:
-        if not self._mapped:
+        if not self.windowped:
             written = os.write(self._fd, data)
             if written != len(data):
                 raise OSError(0, f"the file took {written} of {len(data)} bytes")
@@ -53,23 +55,23 @@ class AppendFile:
         try:
             self._window(len(data))
         except OSError as exc:
-            if self._map is not None or exc.errno not in _UNMAPPABLE:
+            if self.window is not None or exc.errno not in _UNMAPPABLE:
                 raise
-            self._mapped = False
+            self.windowped = False
             self._write_past(data)
             return
-        self._map.write(data)  # type: ignore[union-attr]
+        self.window.write(data)  # type: ignore[union-attr]
 
     def _end_offset(self) -> int:
         """The file offset after the last byte written."""
-        return self._pos if self._map is None else self._base + self._map.tell()
+        return self._pos if self.window is None else self._base + self.window.tell()
 
     def _window(self, need: int) -> None:
         """Map the next window of the file, from the page that holds the end on."""
         pos = self._end_offset()
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self.window is not None:
+            self.window.close()
+            self.window = None
         self._pos = pos
         base = pos - pos % _PAGE
         size = max(WINDOW, -(-(pos - base + need) // _PAGE) * _PAGE)
@@ -79,14 +81,14 @@ class AppendFile:
         at = pos - base
         window[at:] = b" " * (size - at)  # blanks, not NULs, after the last line
         window.seek(at)
-        self._map, self._base = window, base
+        self.window, self._base = window, base
 
     def close(self) -> None:
         """Unmap and cut the file at the last byte written (the file stays open)."""
         pos = self._end_offset()
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self.window is not None:
+            self.window.close()
+            self.window = None
         self._pos = pos
-        if self._mapped:
+        if self.windowped:
             os.ftruncate(self._fd, pos)

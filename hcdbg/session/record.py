@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, Callable, NamedTuple
 
 from hcdbg.errors import UsageError
 from hcdbg.session.appendfile import AppendFile
@@ -139,24 +139,30 @@ class Recorder:
         self.calls += 1
         self._write(record.to_line(self.calls))
 
-    def write_raw(self, raw: Any, vcpu: int, imm: int, pc: int, how: LineKey) -> None:
-        """Append the entry of a call the trap answered itself (machine/fastcalls.py): `raw`
-        its x0..x17 as read, `pc` its address, `how` the line_key of its answer. The same
-        line as write() makes for it."""
-        self.calls = calls = self.calls + 1
-        key, templates = how[0], how[1]
-        found = templates.get(vcpu << 16 | imm)
-        if found is None:
-            conduit, fid, items, by, effect = key
-            found = templates[vcpu << 16 | imm] = _template(vcpu, conduit, imm, fid, items, by, effect)
-        template, nargs, mask = found
-        try:
+    def raw_writer(self) -> Callable[[Any, int, int, int, LineKey], None]:
+        """A function that appends the entry of a call the trap answered itself
+        (machine/fastcalls.py LineWriter): `raw` its x0..x17 as read, `pc` its address, `how`
+        the line_key of its answer; the same line as write() makes for it. A closure that
+        copies the line into the file's window itself (AppendFile.write's first step): on
+        the fast path one Python call less is 0.1 us of ~0.75 a recorded call."""
+        out = self._out
+
+        def write_raw(raw: Any, vcpu: int, imm: int, pc: int, how: LineKey) -> None:
+            self.calls = calls = self.calls + 1
+            found = how[1].get(vcpu << 16 | imm)
+            if found is None:
+                conduit, fid, items, by, effect = how[0]
+                found = how[1][vcpu << 16 | imm] = _template(vcpu, conduit, imm, fid, items, by, effect)
+            template, nargs, mask = found
             if nargs:
-                self._append(template % (calls, *[raw[n] & mask for n in range(1, nargs + 1)], pc))
+                line = template % (calls, *[raw[n] & mask for n in range(1, nargs + 1)], pc)
             else:
-                self._append(template % (calls, pc))
-        except OSError as exc:
-            raise UsageError(f"{self.path}: cannot write: {exc.strerror}") from None
+                line = template % (calls, pc)
+            try:
+                out.window.write(line)  # type: ignore[union-attr]
+            except (AttributeError, ValueError):  # no window, or the line does not fit it
+                self._write(line)
+        return write_raw
 
     def write_uart(self, data: bytes) -> None:
         """Console input typed now: a replay types it once the calls recorded so far are made."""

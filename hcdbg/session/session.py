@@ -273,7 +273,7 @@ class Session:
                 self._fast = machine.fast_calls = None
                 return
         self._fast = ({}, {})
-        writers = [w for w in (self.recorder.write_raw if self.recorder is not None else None,
+        writers = [w for w in (self.recorder.raw_writer() if self.recorder is not None else None,
                                self.on_raw_record if self.on_record is not None else None) if w]
         line: LineWriter | None = writers[0] if len(writers) == 1 else None
         if len(writers) > 1:
