@@ -102,6 +102,14 @@ def run_repl(args: ReplOptions, make_session: Callable[[Callable[[bytes], None]]
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
     for text in banner(dbg, args):
         dbg.message(text, "class:hint")
+    if args.gdb is not None:
+        from hcdbg.gdb.server import Stub, open_listener
+        sock, where, warnings = open_listener(args.gdb)
+        for text in warnings:
+            dbg.error(text)
+        Stub(sock, dbg)
+        dbg.message(f"gdb: listening on {where}: 'target remote {where}' in gdb-multiarch; "
+                    "'monitor CMD' there runs hcdbg commands", "class:hint")
     try:
         for path in args.scripts:
             try:

@@ -1,0 +1,402 @@
+"""The gdb stub's socket side: listening (loopback unless asked), one client at a time, and
+the request loop that answers gdb's packets from a GdbTarget and runs the guest for it.
+
+A reader thread turns the client's bytes into events (packets.py); a Ctrl-C byte or a
+client gone stops a run in progress at once (the session's interrupt(), repeated as
+run_interruptible does for a terminal Ctrl-C). `monitor LINE` runs LINE through the REPL's
+Debugger with its output captured and sent back to gdb; a lock shared with the hcdbg prompt
+lets one front end at a time use the session.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import queue
+import socket
+import threading
+from enum import Enum
+from typing import Callable
+
+from hcdbg.errors import HcdbgError, UsageError
+from hcdbg.gdb import packets as P
+from hcdbg.gdb.target import TARGET_XML, GdbTarget, stop_reply
+from hcdbg.repl.console import Console
+from hcdbg.repl.debugger import Debugger
+from hcdbg.session.runner import run_interruptible
+from hcdbg.stop import Stop, StopKind
+
+LOOPBACK = "127.0.0.1"
+#: REPL commands `monitor` does not run, and what to do instead: a run started behind
+#: gdb's back would leave gdb showing registers and threads from before it.
+_NOT_FROM_GDB = {
+    "continue": "use gdb's continue", "stepi": "use gdb's stepi", "nexti": "use gdb's nexti",
+    "run": "restart the guest at the hcdbg prompt", "reset": "restart the guest at the hcdbg prompt",
+    "back": "go back at the hcdbg prompt", "quit": "use gdb's detach or kill",
+}
+_SUPPORTED = (b"PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;vContSupported+"
+              % P.MAX_PACKET)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`[HOST:]PORT` -> (host, port); host defaults to loopback. UsageError if malformed."""
+    host, colon, port_text = text.rpartition(":")
+    host = host.strip("[]") if colon else LOOPBACK
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"--gdb {text}: expected [HOST:]PORT with PORT 0..65535")
+    return host or LOOPBACK, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: any free port); UsageError if it cannot be
+    made (a port in use, an address not on this machine)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--gdb {host}:{port}: {exc}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1)
+    except OSError as exc:
+        sock.close()
+        why = "port in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise UsageError(f"--gdb {host}:{port}: cannot listen: {why}") from None
+    return sock
+
+
+def open_listener(text: str) -> tuple[socket.socket, str, list[str]]:
+    """The socket `--gdb TEXT` asks for, `host:port` it listens on, and warnings to show (a
+    stub reachable from other machines: whoever connects controls the guest)."""
+    host, port = parse_address(text)
+    sock = listen(host, port)
+    where = f"{host}:{int(sock.getsockname()[1])}"
+    warnings = [] if is_loopback(host) else [
+        f"warning: the gdb stub listens on {where}, not only on this machine: anyone who "
+        "can reach it controls the guest (no authentication)"]
+    return sock, where, warnings
+
+
+def accept_one(sock: socket.socket, give_up: Callable[[], bool]) -> socket.socket | None:
+    """Wait for one client (None once `give_up()` says so); then stop listening, so a
+    second client is refused."""
+    sock.settimeout(0.2)
+    try:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except socket.timeout:
+                if give_up():
+                    return None
+                continue
+            conn.settimeout(None)
+            return conn
+    finally:
+        sock.close()
+
+
+class Outcome(Enum):
+    """How a client's session ended."""
+
+    DETACHED = "detached"  # D: the guest is left to its other front end
+    KILLED = "killed"  # k
+    GONE = "gone"  # the connection closed without D or k
+
+
+def run_monitor(dbg: Debugger, line: str) -> str:
+    """Run one REPL command line for `monitor`; what it printed (errors included)."""
+    words = line.split()
+    if words:
+        from hcdbg.repl import commands
+        try:
+            cmd, _ = commands.resolve(words)
+        except HcdbgError:
+            cmd = None
+        if cmd is not None and cmd.name in _NOT_FROM_GDB:
+            return f"*** monitor {cmd.name}: not from gdb: {_NOT_FROM_GDB[cmd.name]}\n"
+    return captured(dbg, lambda: dbg.onecmd(line))
+
+
+def captured(dbg: Debugger, action: Callable[[], object]) -> str:
+    """What `action` prints through the debugger's console (uncoloured)."""
+    buffer = io.StringIO()
+    saved = dbg.console
+    dbg.console = Console(buffer, color=False)
+    try:
+        action()
+    finally:
+        dbg.console = saved
+    return buffer.getvalue()
+
+
+class _Wire:
+    """One client's socket: a reader thread turns its bytes into events; `send` frames."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.events: queue.Queue[P.Event | None] = queue.Queue()
+        self.ctrl_c = threading.Event()  # set by a Ctrl-C byte or the client going away
+        self.closed = threading.Event()
+        self.ack = True
+        self._last = b""
+        threading.Thread(target=self._read, name="hcdbg-gdb-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        reader = P.PacketReader()
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                for event in reader.feed(data):
+                    if isinstance(event, P.Interrupt):
+                        self.ctrl_c.set()
+                    self.events.put(event)
+        except OSError:
+            pass
+        finally:
+            self.closed.set()
+            self.ctrl_c.set()
+            self.events.put(None)
+
+    def raw(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.closed.set()
+
+    def send(self, payload: bytes) -> None:
+        self._last = P.frame(payload)
+        self.raw(self._last)
+
+    def resend(self) -> None:
+        if self._last:
+            self.raw(self._last)
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class Connection:
+    """Serves one gdb client over `debugger`'s session until it detaches, kills or goes."""
+
+    def __init__(self, sock: socket.socket, debugger: Debugger, lock: threading.RLock,
+                 poll: Callable[[], bool] = lambda: False) -> None:
+        self.wire = _Wire(sock)
+        self.dbg = debugger
+        self.session = debugger.session
+        self.lock = lock
+        self.target = GdbTarget(self.session)
+        self.poll = poll  # True: give up (the user pressed Ctrl-C at hcdbg's terminal)
+        self.g_vcpu = debugger.focus  # Hg: the vCPU registers and memory are read from
+        self.c_thread: int | None = None  # Hc: the thread a plain `s` steps
+
+    def serve(self) -> Outcome:
+        try:
+            return self._loop()
+        finally:
+            with self.lock:
+                self.target.remove_all()
+                self.session.breakpoints.others = set()
+            self.wire.close()
+
+    def _loop(self) -> Outcome:
+        wire = self.wire
+        while True:
+            try:
+                event = wire.events.get(timeout=0.2)
+            except queue.Empty:
+                if self.poll():
+                    return Outcome.GONE
+                continue
+            if event is None:
+                return Outcome.GONE
+            if isinstance(event, P.Nack):
+                wire.resend()
+            elif isinstance(event, P.Corrupt):
+                if wire.ack:
+                    wire.raw(b"-")
+            elif isinstance(event, P.Packet):
+                if wire.ack:
+                    wire.raw(b"+")
+                outcome = self._packet(event.payload)
+                if outcome is not None:
+                    return outcome
+            if wire.closed.is_set():
+                return Outcome.GONE
+
+    def _packet(self, payload: bytes) -> Outcome | None:
+        request = P.parse_request(payload)
+        if isinstance(request, P.Detach):
+            self.wire.send(b"OK")
+            return Outcome.DETACHED
+        if isinstance(request, P.Kill):
+            if payload.startswith(b"vKill"):
+                self.wire.send(b"OK")
+            return Outcome.KILLED
+        if isinstance(request, (P.Resume, P.VCont)):
+            self._resume(request)
+            return None
+        if isinstance(request, P.Query) and request.name == "QStartNoAckMode":
+            self.wire.send(b"OK")  # acknowledged as usual; from the next packet on, none
+            self.wire.ack = False
+            return None
+        with self.lock:
+            try:
+                reply = self._answer(request)
+            except HcdbgError:
+                reply = b"E01"
+        self.wire.send(reply)
+        return None
+
+    # --- requests that answer at once -----------------------------------------------------
+    def _answer(self, r: P.Request) -> bytes:
+        t = self.target
+        if isinstance(r, P.Malformed):
+            return b"E01"
+        if isinstance(r, P.Halted):
+            return stop_reply(self.session.last_stop, self.session)
+        if isinstance(r, P.ReadRegisters):
+            return t.read_registers(self.g_vcpu).hex().encode()
+        if isinstance(r, P.WriteRegisters):
+            return b"OK" if t.write_registers(self.g_vcpu, r.data) else b"E01"
+        if isinstance(r, P.ReadRegister):
+            data = t.read_register(self.g_vcpu, r.number)
+            return b"E01" if data is None else data.hex().encode()
+        if isinstance(r, P.WriteRegister):
+            return b"OK" if t.write_register(self.g_vcpu, r.number, r.data) else b"E01"
+        if isinstance(r, P.ReadMemory):
+            return t.read_memory(self.g_vcpu, r.address, r.length).hex().encode()
+        if isinstance(r, P.WriteMemory):
+            t.write_memory(self.g_vcpu, r.address, r.data)
+            return b"OK"
+        if isinstance(r, P.Breakpoint):
+            if r.type > 1:
+                return b""  # watchpoints: not supported
+            if r.insert:
+                t.insert_breakpoint(r.address)
+            else:
+                t.remove_breakpoint(r.address)
+            return b"OK"
+        if isinstance(r, P.SetThread):
+            if r.op == "g":
+                self.g_vcpu = t.vcpu_of(r.thread, self.g_vcpu)
+            else:
+                self.c_thread = None if r.thread <= 0 else t.vcpu_of(r.thread, 0) + 1
+            return b"OK"
+        if isinstance(r, P.ThreadAlive):
+            return b"OK" if 1 <= r.thread <= len(t.threads) else b"E01"
+        if isinstance(r, P.Monitor):
+            text = run_monitor(self.dbg, r.command)
+            for packet in P.console_packets(text):
+                self.wire.send(packet)
+            return b"OK"
+        if isinstance(r, P.ReadFeatures):
+            if r.annex != "target.xml":
+                return b"E00"
+            return P.xfer_reply(TARGET_XML, r.offset, r.length)
+        if isinstance(r, P.Query):
+            return self._query(r)
+        return b""
+
+    def _query(self, q: P.Query) -> bytes:
+        t = self.target
+        if q.name == "qSupported":
+            return _SUPPORTED
+        if q.name == "qAttached":
+            return b"1"
+        if q.name == "qC":
+            return b"QC%x" % (self.g_vcpu + 1)
+        if q.name == "qfThreadInfo":
+            return b"m" + b",".join(b"%x" % n for n in t.threads)
+        if q.name == "qsThreadInfo":
+            return b"l"
+        if q.name == "qThreadExtraInfo":
+            thread = P._hex_number(q.args, "thread", 0x7FFF_FFFF)
+            if isinstance(thread, str) or not 1 <= thread <= len(t.threads):
+                return b"E01"
+            return P.hex_text(t.thread_text(thread))
+        if q.name == "vCont?":
+            return b"vCont;c;C;s;S"
+        if q.name == "qSymbol":
+            return b"OK"
+        return b""
+
+    # --- running the guest for gdb ----------------------------------------------------------
+    def _resume(self, request: P.Resume | P.VCont) -> None:
+        actions = request.actions if isinstance(request, P.VCont) else (
+            P.Resume(request.step, self.c_thread),)
+        step = next((a for a in actions if a.step), None)
+        session, dbg = self.session, self.dbg
+        self.wire.ctrl_c.clear()
+        with self.lock:
+            try:
+                if step is not None:
+                    vcpu = self.target.vcpu_of(step.thread, self.g_vcpu)
+                    run: Callable[[], Stop] = lambda: session.step(vcpu, 1)
+                else:
+                    run = lambda: session.cont(dbg.max_insns)
+                dbg.current_run.started = True
+                stop = run_interruptible(run, session.interrupt, asked=self.wire.ctrl_c)
+            except HcdbgError as exc:  # no answer for the call yet, a guest that cannot go on
+                for packet in P.console_packets(f"*** {exc}\n"):
+                    self.wire.send(packet)
+                self.wire.send(stop_reply(session.last_stop, session))
+                return
+            if 0 <= stop.vcpu < len(session.machine.vcpus):
+                dbg.focus = self.g_vcpu = stop.vcpu
+            note = ""
+            if stop.kind is StopKind.CALL:
+                note = captured(dbg, lambda: dbg.after_stop(stop))
+                note += ("hcdbg: forwarded call: answer it with 'monitor reply VALUE', "
+                         "'monitor handle' or 'monitor deny', then continue\n")
+            elif stop.kind is StopKind.RESET:
+                note = captured(dbg, lambda: dbg.after_stop(stop))
+                note += "hcdbg: the guest reset itself and starts again at its entry point\n"
+            elif stop.kind in (StopKind.FAULT, StopKind.HALTED, StopKind.POWER_OFF,
+                               StopKind.MAX_INSNS, StopKind.EXCEPTION):
+                note = f"hcdbg: {stop.kind.value}: {stop.reason}\n"
+        for packet in P.console_packets(note):
+            self.wire.send(packet)
+        self.wire.send(stop_reply(stop, session))
+
+
+class Stub:
+    """A listening stub for the REPL: a thread accepts clients and serves one at a time;
+    a second client while one is served is turned away (its connection closed)."""
+
+    def __init__(self, sock: socket.socket, debugger: Debugger) -> None:
+        self.sock = sock
+        self.dbg = debugger
+        self.lock = threading.RLock()
+        debugger.guard = self.lock
+        self._busy = threading.Event()
+        threading.Thread(target=self._accept, name="hcdbg-gdb", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self._busy.is_set():
+                conn.close()
+                continue
+            self._busy.set()
+            threading.Thread(target=self._serve, args=(conn,), name="hcdbg-gdb-client",
+                             daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            Connection(conn, self.dbg, self.lock).serve()
+        finally:
+            self._busy.clear()
