@@ -357,8 +357,9 @@ class Connection:
             note = ""
             if stop.kind is StopKind.CALL:
                 note = captured(dbg, lambda: dbg.after_stop(stop))
-                note += ("hcdbg: forwarded call: answer it with 'monitor reply VALUE', "
-                         "'monitor handle' or 'monitor deny', then continue\n")
+                title = session.pending.title if session.pending is not None else "a call"
+                note += (f"hcdbg: forwarded call {title}: answer it with 'monitor reply "
+                         "VALUE', 'monitor handle' or 'monitor deny', then continue\n")
             elif stop.kind is StopKind.RESET:
                 note = captured(dbg, lambda: dbg.after_stop(stop))
                 note += "hcdbg: the guest reset itself and starts again at its entry point\n"

@@ -1,0 +1,256 @@
+"""hcdbg's gdb stub over a real socket, driven by a small client written from the GDB manual
+(tests/gdb_client.py): what gdb asks for on attach, registers and memory checked against the
+guest's ELF file (read with pyelftools, not with hcdbg), breakpoints, forwarded calls,
+Ctrl-C, monitor, bad input on the wire, one client at a time, a port in use."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from elftools.elf.elffile import ELFFile
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from conftest import guest, run_hcdbg
+from fuzz_support import examples
+from gdb_client import Client, finish, frame, start
+from hcdbg.gdb.packets import Packet, PacketReader
+
+PSCI_TOUR = guest("psci-tour")
+
+
+def _elf() -> tuple[int, dict[str, int], ELFFile]:
+    f = ELFFile(open(PSCI_TOUR, "rb"))  # noqa: SIM115 - kept open for segment reads
+    symbols = {s.name: s["st_value"] for s in f.get_section_by_name(".symtab").iter_symbols()}
+    return f.header["e_entry"], symbols, f
+
+
+def _bytes_at(f: ELFFile, address: int, n: int) -> bytes:
+    for seg in f.iter_segments():
+        if seg["p_type"] == "PT_LOAD" and seg["p_vaddr"] <= address < seg["p_vaddr"] + seg["p_filesz"]:
+            off = address - seg["p_vaddr"]
+            return seg.data()[off:off + n]
+    raise AssertionError(f"{address:#x} not in the ELF")
+
+
+def _regs(client: Client) -> bytes:
+    return bytes.fromhex(client.ask(b"g").decode())
+
+
+def _pc(client: Client) -> int:
+    return int.from_bytes(bytes.fromhex(client.ask(b"p20").decode()), "little")
+
+
+@pytest.fixture
+def traced():
+    """`hcdbg trace --gdb 0 psci-tour` and a client attached to it."""
+    proc, port = start("trace", "--gdb", "0", "psci-tour")
+    client = Client(port)
+    yield proc, client
+    client.close()
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def test_attach_sees_the_guest_at_its_entry_point_with_four_threads(traced) -> None:
+    _, client = traced
+    supported = client.ask(b"qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386")
+    assert b"qXfer:features:read+" in supported.split(b";")
+    xml = b""
+    while True:
+        reply = client.ask(b"qXfer:features:read:target.xml:%x,200" % len(xml))
+        xml += reply[1:]
+        if reply[:1] == b"l":
+            break
+    assert b'<feature name="org.gnu.gdb.aarch64.core">' in xml
+    assert b'<feature name="org.gnu.gdb.aarch64.fpu">' in xml
+    for reg in (b'"x0"', b'"x30"', b'"sp"', b'"pc"', b'"cpsr"', b'"v31"', b'"fpsr"', b'"fpcr"'):
+        assert b"name=" + reg in xml
+    assert client.ask(b"?") == b"T05thread:1;"
+    assert client.ask(b"qfThreadInfo") == b"m1,2,3,4"  # psci-tour runs on 4 vCPUs
+    assert client.ask(b"qsThreadInfo") == b"l"
+    entry, _, _ = _elf()
+    regs = _regs(client)
+    # 31 x + sp + pc (8 bytes), cpsr (4), v0-v31 (16), fpsr, fpcr (4): the description's order
+    assert len(regs) == 33 * 8 + 4 + 32 * 16 + 2 * 4
+    assert int.from_bytes(regs[32 * 8:33 * 8], "little") == entry
+    cpsr = int.from_bytes(regs[33 * 8:33 * 8 + 4], "little")
+    assert cpsr & 0xF == 0b0101  # EL1h, as the arm64 boot protocol starts a kernel
+    assert cpsr & 0x3C0 == 0x3C0  # DAIF masked
+    assert client.ask(b"T4") == b"OK" and client.ask(b"T5").startswith(b"E")
+
+
+def test_memory_reads_what_the_elf_holds_and_writes_stick(traced) -> None:
+    _, client = traced
+    entry, symbols, f = _elf()
+    main = symbols["main"]
+    assert bytes.fromhex(client.ask(b"m%x,40" % main).decode()) == _bytes_at(f, main, 0x40)
+    assert client.ask(b"M%x,4:1f2003d5" % (main + 8)) == b"OK"  # nop
+    assert client.ask(b"m%x,4" % (main + 8)) == b"1f2003d5"
+    assert client.ask(b"m0,4").startswith(b"E")  # nothing is mapped at 0 (no -bios flash)
+    big = client.ask(b"m%x,fffffff" % main)  # a huge length: a short read, not a failure
+    assert 0 < len(big) <= 0x4000 and big[:16] == _bytes_at(f, main, 8).hex().encode()
+
+
+def test_breakpoint_then_forwarded_call_then_reply_and_power_off(traced) -> None:
+    proc, client = traced
+    _, symbols, _ = _elf()
+    assert client.ask(b"Z0,%x,4" % symbols["main"]) == b"OK"
+    assert client.ask(b"vCont;c") == b"T05thread:1;"
+    assert _pc(client) == symbols["main"]
+    assert client.ask(b"z0,%x,4" % symbols["main"]) == b"OK"
+    out = client.monitor("filter add PSCI_VERSION forward")
+    assert "PSCI_VERSION" in out and "forward" in out
+    stop = client.ask(b"vCont;c")
+    assert stop == b"T05thread:1;"  # SIGTRAP, no swbreak: a forwarded call, not a breakpoint
+    assert "PSCI_VERSION" in client.output and "monitor reply" in client.output
+    x0 = int.from_bytes(_regs(client)[:8], "little")
+    assert x0 == 0x8400_0000  # the call's function ID (DEN0022 PSCI_VERSION)
+    before = len(client.output)
+    assert client.ask(b"vCont;c") == b"T05thread:1;"  # no answer yet: it stays
+    assert "no answer yet" in client.output[before:]
+    assert "0x10000" in client.monitor("reply 0x10000")
+    assert client.ask(b"vCont;c") == b"W00"  # the guest powered off: exited, status 0
+    assert "PSCI_VERSION" in client.monitor("calls")
+    client.raw(frame(b"D"))
+    status, out, err = finish(proc)
+    assert out.splitlines()[0] == "PSCI_VERSION -> 0x0000000000010000"
+    assert status == 0 and "+++ guest powered off" in err
+
+
+def test_step_moves_one_instruction_on_the_chosen_vcpu(traced) -> None:
+    _, client = traced
+    entry, _, _ = _elf()
+    assert client.ask(b"vCont;s:1") == b"T05thread:1;"
+    assert _pc(client) == entry + 4
+    assert client.ask(b"vCont;s:3") == b"T05thread:1;"  # vCPU 2 is off: refused, told why
+    assert "powered off" in client.output
+
+
+def test_ctrl_c_stops_a_running_guest(tmp_path) -> None:
+    # echo waits for UART input forever: only Ctrl-C stops it
+    proc, port = start("trace", "--gdb", "0", "echo")
+    client = Client(port)
+    try:
+        client.raw(frame(b"vCont;c"))
+        time.sleep(0.5)
+        client.raw(b"\x03")
+        assert client.packet() == b"T02thread:1;"  # SIGINT
+        assert client.ask(b"?") == b"T02thread:1;"
+        client.raw(frame(b"k"))
+        status, _, err = finish(proc)
+        assert "killed by gdb" in err and status == 1
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_bad_input_on_the_wire_never_ends_the_stub(traced) -> None:
+    _, client = traced
+    client.raw(b"$g#00")  # wrong checksum: '-' asks for it again
+    reply = client.sock.recv(1)
+    assert reply == b"-"
+    for payload in (b"m", b"mzz,4", b"M0,4:zz", b"Z7,0,4", b"p9999", b"Hgzz", b"vCont;q"):
+        assert client.ask(payload).startswith(b"E") or client.ask(b"?")
+    assert client.ask(b"vMustReplyEmpty") == b""
+    client.raw(b"$" + b"m" * 100_000 + b"#00")  # longer than any packet
+    assert client.sock.recv(1) == b"-"
+    client.raw(b"\xff\x00garbage}}**##")
+    assert client.ask(b"?") == b"T05thread:1;"
+    client.raw(b"$m4008")  # gone in the middle of a packet
+    client.close()
+
+
+def test_a_client_gone_mid_packet_lets_trace_run_to_the_end() -> None:
+    proc, port = start("trace", "--gdb", "0", "psci-tour")
+    client = Client(port)
+    client.raw(frame(b"?"))
+    assert client.packet() == b"T05thread:1;"
+    client.raw(b"$m40080000,")
+    client.close()
+    status, out, err = finish(proc)
+    assert status == 0 and "+++ guest powered off" in err and "PSCI_VERSION ->" in out
+
+
+@settings(max_examples=examples(60), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(garbage=st.binary(min_size=1, max_size=300))
+def test_fuzzed_bytes_on_the_wire_then_a_valid_packet_gets_its_answer(traced, garbage: bytes) -> None:
+    # No complete valid packet in the garbage (a random 'k' or 'D' would end the session).
+    assume(not any(isinstance(e, Packet) for e in PacketReader().feed(garbage + b"#00")))
+    _, client = traced
+    client.raw(garbage + b"#00")  # "#00" ends whatever packet the garbage left open
+    client.raw(frame(b"?"))
+    assert client.packet() == b"T05thread:1;"
+
+
+def test_port_in_use_is_one_line_and_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for args in (["trace", "--gdb", str(port), "hello"], ["--gdb", f"127.0.0.1:{port}", "hello"]):
+            proc = run_hcdbg(*args, timeout=120, input="")
+            assert proc.returncode == 2, proc
+            assert proc.stderr.strip().splitlines() == [
+                f"hcdbg: --gdb 127.0.0.1:{port}: cannot listen: port in use"]
+
+
+def test_bad_gdb_address_is_a_usage_error() -> None:
+    proc = run_hcdbg("trace", "--gdb", "127.0.0.1:99999", "hello")
+    assert proc.returncode == 2 and "PORT 0..65535" in proc.stderr
+
+
+def test_any_other_address_only_when_asked_and_with_a_warning() -> None:
+    proc, port = start("trace", "--gdb", "0.0.0.0:0", "hello")
+    try:
+        client = Client(port)
+        client.raw(frame(b"D"))
+        assert client.packet() == b"OK"
+        client.close()
+        status, _, err = finish(proc)
+        assert "warning: the gdb stub listens on 0.0.0.0:" in proc.seen and status == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _repl_line(proc, line: str | None) -> str:
+    """Type a line at the REPL (plain mode: stdin a pipe) and read up to the next prompt."""
+    if line is not None:
+        proc.stdin.write(line.encode() + b"\n")
+        proc.stdin.flush()
+    out = b""
+    while not out.endswith(b"(hcdbg) "):
+        chunk = proc.stdout.read1(4096)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
+
+
+def test_repl_and_gdb_drive_the_same_session_one_client_at_a_time() -> None:
+    proc, port = start("--gdb", "0", "psci-tour")
+    try:
+        _repl_line(proc, None)  # up to the first prompt
+        assert "forward" in _repl_line(proc, "filter add PSCI_VERSION forward")
+        client = Client(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as second:
+            assert second.recv(16) == b""  # one client at a time: the second is closed
+        assert client.ask(b"vCont;c") == b"T05thread:1;"  # the REPL's range stops gdb's run
+        assert "PSCI_VERSION on vCPU 0" in client.output
+        assert "0x10000" in _repl_line(proc, "reply 0x10000")  # answered at the prompt
+        assert client.ask(b"vCont;c") == b"W00"
+        calls = _repl_line(proc, "calls")  # the REPL sees the run gdb made
+        assert "PSCI_VERSION" in calls and "0x10000" in calls
+        client.raw(frame(b"D"))
+        assert client.packet() == b"OK"
+        client.close()
+        status, _, _ = finish(proc)
+        assert status == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
