@@ -20,8 +20,8 @@ from hcdbg.gdb.packets import Packet, PacketReader
 PSCI_TOUR = guest("psci-tour")
 
 
-def _elf() -> tuple[int, dict[str, int], ELFFile]:
-    f = ELFFile(open(PSCI_TOUR, "rb"))  # noqa: SIM115 - kept open for segment reads
+def _elf(path=PSCI_TOUR) -> tuple[int, dict[str, int], ELFFile]:
+    f = ELFFile(open(path, "rb"))  # noqa: SIM115 - kept open for segment reads
     symbols = {s.name: s["st_value"] for s in f.get_section_by_name(".symtab").iter_symbols()}
     return f.header["e_entry"], symbols, f
 
@@ -130,15 +130,18 @@ def test_step_moves_one_instruction_on_the_chosen_vcpu(traced) -> None:
 
 
 def test_ctrl_c_stops_a_running_guest(tmp_path) -> None:
-    # echo waits for UART input forever: only Ctrl-C stops it
-    proc, port = start("trace", "--gdb", "0", "echo")
+    proc, port = start("trace", "--gdb", "0", "hello")
     client = Client(port)
     try:
+        _, symbols, _ = _elf(guest("hello"))
+        # main becomes `b .` (A64 B, offset 0: Arm ARM C6.2.26): only Ctrl-C stops it
+        assert client.ask(b"M%x,4:00000014" % symbols["main"]) == b"OK"
         client.raw(frame(b"vCont;c"))
         time.sleep(0.5)
         client.raw(b"\x03")
         assert client.packet() == b"T02thread:1;"  # SIGINT
         assert client.ask(b"?") == b"T02thread:1;"
+        assert _pc(client) == symbols["main"]
         client.raw(frame(b"k"))
         status, _, err = finish(proc)
         assert "killed by gdb" in err and status == 1

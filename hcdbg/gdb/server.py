@@ -255,6 +255,11 @@ class Connection:
                 reply = self._answer(request)
             except HcdbgError:
                 reply = b"E01"
+        # gdb sends Ctrl-C only while it waits for a stop reply; one seen before this
+        # reply is stray. One after it (gdb's next packet is a vCont) must stay seen, even
+        # if it arrives before that vCont is taken from the queue: hence no clear there.
+        if not self.wire.closed.is_set():
+            self.wire.ctrl_c.clear()
         self.wire.send(reply)
         return None
 
@@ -337,7 +342,6 @@ class Connection:
             P.Resume(request.step, self.c_thread),)
         step = next((a for a in actions if a.step), None)
         session, dbg = self.session, self.dbg
-        self.wire.ctrl_c.clear()
         with self.lock:
             try:
                 if step is not None:
@@ -350,6 +354,8 @@ class Connection:
             except HcdbgError as exc:  # no answer for the call yet, a guest that cannot go on
                 for packet in P.console_packets(f"*** {exc}\n"):
                     self.wire.send(packet)
+                if not self.wire.closed.is_set():
+                    self.wire.ctrl_c.clear()
                 self.wire.send(stop_reply(session.last_stop, session))
                 return
             if 0 <= stop.vcpu < len(session.machine.vcpus):
@@ -368,6 +374,8 @@ class Connection:
                 note = f"hcdbg: {stop.kind.value}: {stop.reason}\n"
         for packet in P.console_packets(note):
             self.wire.send(packet)
+        if not self.wire.closed.is_set():
+            self.wire.ctrl_c.clear()
         self.wire.send(stop_reply(stop, session))
 
 
