@@ -20,9 +20,12 @@ from typing import Callable
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.gdb import packets as P
 from hcdbg.gdb.target import TARGET_XML, GdbTarget, stop_reply
+from hcdbg.render.context import call_fragments
+from hcdbg.render.style import plain
 from hcdbg.repl.console import Console
 from hcdbg.repl.debugger import Debugger
 from hcdbg.session.runner import run_interruptible
+from hcdbg.session.view import call_view
 from hcdbg.stop import Stop, StopKind
 
 LOOPBACK = "127.0.0.1"
@@ -361,9 +364,11 @@ class Connection:
             if 0 <= stop.vcpu < len(session.machine.vcpus):
                 dbg.focus = self.g_vcpu = stop.vcpu
             note = ""
-            if stop.kind is StopKind.CALL:
-                note = captured(dbg, lambda: dbg.after_stop(stop))
-                title = session.pending.title if session.pending is not None else "a call"
+            if stop.kind is StopKind.CALL and session.pending is not None:
+                captured(dbg, lambda: dbg.after_stop(stop))  # the REPL's bookkeeping
+                view = call_view(session, session.pending)  # the call, not the registers:
+                note = plain(call_fragments(view, session.machine.image.symbols))  # gdb has them
+                title = session.pending.title
                 note += (f"hcdbg: forwarded call {title}: answer it with 'monitor reply "
                          "VALUE', 'monitor handle' or 'monitor deny', then continue\n")
             elif stop.kind is StopKind.RESET:
