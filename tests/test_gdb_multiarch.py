@@ -152,3 +152,25 @@ def test_gdb_stops_uboot_at_its_psci_system_off(tmp_path: Path) -> None:
     assert re.search(r"^#0  0x[0-9a-f]+ in \?\? \(\)$", out, re.M)
     assert "[Inferior 1 (Remote target) exited normally]" in out
     assert status == 0 and "PSCI_SYSTEM_OFF" in stderr
+
+
+def test_memory_is_read_through_the_vcpus_stage_1_tables(tmp_path: Path) -> None:
+    # tlb-shootdown maps VA 0x8000_0000 to PA 0x4040_0000 (holding 0xa), then remaps it to
+    # PA 0x4060_0000 (holding 0xb); its main reads through the VA right after each mapping.
+    source = (GUESTS / "tlb-shootdown.S").read_text().splitlines()
+    reads = [i for i, ln in enumerate(source, 1) if ln.strip() == "ldr     x0, [x11]"]
+    assert len(reads) >= 2
+    proc, port = start("trace", "--gdb", "0", "tlb-shootdown")
+    try:
+        out = gdb(port, GUESTS / "tlb-shootdown.elf", f"break tlb-shootdown.S:{reads[0]}",
+                  f"break tlb-shootdown.S:{reads[1]}", "continue", "x/gx 0x80000000",
+                  "continue", "x/gx 0x80000000", "x/gx 0x40400000", "delete", "continue",
+                  cwd=tmp_path)
+        status, stdout, _ = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    values = re.findall(r"^(0x[0-9a-f]+):\s+(0x[0-9a-f]+)$", out, re.M)
+    assert values == [("0x80000000", "0x000000000000000a"), ("0x80000000", "0x000000000000000b"),
+                      ("0x40400000", "0x000000000000000a")], out
+    assert "tlb-shootdown PASS" in stdout and status == 0

@@ -257,3 +257,30 @@ def test_repl_and_gdb_drive_the_same_session_one_client_at_a_time() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_prompt_waits_its_turn_while_gdb_runs_the_guest() -> None:
+    proc, port = start("--gdb", "0", "hello")
+    try:
+        _repl_line(proc, None)
+        client = Client(port)
+        _, symbols, _ = _elf(guest("hello"))
+        assert client.ask(b"M%x,4:00000014" % symbols["main"]) == b"OK"  # main: `b .`
+        client.raw(frame(b"vCont;c"))
+        deadline = time.monotonic() + 60  # until the stub has taken the vCont and runs
+        while "gdb is running the guest" not in _repl_line(proc, "info registers pc"):
+            assert time.monotonic() < deadline
+        client.raw(b"\x03")
+        assert client.packet() == b"T02thread:1;"
+        assert f"{symbols['main']:#x}" in _repl_line(proc, "info registers pc")
+        assert client.ask(b"P5=2a00000000000000") == b"OK"  # x5 = 42, written by gdb ...
+        assert "0x2a" in _repl_line(proc, "info registers x5")  # ... seen at the prompt
+        _repl_line(proc, "set $x6 = 0x99")  # and the other way round
+        assert client.ask(b"p6") == (0x99).to_bytes(8, "little").hex().encode()
+        client.raw(frame(b"D"))
+        assert client.packet() == b"OK"
+        client.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
