@@ -1,6 +1,6 @@
-"""The gdb stub's packet layer (hcdbg/gdb/packets.py), without Unicorn: framing, checksums,
-escaping and run-length encoding as the GDB manual's "Remote Protocol" appendix defines them,
-and parsing; hypothesis feeds it arbitrary bytes, which must never raise."""
+"""The gdb stub's packet layer (hcdbg/gdb/packets.py, requests.py), without Unicorn: framing,
+checksums, escaping and run-length encoding as the GDB manual's "Remote Protocol" appendix
+defines them, and parsing; hypothesis feeds it arbitrary bytes, which must never raise."""
 from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from fuzz_support import examples
 from hcdbg.gdb import packets as P
+from hcdbg.gdb import requests as R
 
 
 def _settings(default: int) -> settings:
@@ -75,29 +76,29 @@ def test_a_new_dollar_inside_a_packet_ends_the_cut_one() -> None:
 
 # --- requests -----------------------------------------------------------------------------
 def test_requests_parse_into_their_types() -> None:
-    pr = P.parse_request
-    assert pr(b"?") == P.Halted()
-    assert pr(b"g") == P.ReadRegisters()
-    assert pr(b"p20") == P.ReadRegister(0x20)
-    assert pr(b"P1f=0100000000000000") == P.WriteRegister(31, b"\x01" + b"\0" * 7)
-    assert pr(b"m40080000,4") == P.ReadMemory(0x40080000, 4)
-    assert pr(b"M40080000,2:abcd") == P.WriteMemory(0x40080000, b"\xab\xcd")
-    assert pr(b"X40080000,1:}\x03") == P.WriteMemory(0x40080000, b"#")
-    assert pr(b"Z0,400801f4,4") == P.Breakpoint(True, 0, 0x400801F4, 4)
-    assert pr(b"z1,400801f4,4") == P.Breakpoint(False, 1, 0x400801F4, 4)
-    assert pr(b"vCont;s:2;c") == P.VCont((P.Resume(True, 2), P.Resume(False, None)))
-    assert pr(b"vCont;c:-1") == P.VCont((P.Resume(False, None),))
-    assert pr(b"vCont;C05:1") == P.VCont((P.Resume(False, 1),))
-    assert pr(b"c") == P.Resume(False) and pr(b"s") == P.Resume(True)
-    assert pr(b"Hg3") == P.SetThread("g", 3) and pr(b"Hc-1") == P.SetThread("c", -1)
-    assert pr(b"T2") == P.ThreadAlive(2)
-    assert pr(b"qRcmd," + b"calls".hex().encode()) == P.Monitor("calls")
-    assert pr(b"qXfer:features:read:target.xml:0,ffb") == P.ReadFeatures("target.xml", 0, 0xFFB)
-    assert pr(b"qSupported:multiprocess+") == P.Query("qSupported", b"multiprocess+")
-    assert pr(b"qfThreadInfo") == P.Query("qfThreadInfo", b"")
-    assert pr(b"D") == P.Detach() and pr(b"D;1") == P.Detach()
-    assert pr(b"k") == P.Kill() and pr(b"vKill;1") == P.Kill()
-    assert isinstance(pr(b"vMustReplyEmpty"), P.Unsupported)
+    pr = R.parse_request
+    assert pr(b"?") == R.Halted()
+    assert pr(b"g") == R.ReadRegisters()
+    assert pr(b"p20") == R.ReadRegister(0x20)
+    assert pr(b"P1f=0100000000000000") == R.WriteRegister(31, b"\x01" + b"\0" * 7)
+    assert pr(b"m40080000,4") == R.ReadMemory(0x40080000, 4)
+    assert pr(b"M40080000,2:abcd") == R.WriteMemory(0x40080000, b"\xab\xcd")
+    assert pr(b"X40080000,1:}\x03") == R.WriteMemory(0x40080000, b"#")
+    assert pr(b"Z0,400801f4,4") == R.Breakpoint(True, 0, 0x400801F4, 4)
+    assert pr(b"z1,400801f4,4") == R.Breakpoint(False, 1, 0x400801F4, 4)
+    assert pr(b"vCont;s:2;c") == R.VCont((R.Resume(True, 2), R.Resume(False, None)))
+    assert pr(b"vCont;c:-1") == R.VCont((R.Resume(False, None),))
+    assert pr(b"vCont;C05:1") == R.VCont((R.Resume(False, 1),))
+    assert pr(b"c") == R.Resume(False) and pr(b"s") == R.Resume(True)
+    assert pr(b"Hg3") == R.SetThread("g", 3) and pr(b"Hc-1") == R.SetThread("c", -1)
+    assert pr(b"T2") == R.ThreadAlive(2)
+    assert pr(b"qRcmd," + b"calls".hex().encode()) == R.Monitor("calls")
+    assert pr(b"qXfer:features:read:target.xml:0,ffb") == R.ReadFeatures("target.xml", 0, 0xFFB)
+    assert pr(b"qSupported:multiprocess+") == R.Query("qSupported", b"multiprocess+")
+    assert pr(b"qfThreadInfo") == R.Query("qfThreadInfo", b"")
+    assert pr(b"D") == R.Detach() and pr(b"D;1") == R.Detach()
+    assert pr(b"k") == R.Kill() and pr(b"vKill;1") == R.Kill()
+    assert isinstance(pr(b"vMustReplyEmpty"), R.Unsupported)
 
 
 def test_bad_requests_are_malformed_not_errors() -> None:
@@ -105,12 +106,12 @@ def test_bad_requests_are_malformed_not_errors() -> None:
                     b"p", b"p1ffff", b"P1=zz", b"Z9,0,4", b"Z0,0", b"Hgzz", b"vCont;x",
                     b"vCont;", b"qRcmd,abc", b"qXfer:features:read:target.xml:0",
                     b"m" + b"f" * 17 + b",4", b"G123", b"X0,1:}"):
-        assert isinstance(P.parse_request(payload), P.Malformed), payload
+        assert isinstance(R.parse_request(payload), R.Malformed), payload
 
 
 def test_huge_numbers_are_refused_not_computed() -> None:
-    assert isinstance(P.parse_request(b"m" + b"1" * 5000 + b",1"), P.Malformed)
-    assert isinstance(P.parse_request(b"m0," + b"f" * 5000), P.Malformed)
+    assert isinstance(R.parse_request(b"m" + b"1" * 5000 + b",1"), R.Malformed)
+    assert isinstance(R.parse_request(b"m0," + b"f" * 5000), R.Malformed)
 
 
 def test_xfer_reply_splits_a_document_and_escapes_it() -> None:
@@ -138,7 +139,7 @@ def test_console_packets_are_hex_of_the_text() -> None:
 @_settings(300)
 @given(st.binary(max_size=600))
 def test_any_payload_parses_without_raising(payload: bytes) -> None:
-    request = P.parse_request(payload)
+    request = R.parse_request(payload)
     assert request is not None
 
 
@@ -149,7 +150,7 @@ _PREFIXES = [b"m", b"M", b"X", b"p", b"P", b"Z0,", b"z1,", b"vCont;", b"H", b"T"
 @_settings(300)
 @given(st.sampled_from(_PREFIXES), st.text("0123456789abcdefABCDEF,:;=-}*#$ \x00sScCt", max_size=80))
 def test_near_valid_payloads_parse_without_raising(prefix: bytes, rest: str) -> None:
-    P.parse_request(prefix + rest.encode())
+    R.parse_request(prefix + rest.encode())
 
 
 @_settings(300)
@@ -166,7 +167,7 @@ def test_any_byte_stream_in_any_pieces_reads_without_raising(chunks: list[bytes]
     assert pieces == whole  # how the bytes arrive does not change what they mean
     for event in whole:
         if isinstance(event, P.Packet):
-            P.parse_request(event.payload)
+            R.parse_request(event.payload)
 
 
 @_settings(200)

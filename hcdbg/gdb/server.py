@@ -19,6 +19,7 @@ from typing import Callable
 
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.gdb import packets as P
+from hcdbg.gdb import requests as R
 from hcdbg.gdb.target import TARGET_XML, GdbTarget, stop_reply
 from hcdbg.render.context import call_fragments
 from hcdbg.render.style import plain
@@ -224,7 +225,8 @@ class Connection:
             if event is None:
                 return Outcome.GONE
             if isinstance(event, P.Nack):
-                wire.resend()
+                if wire.ack:
+                    wire.resend()
             elif isinstance(event, P.Corrupt):
                 if wire.ack:
                     wire.raw(b"-")
@@ -238,18 +240,18 @@ class Connection:
                 return Outcome.GONE
 
     def _packet(self, payload: bytes) -> Outcome | None:
-        request = P.parse_request(payload)
-        if isinstance(request, P.Detach):
+        request = R.parse_request(payload)
+        if isinstance(request, R.Detach):
             self.wire.send(b"OK")
             return Outcome.DETACHED
-        if isinstance(request, P.Kill):
+        if isinstance(request, R.Kill):
             if payload.startswith(b"vKill"):
                 self.wire.send(b"OK")
             return Outcome.KILLED
-        if isinstance(request, (P.Resume, P.VCont)):
+        if isinstance(request, (R.Resume, R.VCont)):
             self._resume(request)
             return None
-        if isinstance(request, P.Query) and request.name == "QStartNoAckMode":
+        if isinstance(request, R.Query) and request.name == "QStartNoAckMode":
             self.wire.send(b"OK")  # acknowledged as usual; from the next packet on, none
             self.wire.ack = False
             return None
@@ -257,6 +259,9 @@ class Connection:
             try:
                 reply = self._answer(request)
             except HcdbgError:
+                reply = b"E01"
+            except Exception as exc:  # noqa: BLE001 - a bug in hcdbg must not end the session
+                self._internal_error(exc)
                 reply = b"E01"
         # gdb sends Ctrl-C only while it waits for a stop reply; one seen before this
         # reply is stray. One after it (gdb's next packet is a vCont) must stay seen, even
@@ -267,27 +272,27 @@ class Connection:
         return None
 
     # --- requests that answer at once -----------------------------------------------------
-    def _answer(self, r: P.Request) -> bytes:
+    def _answer(self, r: R.Request) -> bytes:
         t = self.target
-        if isinstance(r, P.Malformed):
+        if isinstance(r, R.Malformed):
             return b"E01"
-        if isinstance(r, P.Halted):
+        if isinstance(r, R.Halted):
             return stop_reply(self.session.last_stop, self.session)
-        if isinstance(r, P.ReadRegisters):
+        if isinstance(r, R.ReadRegisters):
             return t.read_registers(self.g_vcpu).hex().encode()
-        if isinstance(r, P.WriteRegisters):
+        if isinstance(r, R.WriteRegisters):
             return b"OK" if t.write_registers(self.g_vcpu, r.data) else b"E01"
-        if isinstance(r, P.ReadRegister):
+        if isinstance(r, R.ReadRegister):
             data = t.read_register(self.g_vcpu, r.number)
             return b"E01" if data is None else data.hex().encode()
-        if isinstance(r, P.WriteRegister):
+        if isinstance(r, R.WriteRegister):
             return b"OK" if t.write_register(self.g_vcpu, r.number, r.data) else b"E01"
-        if isinstance(r, P.ReadMemory):
+        if isinstance(r, R.ReadMemory):
             return t.read_memory(self.g_vcpu, r.address, r.length).hex().encode()
-        if isinstance(r, P.WriteMemory):
+        if isinstance(r, R.WriteMemory):
             t.write_memory(self.g_vcpu, r.address, r.data)
             return b"OK"
-        if isinstance(r, P.Breakpoint):
+        if isinstance(r, R.Breakpoint):
             if r.type > 1:
                 return b""  # watchpoints: not supported
             if r.insert:
@@ -295,28 +300,28 @@ class Connection:
             else:
                 t.remove_breakpoint(r.address)
             return b"OK"
-        if isinstance(r, P.SetThread):
+        if isinstance(r, R.SetThread):
             if r.op == "g":
                 self.g_vcpu = t.vcpu_of(r.thread, self.g_vcpu)
             else:
                 self.c_thread = None if r.thread <= 0 else t.vcpu_of(r.thread, 0) + 1
             return b"OK"
-        if isinstance(r, P.ThreadAlive):
+        if isinstance(r, R.ThreadAlive):
             return b"OK" if 1 <= r.thread <= len(t.threads) else b"E01"
-        if isinstance(r, P.Monitor):
+        if isinstance(r, R.Monitor):
             text = run_monitor(self.dbg, r.command)
             for packet in P.console_packets(text):
                 self.wire.send(packet)
             return b"OK"
-        if isinstance(r, P.ReadFeatures):
+        if isinstance(r, R.ReadFeatures):
             if r.annex != "target.xml":
                 return b"E00"
             return P.xfer_reply(TARGET_XML, r.offset, r.length)
-        if isinstance(r, P.Query):
+        if isinstance(r, R.Query):
             return self._query(r)
         return b""
 
-    def _query(self, q: P.Query) -> bytes:
+    def _query(self, q: R.Query) -> bytes:
         t = self.target
         if q.name == "qSupported":
             return _SUPPORTED
@@ -329,7 +334,7 @@ class Connection:
         if q.name == "qsThreadInfo":
             return b"l"
         if q.name == "qThreadExtraInfo":
-            thread = P._hex_number(q.args, "thread", 0x7FFF_FFFF)
+            thread = R.hex_number(q.args, "thread", 0x7FFF_FFFF)
             if isinstance(thread, str) or not 1 <= thread <= len(t.threads):
                 return b"E01"
             return P.hex_text(t.thread_text(thread))
@@ -339,10 +344,19 @@ class Connection:
             return b"OK"
         return b""
 
+    def _internal_error(self, exc: Exception) -> None:
+        """A bug in hcdbg while answering gdb: shown at hcdbg's console (the traceback with
+        --debug); the client gets an error reply and the session goes on."""
+        import traceback
+
+        if self.dbg.debug:
+            self.dbg.console.error(traceback.format_exc().rstrip())
+        self.dbg.error(f"gdb stub: internal error: {type(exc).__name__}: {exc}")
+
     # --- running the guest for gdb ----------------------------------------------------------
-    def _resume(self, request: P.Resume | P.VCont) -> None:
-        actions = request.actions if isinstance(request, P.VCont) else (
-            P.Resume(request.step, self.c_thread),)
+    def _resume(self, request: R.Resume | R.VCont) -> None:
+        actions = request.actions if isinstance(request, R.VCont) else (
+            R.Resume(request.step, self.c_thread),)
         step = next((a for a in actions if a.step), None)
         session, dbg = self.session, self.dbg
         with self.lock:
@@ -354,7 +368,10 @@ class Connection:
                     run = lambda: session.cont(dbg.max_insns)
                 dbg.current_run.started = True
                 stop = run_interruptible(run, session.interrupt, asked=self.wire.ctrl_c)
-            except HcdbgError as exc:  # no answer for the call yet, a guest that cannot go on
+            except Exception as exc:  # noqa: BLE001 - no answer for the call yet, a guest
+                if not isinstance(exc, HcdbgError):  # that cannot go on; or a bug in hcdbg
+                    self._internal_error(exc)
+                    exc = HcdbgError(f"internal error: {type(exc).__name__}: {exc}")
                 for packet in P.console_packets(f"*** {exc}\n"):
                     self.wire.send(packet)
                 if not self.wire.closed.is_set():
@@ -372,8 +389,8 @@ class Connection:
                 note += (f"hcdbg: forwarded call {title}: answer it with 'monitor reply "
                          "VALUE', 'monitor handle' or 'monitor deny', then continue\n")
             elif stop.kind is StopKind.RESET:
-                note = captured(dbg, lambda: dbg.after_stop(stop))
-                note += "hcdbg: the guest reset itself and starts again at its entry point\n"
+                captured(dbg, lambda: dbg.after_stop(stop))  # a new run for the REPL
+                note = f"hcdbg: {stop.reason}: the guest starts again at its entry point\n"
             elif stop.kind in (StopKind.FAULT, StopKind.HALTED, StopKind.POWER_OFF,
                                StopKind.MAX_INSNS, StopKind.EXCEPTION):
                 note = f"hcdbg: {stop.kind.value}: {stop.reason}\n"
