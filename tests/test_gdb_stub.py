@@ -284,3 +284,21 @@ def test_the_prompt_waits_its_turn_while_gdb_runs_the_guest() -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_a_guest_reset_is_a_stop_at_the_entry_point() -> None:
+    proc, port = start("trace", "--gdb", "0", "reset")  # SYSTEM_RESET at every boot
+    client = Client(port)
+    try:
+        entry, _, _ = _elf(guest("reset"))
+        for _ in range(2):
+            assert client.ask(b"vCont;c") == b"T05thread:1;"
+            assert "starts again at its entry point" in client.output
+            assert _pc(client) == entry
+        client.raw(frame(b"k"))
+        status, out, err = finish(proc)
+        assert out.count("boot 0x1\nSYSTEM_RESET\n") == 2 and "killed by gdb" in err and status == 1
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
