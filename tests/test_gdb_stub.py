@@ -4,6 +4,7 @@ guest's ELF file (read with pyelftools, not with hcdbg), breakpoints, forwarded 
 Ctrl-C, monitor, bad input on the wire, one client at a time, a port in use."""
 from __future__ import annotations
 
+import signal
 import socket
 import time
 
@@ -302,3 +303,20 @@ def test_a_guest_reset_is_a_stop_at_the_entry_point() -> None:
         client.close()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ctrl_c_at_hcdbgs_terminal_ends_trace_waiting_for_gdb_or_serving_it() -> None:
+    for attach in (False, True):
+        proc, port = start("trace", "--gdb", "0", "hello")
+        client = Client(port) if attach else None
+        try:
+            if client is not None:
+                assert client.ask(b"?") == b"T05thread:1;"
+            proc.send_signal(signal.SIGINT)
+            status, _, err = finish(proc)
+            assert status == 130 and "interrupted" in err, (attach, err)
+        finally:
+            if client is not None:
+                client.close()
+            if proc.poll() is None:
+                proc.kill()
