@@ -320,3 +320,25 @@ def test_ctrl_c_at_hcdbgs_terminal_ends_trace_waiting_for_gdb_or_serving_it() ->
                 client.close()
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_gdb_gets_an_error_at_once_while_the_prompt_runs_the_guest() -> None:
+    proc, port = start("--gdb", "0", "hello")
+    try:
+        _repl_line(proc, None)
+        client = Client(port)
+        _, symbols, _ = _elf(guest("hello"))
+        assert client.ask(b"M%x,4:00000014" % symbols["main"]) == b"OK"  # main: `b .`
+        proc.stdin.write(b"continue\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60  # until the prompt's run holds the session
+        while client.ask(b"g") != b"E01":
+            assert time.monotonic() < deadline
+        proc.send_signal(signal.SIGINT)  # Ctrl-C at the prompt stops its run
+        assert "interrupted" in _repl_line(proc, None)
+        assert client.ask(b"p20") == symbols["main"].to_bytes(8, "little").hex().encode()
+        client.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()

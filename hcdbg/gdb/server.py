@@ -255,14 +255,21 @@ class Connection:
             self.wire.send(b"OK")  # acknowledged as usual; from the next packet on, none
             self.wire.ack = False
             return None
-        with self.lock:
-            try:
-                reply = self._answer(request)
-            except HcdbgError:
-                reply = b"E01"
-            except Exception as exc:  # noqa: BLE001 - a bug in hcdbg must not end the session
-                self._internal_error(exc)
-                reply = b"E01"
+        # The hcdbg prompt may be running the guest: answer at once with an error rather
+        # than keep gdb waiting past its remote timeout (2 s by default), after which the
+        # late reply would be taken for the answer to a later packet.
+        if not self.lock.acquire(timeout=1.0):
+            self.wire.send(b"E01")
+            return None
+        try:
+            reply = self._answer(request)
+        except HcdbgError:
+            reply = b"E01"
+        except Exception as exc:  # noqa: BLE001 - a bug in hcdbg must not end the session
+            self._internal_error(exc)
+            reply = b"E01"
+        finally:
+            self.lock.release()
         # gdb sends Ctrl-C only while it waits for a stop reply; one seen before this
         # reply is stray. One after it (gdb's next packet is a vCont) must stay seen, even
         # if it arrives before that vCont is taken from the queue: hence no clear there.
