@@ -186,3 +186,22 @@ def test_run_length_round_trips_escaped_data(payload: bytes) -> None:
     assert b"#" not in encoded and b"$" not in encoded
     assert P.rle_decode(encoded) == body
     assert P.PacketReader().feed(P.frame(body, rle=True)) == [P.Packet(encoded)]
+
+
+def test_the_packet_layer_is_pure_and_the_stub_imports_no_prompt_toolkit() -> None:
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("packets", "requests"):
+        tree = ast.parse((root / "hcdbg" / "gdb" / f"{name}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert imported <= {"__future__", "dataclasses", "typing", "hcdbg.gdb.packets"}, name
+    code = ("import sys, hcdbg.gdb.server, hcdbg.cli.trace;"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prompt_toolkit'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         check=True)
+    assert out.stdout.strip() == "[]"

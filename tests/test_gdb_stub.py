@@ -342,3 +342,38 @@ def test_gdb_gets_an_error_at_once_while_the_prompt_runs_the_guest() -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_the_prompts_toolbar_says_when_gdb_runs_the_guest_and_where_it_stopped() -> None:
+    import io
+    import threading
+
+    from hcdbg.cli.launch import build_session
+    from hcdbg.cli.parse import repl_options
+    from hcdbg.gdb.server import Connection
+    from hcdbg.repl.app import toolbar
+    from hcdbg.repl.console import Console
+    from hcdbg.repl.debugger import Debugger
+
+    console = Console(io.StringIO(), False)
+    dbg = Debugger(build_session(repl_options(["hello", "--forward", "PSCI_SYSTEM_OFF"]),
+                                 console.uart), console)
+    ours, theirs = socket.socketpair()
+    seen: list[str] = []
+    real_cont = dbg.session.cont
+
+    def cont(max_insns=None):  # what the toolbar says while gdb's run is under way
+        seen.append(toolbar(dbg))
+        return real_cont(max_insns)
+
+    dbg.session.cont = cont  # type: ignore[method-assign]
+    server = threading.Thread(target=Connection(ours, dbg, threading.RLock()).serve, daemon=True)
+    server.start()
+    theirs.sendall(frame(b"vCont;c"))
+    data = b""
+    while b"$T05" not in data:
+        data += theirs.recv(4096)
+    assert "gdb runs the guest" in seen[0]
+    assert "at PSCI_SYSTEM_OFF on vCPU 0: reply, handle or deny" in toolbar(dbg)
+    theirs.close()
+    server.join(60)

@@ -374,7 +374,11 @@ class Connection:
                 else:
                     run = lambda: session.cont(dbg.max_insns)
                 dbg.current_run.started = True
-                stop = run_interruptible(run, session.interrupt, asked=self.wire.ctrl_c)
+                dbg.elsewhere = "gdb runs the guest (Ctrl-C in gdb stops it)"
+                try:
+                    stop = run_interruptible(run, session.interrupt, asked=self.wire.ctrl_c)
+                finally:
+                    dbg.elsewhere = None
             except Exception as exc:  # noqa: BLE001 - no answer for the call yet, a guest
                 if not isinstance(exc, HcdbgError):  # that cannot go on; or a bug in hcdbg
                     self._internal_error(exc)

@@ -53,7 +53,9 @@ def toolbar(dbg: Debugger) -> str:
     s = dbg.session
     v = dbg.vcpu
     pending = s.pending
-    if pending is not None:
+    if dbg.elsewhere is not None:
+        state = dbg.elsewhere
+    elif pending is not None:
         state = (f"at {dbg.pending_text()}: reply, handle or deny" if pending.answer is None
                  else f"at {dbg.pending_text()}: answer ({pending.source}) ready, c resumes")
     elif not dbg.current_run.started:
@@ -181,6 +183,9 @@ def _prompt_loop(dbg: Debugger, color: bool, pt_input=None, pt_output=None) -> N
         style=style,
         color_depth=None if color else ColorDepth.MONOCHROME,
         enable_suspend=True,
+        # With the gdb stub, gdb may stop or move the guest while the prompt waits: redraw
+        # the toolbar twice a second so that it shows.
+        refresh_interval=0.5 if dbg.guard is not None else 0,
         input=pt_input,
         output=pt_output,
     )

@@ -70,6 +70,9 @@ class Debugger:
         #: Held while a command runs when another front end (the gdb stub) shares the
         #: session; None: this debugger is the only one.
         self.guard: threading.RLock | None = None
+        #: What the other front end is doing with the guest right now, for the toolbar
+        #: ("gdb runs the guest"); None: nothing.
+        self.elsewhere: str | None = None
         self._snapshot_all()
         self.rewind = Rewind(session)
         self.checkpoint()
