@@ -377,3 +377,17 @@ def test_the_prompts_toolbar_says_when_gdb_runs_the_guest_and_where_it_stopped()
     assert "at PSCI_SYSTEM_OFF on vCPU 0: reply, handle or deny" in toolbar(dbg)
     theirs.close()
     server.join(60)
+
+
+def test_a_client_gone_while_the_guest_runs_for_it_lets_trace_finish() -> None:
+    proc, port = start("trace", "--gdb", "0", "psci-tour")
+    client = Client(port)
+    try:
+        client.raw(frame(b"vCont;c"))
+        client.close()  # gone without waiting for the stop: the run stops or ends, then goes on
+        status, out, err = finish(proc)
+        assert status == 0 and "+++ guest powered off" in err
+        assert out.splitlines()[-1] == "SYSTEM_OFF"  # the guest's whole output, to its end
+    finally:
+        if proc.poll() is None:
+            proc.kill()
