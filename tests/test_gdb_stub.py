@@ -198,7 +198,7 @@ def test_port_in_use_is_one_line_and_exit_2() -> None:
         port = taken.getsockname()[1]
         for args in (["trace", "--gdb", str(port), "hello"], ["--gdb", f"127.0.0.1:{port}", "hello"]):
             proc = run_hcdbg(*args, timeout=120, input="")
-            assert proc.returncode == 2, proc
+            assert proc.returncode == 2 and proc.stdout == "", proc
             assert proc.stderr.strip().splitlines() == [
                 f"hcdbg: --gdb 127.0.0.1:{port}: cannot listen: port in use"]
 

@@ -102,11 +102,14 @@ def run_repl(args: ReplOptions, make_session: Callable[[Callable[[bytes], None]]
     session = make_session(console.uart)
     ask = None if args.batch or not tty else _ask_tty
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
+    listener = None
+    if args.gdb is not None:  # before anything is printed: a port in use is the one line
+        from hcdbg.gdb.server import Stub, open_listener
+        listener = open_listener(args.gdb)
     for text in banner(dbg, args):
         dbg.message(text, "class:hint")
-    if args.gdb is not None:
-        from hcdbg.gdb.server import Stub, open_listener
-        sock, where, warnings = open_listener(args.gdb)
+    if listener is not None:
+        sock, where, warnings = listener
         for text in warnings:
             dbg.error(text)
         Stub(sock, dbg)
