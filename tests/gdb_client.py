@@ -27,6 +27,7 @@ class Client:
 
     def __init__(self, port: int, timeout: float = 60) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as gdb does
         self.buffer = b""
         self.output = ""  # text of the O packets received so far
 

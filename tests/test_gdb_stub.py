@@ -391,3 +391,44 @@ def test_a_client_gone_while_the_guest_runs_for_it_lets_trace_finish() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+_ADDRESSES = st.sampled_from([0, 4, 0x0900_0000, 0x0800_0000, 0x3FFF_FFFC, 0x4000_0000,
+                              0x4008_0000, 0x4008_0FFE, 0x47FF_FFFC, 0x4800_0000,
+                              (1 << 48) - 4, (1 << 64) - 4, (1 << 64) - 1])
+_HEXDATA = st.binary(max_size=64).map(lambda b: b.hex().encode())
+
+
+def _request() -> st.SearchStrategy[bytes]:
+    n = st.integers(0, 0x2_0000)
+    small = st.integers(0, 300)
+    thread = st.sampled_from([b"-1", b"0", b"1", b"4", b"5", b"7fffffff"])
+    return st.one_of(
+        st.builds(lambda a, k: b"m%x,%x" % (a, k), _ADDRESSES, n),
+        st.builds(lambda a, d: b"M%x,%x:" % (a, len(d) // 2) + d, _ADDRESSES, _HEXDATA),
+        st.builds(lambda r: b"p%x" % r, small),
+        st.builds(lambda r, d: b"P%x=" % r + d, small, _HEXDATA),
+        st.builds(lambda d: b"G" + d, _HEXDATA),
+        st.builds(lambda z, t, a, k: b"%s%d,%x,%x" % (z, t, a, k), st.sampled_from([b"Z", b"z"]),
+                  st.integers(0, 4), _ADDRESSES, st.integers(0, 8)),
+        st.builds(lambda op, t: b"H" + op + t, st.sampled_from([b"g", b"c"]), thread),
+        st.builds(lambda t: b"T" + t, thread),
+        st.builds(lambda t: b"qThreadExtraInfo," + t, thread),
+        st.builds(lambda t: b"vCont;s:" + t, thread),
+        st.builds(lambda o, k: b"qXfer:features:read:target.xml:%x,%x" % (o, k), n, n),
+        st.builds(lambda c: b"qRcmd," + c.encode().hex().encode(), st.sampled_from(
+            ["info registers", "x/4xg $sp", "calls", "filter", "explain 0x84000000", "help",
+             "info vcpus", "continue", "run", "bogus", "x/s 0", "set $x0 = 1", ""])),
+    )
+
+
+@settings(max_examples=examples(150), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(_request(), min_size=1, max_size=8))
+def test_fuzzed_requests_get_answers_and_the_stub_lives_on(traced, requests: list[bytes]) -> None:
+    proc, client = traced
+    for request in requests:
+        reply = client.ask(request)
+        assert not request.startswith(b"vCont") or reply[:1] in (b"T", b"W"), (request, reply)
+    assert client.ask(b"qC").startswith(b"QC")
+    assert proc.poll() is None

@@ -143,6 +143,11 @@ class _Wire:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        try:  # '+' then the reply are two small writes: without this, Nagle's algorithm
+            # holds the reply until gdb's delayed ACK of the '+' (~90 ms per packet here)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a socketpair in tests)
         self.events: queue.Queue[P.Event | None] = queue.Queue()
         self.ctrl_c = threading.Event()  # set by a Ctrl-C byte or the client going away
         self.closed = threading.Event()
