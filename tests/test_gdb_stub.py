@@ -432,3 +432,34 @@ def test_fuzzed_requests_get_answers_and_the_stub_lives_on(traced, requests: lis
         assert not request.startswith(b"vCont") or reply[:1] in (b"T", b"W"), (request, reply)
     assert client.ask(b"qC").startswith(b"QC")
     assert proc.poll() is None
+
+
+def test_hardware_breakpoints_stop_too(traced) -> None:
+    _, client = traced
+    _, symbols, _ = _elf()
+    assert client.ask(b"Z1,%x,4" % symbols["report"]) == b"OK"
+    assert client.ask(b"vCont;c") == b"T05thread:1;"
+    assert _pc(client) == symbols["report"]
+    assert client.ask(b"z1,%x,4" % symbols["report"]) == b"OK"
+    assert client.ask(b"Z2,%x,4" % symbols["report"]) == b""  # watchpoints: not supported
+
+
+def test_a_breakpoint_of_gdb_and_one_of_the_prompt_on_one_address_keep_each_other() -> None:
+    proc, port = start("--gdb", "0", "psci-tour")
+    try:
+        _repl_line(proc, None)
+        _, symbols, _ = _elf()
+        client = Client(port)
+        assert "Breakpoint 1" in _repl_line(proc, "break report")
+        assert client.ask(b"Z0,%x,4" % symbols["report"]) == b"OK"
+        _repl_line(proc, "delete 1")  # the prompt's goes; gdb's still stops the guest
+        assert client.ask(b"vCont;c") == b"T05thread:1;"
+        assert _pc(client) == symbols["report"]
+        assert "Breakpoint 2" in _repl_line(proc, "break main")
+        assert client.ask(b"z0,%x,4" % symbols["report"]) == b"OK"  # gdb's goes ...
+        assert "breakpoint 2" in _repl_line(proc, "run")  # ... the prompt's on main stays
+        client.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
