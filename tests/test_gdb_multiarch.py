@@ -99,6 +99,9 @@ def test_ctrl_c_in_gdb_stops_the_guest(tmp_path: Path) -> None:
         # main becomes `b .` (A64 B with offset 0): the guest spins until stopped
         child.sendline("set var *(unsigned int *) main = 0x14000000")
         child.expect_exact("(gdb) ")
+        for line in ("break main", "continue", "delete 1"):  # at main whenever the Ctrl-C lands
+            child.sendline(line)
+            child.expect_exact("(gdb) ")
         child.sendline("continue")
         child.expect_exact("Continuing.")
         child.sendcontrol("c")

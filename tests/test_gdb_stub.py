@@ -137,8 +137,10 @@ def test_ctrl_c_stops_a_running_guest(tmp_path) -> None:
         _, symbols, _ = _elf(guest("hello"))
         # main becomes `b .` (A64 B, offset 0: Arm ARM C6.2.26): only Ctrl-C stops it
         assert client.ask(b"M%x,4:00000014" % symbols["main"]) == b"OK"
+        assert client.ask(b"Z0,%x,4" % symbols["main"]) == b"OK"  # first to main, so that
+        assert client.ask(b"vCont;c") == b"T05thread:1;"  # the guest is there whenever
+        assert client.ask(b"z0,%x,4" % symbols["main"]) == b"OK"  # the Ctrl-C lands
         client.raw(frame(b"vCont;c"))
-        time.sleep(0.5)
         client.raw(b"\x03")
         assert client.packet() == b"T02thread:1;"  # SIGINT
         assert client.ask(b"?") == b"T02thread:1;"
