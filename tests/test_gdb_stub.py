@@ -465,3 +465,16 @@ def test_a_breakpoint_of_gdb_and_one_of_the_prompt_on_one_address_keep_each_othe
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def test_monitor_refuses_to_run_the_guest_behind_gdbs_back(traced) -> None:
+    proc, client = traced
+    assert "use gdb's continue" in client.monitor("continue")
+    assert "use gdb's stepi" in client.monitor("si")
+    assert "use gdb's detach or kill" in client.monitor("quit")
+    assert "vCPU" in client.monitor("info vcpus")  # what does not run the guest runs
+    assert client.ask(b"?") == b"T05thread:1;"  # still at the entry point
+    client.raw(frame(b"k"))
+    client.close()  # at once: the `k` read before the hang-up still counts
+    status, _, err = finish(proc)
+    assert status == 1 and "killed by gdb" in err

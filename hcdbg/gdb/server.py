@@ -241,8 +241,8 @@ class Connection:
                 outcome = self._packet(event.payload)
                 if outcome is not None:
                     return outcome
-            if wire.closed.is_set():
-                return Outcome.GONE
+            # A closed connection ends the loop only at the reader's None, after every
+            # packet read before it: a client that sends `k` and hangs up was killing.
 
     def _packet(self, payload: bytes) -> Outcome | None:
         request = R.parse_request(payload)
