@@ -42,7 +42,7 @@ def test_gdb_debugs_psci_tour_at_source_level_and_stops_at_its_hvc(tmp_path: Pat
     proc, port = start("trace", "--gdb", "0", "psci-tour")
     try:
         out = gdb(port, GUESTS / "psci-tour.elf",
-                  f"directory {GUESTS}", "break main", "continue", "info threads", "bt",
+                  f"directory {GUESTS}", "p $cpsr", "break main", "continue", "info threads", "bt",
                   "x/4i $pc", "list main", "monitor filter add PSCI_VERSION forward",
                   "continue", "bt", "p/x $x0", "monitor reply 0x10000", "continue",
                   cwd=tmp_path)  # not guests/: the source is found through `directory`
@@ -50,6 +50,8 @@ def test_gdb_debugs_psci_tour_at_source_level_and_stops_at_its_hvc(tmp_path: Pat
     finally:
         if proc.poll() is None:
             proc.kill()
+    # the arm64 boot protocol's entry state: EL1h (SP_EL1), D, A, I and F masked
+    assert "$1 = [ SP EL=1 F I A D ]" in out, out
     main = _line_of("main:") + 1  # the first instruction after the label
     assert f"Breakpoint 1, main () at psci-tour.S:{main}" in out, out
     threads = re.findall(r"^\*?\s+(\d+)\s+Thread (\d+) \(vCPU (\d+)", out, re.M)
@@ -63,7 +65,7 @@ def test_gdb_debugs_psci_tour_at_source_level_and_stops_at_its_hvc(tmp_path: Pat
     assert "received signal SIGTRAP" in out
     assert f"in main () at psci-tour.S:{hvc}" in out
     assert "forwarded call PSCI_VERSION on vCPU 0" in out
-    assert "$1 = 0x84000000" in out  # x0 holds the function ID (DEN0022 PSCI_VERSION)
+    assert "$2 = 0x84000000" in out  # x0 holds the function ID (DEN0022 PSCI_VERSION)
     assert "[Inferior 1 (Remote target) exited normally]" in out
     assert stdout.splitlines()[0] == "PSCI_VERSION -> 0x0000000000010000"  # the guest prints it
     assert status == 0 and "+++ guest powered off" in stderr

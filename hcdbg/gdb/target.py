@@ -33,7 +33,14 @@ _CORE = "\n".join(
     [*(f'  <reg name="x{i}" bitsize="64" regnum="{i}"/>' for i in range(31)),
      '  <reg name="sp" bitsize="64" type="data_ptr" regnum="31"/>',
      '  <reg name="pc" bitsize="64" type="code_ptr" regnum="32"/>',
-     '  <reg name="cpsr" bitsize="32" type="uint32" regnum="33"/>'])
+     # PSTATE as SPSR_EL1 lays it out (Arm ARM C5.2.18): gdb shows the set flags by name
+     '  <flags id="cpsr_flags" size="4">',
+     *(f'    <field name="{n}" start="{b}" end="{e}"/>' for n, b, e in (
+         ("SP", 0, 0), ("EL", 2, 3), ("nRW", 4, 4), ("F", 6, 6), ("I", 7, 7), ("A", 8, 8),
+         ("D", 9, 9), ("IL", 20, 20), ("SS", 21, 21), ("V", 28, 28), ("C", 29, 29),
+         ("Z", 30, 30), ("N", 31, 31))),
+     '  </flags>',
+     '  <reg name="cpsr" bitsize="32" type="cpsr_flags" regnum="33"/>'])
 # The vector registers' type: a union of the views gdb's own aarch64 description offers
 # (manual "AArch64 Features": v0-v31, fpsr, fpcr), so `p $v0.d.u` and `p $v0.s.f` work.
 _FPU = "\n".join(
