@@ -33,7 +33,7 @@ _CORE = "\n".join(
     [*(f'  <reg name="x{i}" bitsize="64" regnum="{i}"/>' for i in range(31)),
      '  <reg name="sp" bitsize="64" type="data_ptr" regnum="31"/>',
      '  <reg name="pc" bitsize="64" type="code_ptr" regnum="32"/>',
-     # PSTATE as SPSR_EL1 lays it out (Arm ARM C5.2.18): gdb shows the set flags by name
+     # PSTATE as SPSR_EL1 lays it out for AArch64 (Arm ARM, SPSR_EL1): gdb names set flags
      '  <flags id="cpsr_flags" size="4">',
      *(f'    <field name="{n}" start="{b}" end="{e}"/>' for n, b, e in (
          ("SP", 0, 0), ("EL", 2, 3), ("nRW", 4, 4), ("F", 6, 6), ("I", 7, 7), ("A", 8, 8),
