@@ -473,6 +473,8 @@ def test_monitor_refuses_to_run_the_guest_behind_gdbs_back(traced) -> None:
     assert "use gdb's stepi" in client.monitor("si")
     assert "use gdb's detach or kill" in client.monitor("quit")
     assert "vCPU" in client.monitor("info vcpus")  # what does not run the guest runs
+    assert "monitor help" in client.monitor("")  # not the prompt's repeat of its last command
+    assert "use gdb's stepi" in client.monitor("'stepi'")  # however it is spelled
     assert client.ask(b"?") == b"T05thread:1;"  # still at the entry point
     client.raw(frame(b"k"))
     client.close()  # at once: the `k` read before the hang-up still counts

@@ -113,17 +113,24 @@ class Outcome(Enum):
 
 
 def run_monitor(dbg: Debugger, line: str) -> str:
-    """Run one REPL command line for `monitor`; what it printed (errors included)."""
-    words = line.split()
-    if words:
-        from hcdbg.repl import commands
-        try:
-            cmd, _ = commands.resolve(words)
-        except HcdbgError:
-            cmd = None
-        if cmd is not None and cmd.name in _NOT_FROM_GDB:
-            return f"*** monitor {cmd.name}: not from gdb: {_NOT_FROM_GDB[cmd.name]}\n"
-    return captured(dbg, lambda: dbg.onecmd(line))
+    """Run one REPL command line for `monitor`; what it printed (errors included). An empty
+    line runs nothing (at the prompt it repeats the last command), and the prompt's
+    Enter-repeat is left as it was."""
+    from hcdbg.repl import commands
+
+    if not line.strip() or line.strip().startswith("#"):
+        return "monitor runs an hcdbg command: 'monitor help' lists them\n"
+    try:
+        cmd: commands.Command | None = commands.resolve(commands.split(line))[0]
+    except HcdbgError:
+        cmd = None  # onecmd reports it
+    if cmd is not None and cmd.name in _NOT_FROM_GDB:
+        return f"*** monitor {cmd.name}: not from gdb: {_NOT_FROM_GDB[cmd.name]}\n"
+    repeat = dbg.last_repeat
+    try:
+        return captured(dbg, lambda: dbg.onecmd(line))
+    finally:
+        dbg.last_repeat = repeat
 
 
 def captured(dbg: Debugger, action: Callable[[], object]) -> str:
