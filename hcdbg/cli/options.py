@@ -108,6 +108,7 @@ class ReplOptions(Options):
     batch: bool = False
     ex: tuple[str, ...] = ()  # -ex CMD
     scripts: tuple[Path, ...] = ()  # -x FILE
+    gdb: str | None = None  # --gdb [HOST:]PORT: serve gdb's remote protocol there
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class TraceOptions(Options):
     """`hcdbg trace GUEST`."""
 
     output: Path | None = None  # -o FILE: call lines there instead of stderr
+    gdb: str | None = None  # --gdb [HOST:]PORT: wait for gdb there, let it drive the run
 
 
 @dataclass(frozen=True)

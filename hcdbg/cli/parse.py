@@ -237,8 +237,17 @@ def _repl_parser() -> argparse.ArgumentParser:
                    help="run REPL commands from FILE")
     p.add_argument("--replay", type=Path, metavar="SCRIPT",
                    help="answer calls from the call SCRIPT until the guest does something else")
+    _gdb(p)
     _common(p)
     return p
+
+
+def _gdb(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gdb", metavar="[HOST:]PORT", help=(
+        "serve gdb's remote protocol on HOST:PORT (default host 127.0.0.1; port 0 picks a "
+        "free one): 'target remote :PORT' in gdb-multiarch debugs the guest at source level "
+        "and stops at forwarded calls; 'monitor CMD' runs hcdbg commands. The guest waits at "
+        "its entry point until gdb continues it"))
 
 
 def _replay_parser() -> argparse.ArgumentParser:
@@ -273,6 +282,7 @@ def _trace_parser() -> argparse.ArgumentParser:
         "while the guest's UART goes to stdout. Exit 0 if the guest powered off."))
     _guest(p, "; none with --bios")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the call lines to FILE instead of stderr")
+    _gdb(p)
     _common(p)
     return p
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any, Callable, TextIO
 
 from hcdbg.cli.launch import build_session
@@ -34,6 +35,34 @@ def run_to_end(session: Session, max_insns: int | None, say_line: Callable[[str]
                 say_line(f"[vcpu{stop.vcpu}] --- {stop.reason}: restarting the guest ---")
             if asked.is_set() or interrupt_requested():
                 return Stop(StopKind.INTERRUPT, stop.vcpu, stop.pc, "interrupted")
+
+
+def with_gdb(session: Session, opts: TraceOptions) -> Stop | None:
+    """`trace --gdb`: wait at the entry point for gdb, let it drive the run until it
+    detaches or goes; the stop the run ended at, or None if the guest may run on to its end
+    without gdb."""
+    from hcdbg.gdb.server import Connection, Outcome, accept_one, open_listener
+    from hcdbg.repl.console import Console
+    from hcdbg.repl.debugger import Debugger
+
+    sock, where, warnings = open_listener(opts.gdb or "")
+    say(*warnings, f"waiting for gdb on {where}: target remote {where}")
+    dbg = Debugger(session, Console(sys.stderr, False), max_insns=opts.max_insns)
+    conn = accept_one(sock, interrupt_requested)
+    if conn is None:
+        return Stop(StopKind.INTERRUPT, 0, session.machine.vcpus[0].pc, "interrupted")
+    outcome = Connection(conn, dbg, threading.RLock(), interrupt_requested).serve()
+    last = session.last_stop
+    if interrupt_requested():
+        return Stop(StopKind.INTERRUPT, last.vcpu if last else 0, last.pc if last else 0, "interrupted")
+    if outcome is Outcome.KILLED:
+        v = session.machine.vcpus[last.vcpu if last else 0]
+        return Stop(StopKind.HALTED, v.index, v.pc, "killed by gdb")
+    if last is not None and (not last.resumable or (session.pending is not None
+                                                     and session.pending.answer is None)):
+        return last  # powered off, faulted, or at a forwarded call nobody answered
+    say(f"gdb {outcome.value}: the guest runs on")
+    return None
 
 
 def stop_message(stop: Stop, max_insns: int | None) -> str:
@@ -109,10 +138,13 @@ def trace(opts: TraceOptions) -> Exit:
     """Run; OK if the guest powered off, STOPPED for any other stop, INTERRUPTED on Ctrl-C."""
     lines = TraceLines(open_output(opts.output, "-o") if opts.output else sys.stderr)
     session = build_session(opts, uart_sink=uart_to_stdout)
-    session.keep_recent_calls(0)  # each call is printed as it comes: none is read again
+    if opts.gdb is None:
+        session.keep_recent_calls(0)  # each call is printed as it comes: none is read again
     session.on_record, session.on_raw_record = lines.record, lines.raw
     try:
-        stop = run_to_end(session, opts.max_insns, lines.line)
+        stop = with_gdb(session, opts) if opts.gdb is not None else None
+        if stop is None:
+            stop = run_to_end(session, opts.max_insns, lines.line)
         if stop.kind is StopKind.POWER_OFF:
             lines.line(f"+++ {stop.reason}")
             return Exit.OK

@@ -40,7 +40,11 @@ REGS.update({
     "ttbr1_el1": arm64.UC_ARM64_REG_TTBR1_EL1,
     "mair_el1": arm64.UC_ARM64_REG_MAIR_EL1,
     "tpidr_el1": arm64.UC_ARM64_REG_TPIDR_EL1,
+    "fpsr": arm64.UC_ARM64_REG_FPSR,
+    "fpcr": arm64.UC_ARM64_REG_FPCR,
 })
+#: The 128-bit SIMD&FP registers v0..v31 (the gdb stub's org.gnu.gdb.aarch64.fpu).
+VREGS = tuple(arm64.UC_ARM64_REG_V0 + i for i in range(32))
 ALIASES = {"fp": "x29", "lr": "x30", "cpsr": "pstate"}
 
 #: What `info registers` shows, in order.

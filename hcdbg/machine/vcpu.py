@@ -149,6 +149,14 @@ class Vcpu:
         if canon in ("pstate", "sctlr_el1"):
             self.uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (HCR_EL2_VALUE,))
 
+    def read_vector(self, n: int) -> int:
+        """SIMD&FP register v<n> (128 bits)."""
+        return self.uc.reg_read(registers.VREGS[n])
+
+    def write_vector(self, n: int, value: int) -> None:
+        """Write SIMD&FP register v<n> (128 bits)."""
+        self.uc.reg_write(registers.VREGS[n], value & ((1 << 128) - 1))
+
     def write_call_result(self, regs: dict[int, int]) -> None:
         """Write an answer: register index (0..17) -> 64-bit value."""
         self.call_regs.write(regs)

@@ -53,7 +53,9 @@ def toolbar(dbg: Debugger) -> str:
     s = dbg.session
     v = dbg.vcpu
     pending = s.pending
-    if pending is not None:
+    if dbg.elsewhere is not None:
+        state = dbg.elsewhere
+    elif pending is not None:
         state = (f"at {dbg.pending_text()}: reply, handle or deny" if pending.answer is None
                  else f"at {dbg.pending_text()}: answer ({pending.source}) ready, c resumes")
     elif not dbg.current_run.started:
@@ -100,8 +102,19 @@ def run_repl(args: ReplOptions, make_session: Callable[[Callable[[bytes], None]]
     session = make_session(console.uart)
     ask = None if args.batch or not tty else _ask_tty
     dbg = Debugger(session, console, ask=ask, debug=args.debug, max_insns=args.max_insns)
+    listener = None
+    if args.gdb is not None:  # before anything is printed: a port in use is the one line
+        from hcdbg.gdb.server import Stub, open_listener
+        listener = open_listener(args.gdb)
     for text in banner(dbg, args):
         dbg.message(text, "class:hint")
+    if listener is not None:
+        sock, where, warnings = listener
+        for text in warnings:
+            dbg.error(text)
+        Stub(sock, dbg)
+        dbg.message(f"gdb: listening on {where}: 'target remote {where}' in gdb-multiarch; "
+                    "'monitor CMD' there runs hcdbg commands", "class:hint")
     try:
         for path in args.scripts:
             try:
@@ -173,6 +186,9 @@ def _prompt_loop(dbg: Debugger, color: bool, pt_input=None, pt_output=None) -> N
         style=style,
         color_depth=None if color else ColorDepth.MONOCHROME,
         enable_suspend=True,
+        # With the gdb stub, gdb may stop or move the guest while the prompt waits: redraw
+        # the toolbar twice a second so that it shows.
+        refresh_interval=0.5 if dbg.guard is not None else 0,
         input=pt_input,
         output=pt_output,
     )

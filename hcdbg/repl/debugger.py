@@ -7,6 +7,7 @@ class knows nothing of prompt_toolkit: questions go through an injected `ask` fu
 """
 from __future__ import annotations
 
+import threading
 import traceback
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -66,6 +67,12 @@ class Debugger:
         self.next_examine: int | None = None
         self.last_repeat: str | None = None
         self.failures = 0  # commands that failed (batch mode exits 1 if any did)
+        #: Held while a command runs when another front end (the gdb stub) shares the
+        #: session; None: this debugger is the only one.
+        self.guard: threading.RLock | None = None
+        #: What the other front end is doing with the guest right now, for the toolbar
+        #: ("gdb runs the guest"); None: nothing.
+        self.elsewhere: str | None = None
         self._snapshot_all()
         self.rewind = Rewind(session)
         self.checkpoint()
@@ -96,6 +103,19 @@ class Debugger:
             line = self.last_repeat
         if line.startswith("#"):
             return True
+        guard = self.guard
+        if guard is not None:
+            if not guard.acquire(timeout=0.5):
+                self.error("gdb is running the guest: stop it in gdb (Ctrl-C) first")
+                self.failures += 1
+                return False
+            try:
+                return self._onecmd(line)
+            finally:
+                guard.release()
+        return self._onecmd(line)
+
+    def _onecmd(self, line: str) -> bool:
         cmd = None
         try:
             words = commands.split(line)

@@ -31,6 +31,9 @@ class Breakpoints:
         self._machine = machine
         self._by_number: dict[int, Breakpoint] = {}
         self._next = 1
+        #: Addresses another client (the gdb stub) holds breakpoints on: deleting the
+        #: last of ours there keeps the machine's exit.
+        self.others: set[int] = set()
 
     def __iter__(self) -> Iterator[Breakpoint]:
         return iter(list(self._by_number.values()))
@@ -59,7 +62,7 @@ class Breakpoints:
         bp = self._by_number.pop(number, None)
         if bp is None:
             raise UsageError(f"no breakpoint number {number}")
-        if not self.at(bp.address):
+        if not self.at(bp.address) and bp.address not in self.others:
             self._machine.remove_breakpoint(bp.address)
         return bp
 
