@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import guest
@@ -105,6 +105,7 @@ loads = st.one_of(st.none(), st.sampled_from(INTERESTING + [-4, -(1 << 63)]))
 
 @_settings(25)
 @given(body=st.binary(min_size=0, max_size=512), load=loads, entry=loads)
+@example(body=b"\x00" * 4, load=None, entry=(1 << 64) - 1)  # was an internal error (pcalign: pc + 4 past 2**64)
 def test_fuzz_raw_binaries(worker: Worker, body: bytes, load, entry) -> None:
     argv = ["trace", _write("fuzz.bin", body), "--max-insns", MAX_INSNS]
     argv += [] if load is None else [f"--load={load}"]

@@ -61,5 +61,7 @@ class MisalignedPc:
         next branch there is translated (and caught) again."""
         pc, self.pc = self.pc, None
         if pc is not None:
-            self._uc.ctl_remove_cache(pc, pc + 4)
+            end = min(pc + 4, (1 << 64) - 1)  # a PC at the top of the address space (--entry)
+            if end > pc:
+                self._uc.ctl_remove_cache(pc, end)
         return pc
