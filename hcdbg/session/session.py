@@ -204,6 +204,9 @@ class Session:
         known = history.known(call, source, answer)
         if known is not None:
             fast[call.conduit == "smc"][call.regs[0]] = known
+            native = self.machine.native
+            if native is not None and native.live:  # the C hook's table too (native.py)
+                native.learn(call.conduit == "smc", call.regs[0], answer.regs, known[3])
 
     def _learn_entry(self, replay: Replay, call: Call, entry: Entry, answer: Answer,
                      source: AnsweredBy) -> None:
@@ -261,6 +264,8 @@ class Session:
         history, machine = self.history, self.machine
         batches = [v.call_regs.batch for v in machine.vcpus]
         self._replay_known = None
+        if machine.native is not None:
+            machine.native.disarm()  # armed again below if this run may use it
         if (not FAST_PATH or len(self.rules)
                 or (self.on_record is not None and self.on_raw_record is None)
                 or any(b is None for b in batches)):
@@ -282,6 +287,10 @@ class Session:
                  if isinstance(history, RecentCalls) else None)
         machine.fast_calls = fast_path(self._fast, *history.buffers(), batches,  # type: ignore[arg-type]
                                        *machine.ram_view(), line=line, bound=bound, choose=choose)
+        if machine.native is not None and line is None and bound is None and choose is None:
+            # The C hook answers the same table (filled by _learn) into the same buffers; a
+            # recording, trace or replay keeps the Python fast path, which writes lines.
+            machine.native.arm(*history.buffers())
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
@@ -310,6 +319,8 @@ class Session:
         assert not self.history, "the history is chosen before the first call"
         self.history = RecentCalls(keep)
         self._fast = self.machine.fast_calls = None
+        if self.machine.native is not None:
+            self.machine.native.disarm()
 
     def _impossible(self, entry: Entry, call: Call) -> str | None:
         """Why this run cannot do to the machine what `entry`'s answer did (None: it can, or

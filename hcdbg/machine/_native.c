@@ -1,0 +1,257 @@
+/*
+ * hcdbg's native call path: Unicorn's UC_HOOK_INTR hook in C (issue 16).
+ *
+ * The Python trap (fastcalls.py) answers a call it has seen answered by a constant
+ * built-in or denied answer in about 2 us, 1 of which is ctypes entering Python. Here the
+ * same table lookup runs in C: read x0..x17 and PC with uc_reg_read_batch, look x0 up in a
+ * table of the answers the session learnt (native.py mirrors them here), check the call's
+ * immediate in guest RAM, write the answer with uc_reg_write_batch and append a fixed-size
+ * record that Python later drains into the call history (hc_drain). Anything else (another
+ * exception, a call not in the table, a PC outside RAM, an SMC with an immediate, a full
+ * record buffer, the path switched off) goes to the Python hook, called with the same
+ * arguments: it is a ctypes callback, which takes the GIL itself (ctypes "callback
+ * functions": a C thread without the GIL may call them). This hook itself runs without
+ * the GIL (the binding calls uc_emu_start through a ctypes CDLL function, which releases
+ * it) and touches no Python object.
+ *
+ * libunicorn is not linked: its uc_reg_read_batch/uc_reg_write_batch addresses come from
+ * Python (the binding's loaded library), as _sysreg.c gets its callback. Every function
+ * but the hook is called from Python through ctypes, on the thread that runs the guest
+ * (or before it runs), so nothing here needs a lock.
+ *
+ * Built by setup.py as an optional extension module; loaded with ctypes (native.py).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the guest's instruction words are read as host words: little-endian hosts only"
+#endif
+
+#define HC_NREGS 19        /* x0..x17 and PC: the layout of a history block */
+#define HC_MAX_ANSWER 18   /* an answer writes some of x0..x17 */
+#define HC_SLOTS 4096      /* hash slots per conduit (a power of two) */
+#define HC_ENTRIES 2048    /* answers per conduit: at most half the slots */
+#define HC_VCPUS 8         /* board.MAX_VCPUS */
+#define HC_INTNO_HVC 11    /* exceptions.py: QEMU's EXCP_HVC and EXCP_SMC */
+#define HC_INTNO_SMC 13
+
+/* uc_err uc_reg_{read,write}_batch(uc_engine *uc, int *regs, void **vals, int count) */
+typedef int (*hc_batch_fn)(void *uc, int *regs, void **vals, int count);
+/* void (*)(uc_engine *uc, uint32_t intno, void *user_data): a UC_HOOK_INTR callback */
+typedef void (*hc_intr_fn)(void *uc, uint32_t intno, void *user);
+
+typedef struct {
+    uint64_t x0;
+    uint64_t tail; /* fastcalls.tail_word(answer, smc, 0, 0) */
+    int count;
+    int ids[HC_MAX_ANSWER];
+    uint64_t vals[HC_MAX_ANSWER];
+    void *ptrs[HC_MAX_ANSWER]; /* into vals: entries never move */
+} hc_known;
+
+typedef struct {
+    uint64_t regs[HC_NREGS];
+    uint64_t tail;
+} hc_record;
+
+struct hc_native;
+
+typedef struct {
+    struct hc_native *m;
+    hc_intr_fn python; /* the Python hook (a ctypes thunk) */
+    uint64_t index;    /* the vCPU: the Python hook's user data */
+    uint64_t vals[HC_NREGS];
+    void *ptrs[HC_NREGS];
+} hc_vcpu;
+
+/* The first fields are read by Python (native.py _Header): keep them in this order. */
+typedef struct hc_native {
+    uint64_t records;  /* records waiting to be drained */
+    uint64_t capacity; /* room for this many */
+    uint64_t enabled;  /* answer from the table (0: everything to Python) */
+    uint64_t answered; /* calls answered here since creation (statistics) */
+    uint64_t out_blocks;
+    uint8_t *out_regs;
+    uint32_t *out_which;
+    uint64_t *out_tails;
+    /* the rest is private */
+    hc_batch_fn read_batch, write_batch;
+    const uint8_t *ram;
+    uint64_t ram_base, ram_size;
+    int ids[HC_NREGS];
+    uint16_t slots[2][HC_SLOTS]; /* entry number + 1; 0: empty */
+    uint32_t used[2];
+    hc_known known[2][HC_ENTRIES];
+    hc_record *recs;
+    hc_vcpu vcpus[HC_VCPUS];
+} hc_native;
+
+static uint32_t hc_hash(uint64_t x0)
+{
+    x0 ^= x0 >> 29;
+    x0 *= 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(x0 >> 40) & (HC_SLOTS - 1);
+}
+
+static const hc_known *hc_find(const hc_native *m, int smc, uint64_t x0)
+{
+    uint32_t i = hc_hash(x0);
+    for (;;) {
+        uint16_t e = m->slots[smc][i];
+        if (e == 0)
+            return NULL;
+        if (m->known[smc][e - 1].x0 == x0)
+            return &m->known[smc][e - 1];
+        i = (i + 1) & (HC_SLOTS - 1);
+    }
+}
+
+hc_native *hc_new(void *read_batch, void *write_batch, const int *ids, uint64_t capacity)
+{
+    hc_native *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m->recs = malloc(capacity * sizeof *m->recs);
+    m->out_regs = malloc(capacity * sizeof m->recs->regs);
+    m->out_which = malloc(capacity * sizeof *m->out_which);
+    m->out_tails = malloc(capacity * sizeof *m->out_tails);
+    if (!m->recs || !m->out_regs || !m->out_which || !m->out_tails) {
+        free(m->recs), free(m->out_regs), free(m->out_which), free(m->out_tails), free(m);
+        return NULL;
+    }
+    m->capacity = capacity;
+    m->read_batch = (hc_batch_fn)read_batch;
+    m->write_batch = (hc_batch_fn)write_batch;
+    memcpy(m->ids, ids, sizeof m->ids);
+    return m;
+}
+
+void hc_free(hc_native *m)
+{
+    if (m == NULL)
+        return;
+    free(m->recs), free(m->out_regs), free(m->out_which), free(m->out_tails), free(m);
+}
+
+void hc_set_ram(hc_native *m, const void *ram, uint64_t base, uint64_t size)
+{
+    m->ram = ram, m->ram_base = base, m->ram_size = size;
+}
+
+/* The user data to register hc_intr with for vCPU `index` (NULL: no such vCPU). */
+hc_vcpu *hc_vcpu_of(hc_native *m, uint64_t index, void *python)
+{
+    if (index >= HC_VCPUS)
+        return NULL;
+    hc_vcpu *v = &m->vcpus[index];
+    v->m = m, v->python = (hc_intr_fn)python, v->index = index;
+    for (int i = 0; i < HC_NREGS; i++)
+        v->ptrs[i] = &v->vals[i];
+    return v;
+}
+
+/* Forget every answer (a new run: the filter, profile or rules may have changed). */
+void hc_clear(hc_native *m)
+{
+    memset(m->slots, 0, sizeof m->slots);
+    m->used[0] = m->used[1] = 0;
+}
+
+/* Answer calls with x0 on conduit `smc` by writing registers ids[i] := vals[i]; 0: done,
+ * -1: no room (or a bad count), the call then stays with Python. A second answer for the
+ * same x0 replaces the first, as in the Python table. */
+int hc_learn(hc_native *m, int smc, uint64_t x0, int count, const int *ids, const uint64_t *vals,
+             uint64_t tail)
+{
+    smc = smc != 0;
+    if (count < 1 || count > HC_MAX_ANSWER)
+        return -1;
+    hc_known *k = (hc_known *)hc_find(m, smc, x0);
+    if (k == NULL) {
+        if (m->used[smc] >= HC_ENTRIES)
+            return -1;
+        uint32_t i = hc_hash(x0);
+        while (m->slots[smc][i] != 0)
+            i = (i + 1) & (HC_SLOTS - 1);
+        k = &m->known[smc][m->used[smc]];
+        m->slots[smc][i] = (uint16_t)(++m->used[smc]);
+    }
+    k->x0 = x0, k->tail = tail, k->count = count;
+    for (int i = 0; i < count; i++) {
+        k->ids[i] = ids[i];
+        k->vals[i] = vals[i];
+        k->ptrs[i] = &k->vals[i];
+    }
+    return 0;
+}
+
+/* The UC_HOOK_INTR hook (user data: hc_vcpu_of's). Mirrors fastcalls.fast_path. */
+void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
+{
+    hc_native *m = v->m;
+    if ((intno != HC_INTNO_HVC && intno != HC_INTNO_SMC) || !m->enabled || m->records >= m->capacity)
+        goto python;
+    if (m->read_batch(uc, m->ids, v->ptrs, HC_NREGS) != 0)
+        goto python;
+    int smc = intno == HC_INTNO_SMC;
+    const hc_known *k = hc_find(m, smc, v->vals[0]);
+    if (k == NULL)
+        goto python;
+    if (v->vals[HC_NREGS - 1] < 4 || m->ram == NULL)
+        goto python;
+    uint64_t pc = v->vals[HC_NREGS - 1] - 4;
+    uint64_t off = pc - m->ram_base;
+    if (off >= m->ram_size || m->ram_size - off < 4)
+        goto python;
+    uint32_t word;
+    memcpy(&word, m->ram + off, 4); /* a little-endian host: see the #error above */
+    uint64_t imm = (word >> 5) & 0xFFFF;
+    if (smc && imm) /* KVM answers these otherwise (DEN0028 2.9) */
+        goto python;
+    m->write_batch(uc, (int *)k->ids, (void **)k->ptrs, k->count);
+    hc_record *r = &m->recs[m->records++];
+    memcpy(r->regs, v->vals, sizeof r->regs);
+    r->tail = k->tail | imm << 16 | v->index;
+    m->answered++;
+    return;
+python:
+    v->python(uc, intno, (void *)(uintptr_t)v->index);
+}
+
+/* Move the waiting records to out_regs/out_which/out_tails as CallHistory.buffers() keeps
+ * calls: a record's registers become a new block unless equal to the last block (`last`,
+ * the history's last block, or NULL: none), `blocks` the history's block count. Returns
+ * the number of calls; out_blocks says how many blocks are new. */
+uint64_t hc_drain(hc_native *m, const uint8_t *last, uint64_t blocks)
+{
+    uint64_t n = m->records, fresh = 0;
+    const size_t size = sizeof m->recs->regs;
+    for (uint64_t i = 0; i < n; i++) {
+        const hc_record *r = &m->recs[i];
+        if (last == NULL || memcmp(last, r->regs, size) != 0) {
+            uint8_t *to = m->out_regs + fresh * size;
+            memcpy(to, r->regs, size);
+            last = to;
+            fresh++;
+        }
+        m->out_which[i] = (uint32_t)(blocks + fresh - 1);
+        m->out_tails[i] = r->tail;
+    }
+    m->records = 0;
+    m->out_blocks = fresh;
+    return n;
+}
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "hcdbg's native call path (used through ctypes, see native.py).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    return PyModule_Create(&module);
+}
