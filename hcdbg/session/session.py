@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
+from hcdbg.machine import native as machine_native
 from hcdbg.machine.fastcalls import Chooser, Known, LineWriter, fast_path
 from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig
@@ -291,6 +292,18 @@ class Session:
             # The C hook answers the same table (filled by _learn) into the same buffers; a
             # recording, trace or replay keeps the Python fast path, which writes lines.
             machine.native.arm(*history.buffers())
+
+    def call_path(self) -> str:
+        """Which path answers the calls the trap answers itself (`info firmware`)."""
+        native = self.machine.native
+        if not FAST_PATH:
+            return "Calls answered: all the full way in Python (HCDBG_FAST_PATH=0)"
+        if native is None:
+            return ("Calls answered: Python fast path (native path off: "
+                    f"{machine_native.WHY_NOT or 'turned off'})")
+        return ("Calls answered: native path (compiled interrupt hook) for constant answers, "
+                f"{native.answered:,} so far; recording, trace, replay and answer rules use the "
+                "Python path (HCDBG_NATIVE=0: Python only)")
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
