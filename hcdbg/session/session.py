@@ -261,7 +261,9 @@ class Session:
         (built-in or denied) answer, when nothing else must see each call: no answer rules
         (they come first), no replay, nobody printing calls, and the whole history kept (a
         recording gets its line from the fast path too). The table starts empty each run, so a filter, profile or rule changed
-        at the prompt is obeyed from the first call on."""
+        at the prompt is obeyed from the first call on. A run that writes no lines, keeps the
+        whole history and replays nothing lets the native call path (machine/native.py)
+        answer from the same table first, into the same history buffers."""
         history, machine = self.history, self.machine
         batches = [v.call_regs.batch for v in machine.vcpus]
         self._replay_known = None
