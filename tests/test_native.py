@@ -299,3 +299,37 @@ def test_a_guest_calling_every_way_gets_the_same_history(native_switch, smp):
     assert 1000 < answered < len(fast.history)  # both paths answered calls
     seen = {(r.trap.vcpu, r.trap.conduit, r.trap.imm) for r in fast.history}
     assert {(v, "hvc", 5) for v in range(smp)} <= seen and (0, "smc", 1) in seen
+
+
+def test_time_slices_and_an_interrupt_from_another_thread_leave_a_whole_history(native_switch):
+    """4 vCPUs on 1 ms time slices (stopped from the preempter's thread) and a stop from yet
+    another thread, while the C hook answers: nothing to compare with (the interleaving is
+    the host's), but every call is there, in order, each vCPU's calls answered as they must."""
+    import threading
+
+    native_switch(True)
+    at, smp = 0x4080_0000, 4
+    session = Session(loader.load(guest("bench-calls")), MachineConfig(smp=smp, timeslice=0.001),
+                      FirmwareConfig(profile="kvm", seed=1), uart_sink=lambda _data: None)
+    session.machine.write_memory(at, _caller(smp, at))
+    session.machine.vcpus[0].pc = at
+    for _ in range(3):
+        timer = threading.Timer(0.3, session.interrupt)
+        timer.start()
+        stop = session.cont()
+        timer.join()
+        assert stop.kind is StopKind.INTERRUPT, stop.reason
+    history = session.history
+    regs, which, tails = history.buffers()
+    assert len(which) == len(tails) == len(history) > 10_000
+    assert session.machine.native.answered > 10_000
+    assert len(regs) % 152 == 0 and max(which) == len(regs) // 152 - 1
+    assert list(which) == sorted(which)  # blocks in call order
+    by_vcpu = {v: 0 for v in range(smp)}
+    for r in history:
+        by_vcpu[r.trap.vcpu] += 1
+        if r.fid == ids.PSCI_VERSION:
+            assert r.answer[0] == (0x10001 if r.trap.regs[0] >> 32 == 0 else NOT_SUPPORTED)
+        elif r.fid == ids.SMCCC_VERSION:
+            assert r.trap.conduit == "smc" and (r.answer[0] == NOT_SUPPORTED) == (r.trap.imm == 1)
+    assert all(n > 100 for n in by_vcpu.values()), by_vcpu
