@@ -256,8 +256,9 @@ def _smc(imm: int) -> int:
 def _caller(smp: int, at: int) -> bytes:
     """vCPU 0 starts vCPUs 1.. at `loop`; every vCPU then calls for ever: PSCI_VERSION by
     HVC #0 and #5 (one table entry, two immediates), SMCCC_VERSION by SMC #0 and SMC #1
-    (KVM answers the latter -1: never in C), PSCI_VERSION with x1 counting (a new block
-    each call) and with an upper half in x0 (never learnt), PSCI_FEATURES (not constant)."""
+    (KVM answers the latter -1: never in C) and then by HVC (same x0, the other table),
+    PSCI_VERSION with x5 counting (a new block each call) and with an upper half in x0
+    (never learnt), PSCI_FEATURES (not constant)."""
     words: list[int] = []
     for target in range(1, smp):
         words += _x(0, ids.PSCI_CPU_ON_64) + [_movz(1, target), _movz(3, 0)]
@@ -267,9 +268,11 @@ def _caller(smp: int, at: int) -> bytes:
     for i, w in enumerate(words):
         if w == 0:
             words[i] = _x(2, loop)[0] if words[i + 1] == 0 else _x(2, loop)[1]
-    body = (_x(0, ids.PSCI_VERSION) + [_hvc(0), _hvc(5)] + _x(0, ids.SMCCC_VERSION) + [_smc(0), _smc(1)]
-            + [0x9100_0421] + _x(0, ids.PSCI_VERSION) + [_hvc(0)]  # add x1, x1, #1
-            + [_movk(0, 1, 2), _hvc(0)] + _x(0, ids.PSCI_FEATURES) + [_hvc(0)])
+    version, smccc = _x(0, ids.PSCI_VERSION), _x(0, ids.SMCCC_VERSION)  # x0 again: answers overwrite it
+    body = (version + [_hvc(0)] + version + [_hvc(5)]
+            + smccc + [_smc(0)] + smccc + [_smc(1)] + smccc + [_hvc(0)]
+            + [0x9100_04A5] + version + [_hvc(0)]  # add x5, x5, #1 (answers write x0..x3)
+            + version + [_movk(0, 1, 2), _hvc(0)] + _x(0, ids.PSCI_FEATURES) + [_hvc(0)])
     words += body
     words.append(0x1400_0000 | (-len(body) & 0x3FF_FFFF))  # b loop
     return b"".join(struct.pack("<I", w) for w in words)
@@ -326,10 +329,13 @@ def test_time_slices_and_an_interrupt_from_another_thread_leave_a_whole_history(
     assert len(regs) % 152 == 0 and max(which) == len(regs) // 152 - 1
     assert list(which) == sorted(which)  # blocks in call order
     by_vcpu = {v: 0 for v in range(smp)}
+    answers: dict[tuple, set] = {}
     for r in history:
         by_vcpu[r.trap.vcpu] += 1
-        if r.fid == ids.PSCI_VERSION:
-            assert r.answer[0] == (0x10001 if r.trap.regs[0] >> 32 == 0 else NOT_SUPPORTED)
-        elif r.fid == ids.SMCCC_VERSION:
-            assert r.trap.conduit == "smc" and (r.answer[0] == NOT_SUPPORTED) == (r.trap.imm == 1)
+        if r.fid != ids.PSCI_CPU_ON_64:
+            answers.setdefault((r.trap.regs[0], r.trap.conduit, r.trap.imm), set()).add(r.answer[0])
+        if r.fid == ids.SMCCC_VERSION:
+            assert (r.answer[0] == NOT_SUPPORTED) == (r.trap.conduit == "smc" and r.trap.imm == 1)
     assert all(n > 100 for n in by_vcpu.values()), by_vcpu
+    assert all(len(a) == 1 for a in answers.values()), answers  # constant answers, every call
+    assert answers[(ids.PSCI_VERSION, "hvc", 5)] == {0x10001}

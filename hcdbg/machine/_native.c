@@ -44,7 +44,7 @@ typedef int (*hc_batch_fn)(void *uc, int *regs, void **vals, int count);
 /* void (*)(uc_engine *uc, uint32_t intno, void *user_data): a UC_HOOK_INTR callback */
 typedef void (*hc_intr_fn)(void *uc, uint32_t intno, void *user);
 
-typedef struct {
+typedef struct hc_known_s {
     uint64_t x0;
     uint64_t tail; /* fastcalls.tail_word(answer, smc, 0, 0) */
     int count;
@@ -53,10 +53,7 @@ typedef struct {
     void *ptrs[HC_MAX_ANSWER]; /* into vals: entries never move */
 } hc_known;
 
-typedef struct {
-    uint64_t regs[HC_NREGS];
-    uint64_t tail;
-} hc_record;
+#define HC_BLOCK (8 * HC_NREGS) /* history.REGS.size */
 
 struct hc_native;
 
@@ -66,15 +63,21 @@ typedef struct {
     uint64_t index;    /* the vCPU: the Python hook's user data */
     uint64_t vals[HC_NREGS];
     void *ptrs[HC_NREGS];
+    const struct hc_known_s *hit; /* the answer of this vCPU's last call, or NULL */
+    uint64_t hit_x0;
+    int hit_smc;
 } hc_vcpu;
 
-/* The first fields are read by Python (native.py _Header): keep them in this order. */
+/* The first fields are read by Python (native.py _Header): keep them in this order.
+ * The calls answered here wait in the out_ buffers, in the history's own layout: blocks of
+ * x0..x17 and PC (a new one only when the registers differ from the last one here), each
+ * call's block (numbered from 0 here until hc_drain) and its history word. */
 typedef struct hc_native {
-    uint64_t records;  /* records waiting to be drained */
+    uint64_t records;  /* calls waiting to be drained */
     uint64_t capacity; /* room for this many */
     uint64_t enabled;  /* answer from the table (0: everything to Python) */
     uint64_t answered; /* calls answered here since creation (statistics) */
-    uint64_t out_blocks;
+    uint64_t out_blocks; /* after hc_drain: how many blocks in out_regs are new */
     uint8_t *out_regs;
     uint32_t *out_which;
     uint64_t *out_tails;
@@ -86,7 +89,8 @@ typedef struct hc_native {
     uint16_t slots[2][HC_SLOTS]; /* entry number + 1; 0: empty */
     uint32_t used[2];
     hc_known known[2][HC_ENTRIES];
-    hc_record *recs;
+    const uint8_t *last; /* the last block in out_regs; NULL: none since the last drain */
+    uint64_t nblocks;    /* blocks in out_regs */
     hc_vcpu vcpus[HC_VCPUS];
 } hc_native;
 
@@ -115,12 +119,11 @@ hc_native *hc_new(void *read_batch, void *write_batch, const int *ids, uint64_t 
     hc_native *m = calloc(1, sizeof *m);
     if (m == NULL)
         return NULL;
-    m->recs = malloc(capacity * sizeof *m->recs);
-    m->out_regs = malloc(capacity * sizeof m->recs->regs);
+    m->out_regs = malloc(capacity * HC_BLOCK);
     m->out_which = malloc(capacity * sizeof *m->out_which);
     m->out_tails = malloc(capacity * sizeof *m->out_tails);
-    if (!m->recs || !m->out_regs || !m->out_which || !m->out_tails) {
-        free(m->recs), free(m->out_regs), free(m->out_which), free(m->out_tails), free(m);
+    if (!m->out_regs || !m->out_which || !m->out_tails) {
+        free(m->out_regs), free(m->out_which), free(m->out_tails), free(m);
         return NULL;
     }
     m->capacity = capacity;
@@ -134,7 +137,7 @@ void hc_free(hc_native *m)
 {
     if (m == NULL)
         return;
-    free(m->recs), free(m->out_regs), free(m->out_which), free(m->out_tails), free(m);
+    free(m->out_regs), free(m->out_which), free(m->out_tails), free(m);
 }
 
 void hc_set_ram(hc_native *m, const void *ram, uint64_t base, uint64_t size)
@@ -159,6 +162,8 @@ void hc_clear(hc_native *m)
 {
     memset(m->slots, 0, sizeof m->slots);
     m->used[0] = m->used[1] = 0;
+    for (int i = 0; i < HC_VCPUS; i++)
+        m->vcpus[i].hit = NULL;
 }
 
 /* Answer calls with x0 on conduit `smc` by writing registers ids[i] := vals[i]; 0: done,
@@ -198,9 +203,13 @@ void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
     if (m->read_batch(uc, m->ids, v->ptrs, HC_NREGS) != 0)
         goto python;
     int smc = intno == HC_INTNO_SMC;
-    const hc_known *k = hc_find(m, smc, v->vals[0]);
-    if (k == NULL)
-        goto python;
+    const hc_known *k = v->hit;
+    if (k == NULL || v->hit_x0 != v->vals[0] || v->hit_smc != smc) {
+        k = hc_find(m, smc, v->vals[0]);
+        if (k == NULL)
+            goto python;
+        v->hit = k, v->hit_x0 = v->vals[0], v->hit_smc = smc;
+    }
     if (v->vals[HC_NREGS - 1] < 4 || m->ram == NULL)
         goto python;
     uint64_t pc = v->vals[HC_NREGS - 1] - 4;
@@ -213,35 +222,40 @@ void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
     if (smc && imm) /* KVM answers these otherwise (DEN0028 2.9) */
         goto python;
     m->write_batch(uc, (int *)k->ids, (void **)k->ptrs, k->count);
-    hc_record *r = &m->recs[m->records++];
-    memcpy(r->regs, v->vals, sizeof r->regs);
-    r->tail = k->tail | imm << 16 | v->index;
+    uint64_t n = m->records;
+    if (m->last == NULL || memcmp(m->last, v->vals, HC_BLOCK) != 0) {
+        uint8_t *to = m->out_regs + m->nblocks * HC_BLOCK;
+        memcpy(to, v->vals, HC_BLOCK);
+        m->last = to;
+        m->nblocks++;
+    }
+    m->out_which[n] = (uint32_t)(m->nblocks - 1);
+    m->out_tails[n] = k->tail | imm << 16 | v->index;
+    m->records = n + 1;
     m->answered++;
     return;
 python:
     v->python(uc, intno, (void *)(uintptr_t)v->index);
 }
 
-/* Move the waiting records to out_regs/out_which/out_tails as CallHistory.buffers() keeps
- * calls: a record's registers become a new block unless equal to the last block (`last`,
- * the history's last block, or NULL: none), `blocks` the history's block count. Returns
- * the number of calls; out_blocks says how many blocks are new. */
+/* Make the waiting calls ready to append to the history (CallHistory.buffers()): `last`
+ * is the history's last block (NULL: none), `blocks` its number of blocks. The first block
+ * here is dropped if it equals `last` (a block only when the registers change), and each
+ * call's block number becomes the history's. Returns the number of calls; out_blocks says
+ * how many blocks are new. The next call answered here starts afresh. */
 uint64_t hc_drain(hc_native *m, const uint8_t *last, uint64_t blocks)
 {
-    uint64_t n = m->records, fresh = 0;
-    const size_t size = sizeof m->recs->regs;
-    for (uint64_t i = 0; i < n; i++) {
-        const hc_record *r = &m->recs[i];
-        if (last == NULL || memcmp(last, r->regs, size) != 0) {
-            uint8_t *to = m->out_regs + fresh * size;
-            memcpy(to, r->regs, size);
-            last = to;
-            fresh++;
-        }
-        m->out_which[i] = (uint32_t)(blocks + fresh - 1);
-        m->out_tails[i] = r->tail;
+    uint64_t n = m->records, fresh = m->nblocks;
+    if (n && last != NULL && memcmp(last, m->out_regs, HC_BLOCK) == 0) {
+        memmove(m->out_regs, m->out_regs + HC_BLOCK, (fresh - 1) * HC_BLOCK);
+        fresh--;
+        blocks--;
     }
+    for (uint64_t i = 0; i < n; i++)
+        m->out_which[i] += (uint32_t)blocks;
     m->records = 0;
+    m->last = NULL;
+    m->nblocks = 0;
     m->out_blocks = fresh;
     return n;
 }
