@@ -49,8 +49,8 @@ typedef struct hc_known_s {
     uint64_t tail; /* fastcalls.tail_word(answer, smc, 0, 0) */
     int count;
     int ids[HC_MAX_ANSWER];
+    int at[HC_MAX_ANSWER]; /* where each register is in a call's x0..x17 and PC */
     uint64_t vals[HC_MAX_ANSWER];
-    void *ptrs[HC_MAX_ANSWER]; /* into vals: entries never move */
 } hc_known;
 
 #define HC_BLOCK (8 * HC_NREGS) /* history.REGS.size */
@@ -99,6 +99,18 @@ static uint32_t hc_hash(uint64_t x0)
     x0 ^= x0 >> 29;
     x0 *= 0x9E3779B97F4A7C15ull;
     return (uint32_t)(x0 >> 40) & (HC_SLOTS - 1);
+}
+
+/* Whether a block equals x0..x17 and PC as read (a fixed-size compare the compiler
+ * inlines: cheaper here than a call to memcmp). */
+static int hc_same(const uint8_t *block, const uint64_t *vals)
+{
+    uint64_t diff = 0, word;
+    for (int i = 0; i < HC_NREGS; i++) {
+        memcpy(&word, block + 8 * i, 8);
+        diff |= word ^ vals[i];
+    }
+    return diff == 0;
 }
 
 static const hc_known *hc_find(const hc_native *m, int smc, uint64_t x0)
@@ -167,8 +179,8 @@ void hc_clear(hc_native *m)
 }
 
 /* Answer calls with x0 on conduit `smc` by writing registers ids[i] := vals[i]; 0: done,
- * -1: no room (or a bad count), the call then stays with Python. A second answer for the
- * same x0 replaces the first, as in the Python table. */
+ * -1: no room, a bad count or a register not in x0..x17: the call then stays with Python.
+ * A second answer for the same x0 replaces the first, as in the Python table. */
 int hc_learn(hc_native *m, int smc, uint64_t x0, int count, const int *ids, const uint64_t *vals,
              uint64_t tail)
 {
@@ -185,11 +197,20 @@ int hc_learn(hc_native *m, int smc, uint64_t x0, int count, const int *ids, cons
         k = &m->known[smc][m->used[smc]];
         m->slots[smc][i] = (uint16_t)(++m->used[smc]);
     }
+    int at[HC_MAX_ANSWER];
+    for (int i = 0; i < count; i++) {
+        at[i] = -1;
+        for (int j = 0; j < HC_NREGS - 1; j++) /* x0..x17 only: never the PC */
+            if (m->ids[j] == ids[i])
+                at[i] = j;
+        if (at[i] < 0)
+            return -1;
+    }
     k->x0 = x0, k->tail = tail, k->count = count;
     for (int i = 0; i < count; i++) {
         k->ids[i] = ids[i];
+        k->at[i] = at[i];
         k->vals[i] = vals[i];
-        k->ptrs[i] = &k->vals[i];
     }
     return 0;
 }
@@ -221,9 +242,20 @@ void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
     uint64_t imm = (word >> 5) & 0xFFFF;
     if (smc && imm) /* KVM answers these otherwise (DEN0028 2.9) */
         goto python;
-    m->write_batch(uc, (int *)k->ids, (void **)k->ptrs, k->count);
+    /* Only the registers whose value changes (in a loop, x1..x3 of an answer are often
+     * 0 already): a register written with the value it holds is the same machine. */
+    int wids[HC_MAX_ANSWER];
+    void *wptrs[HC_MAX_ANSWER];
+    int w = 0;
+    for (int i = 0; i < k->count; i++)
+        if (v->vals[k->at[i]] != k->vals[i]) {
+            wids[w] = k->ids[i];
+            wptrs[w++] = (void *)&k->vals[i];
+        }
+    if (w)
+        m->write_batch(uc, wids, wptrs, w);
     uint64_t n = m->records;
-    if (m->last == NULL || memcmp(m->last, v->vals, HC_BLOCK) != 0) {
+    if (m->last == NULL || !hc_same(m->last, v->vals)) {
         uint8_t *to = m->out_regs + m->nblocks * HC_BLOCK;
         memcpy(to, v->vals, HC_BLOCK);
         m->last = to;
