@@ -21,7 +21,9 @@ from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine import board
 from hcdbg.machine import exactstop
 from hcdbg.machine import exceptions as exc_entry
+from hcdbg.machine import native
 from hcdbg.machine.callregs import hook_intr
+from hcdbg.machine.native import NativeCalls
 from hcdbg.machine.coherence import CoherenceWatch
 from hcdbg.machine.fastcalls import FastPath
 from hcdbg.machine.interrupts import Interrupts
@@ -111,8 +113,18 @@ class Machine(Traps):
         #: instructions when slices do (timeslice 0: deterministic, recording, replaying).
         self.irq = Interrupts(self.vcpus, self.uart, counted=cfg.timeslice == 0)
         self._intr_hooks: list[object] = []  # ctypes callbacks libunicorn calls: keep alive
+        #: The native call path (native.py): C answers the calls of its table and hands the
+        #: rest to _on_intr; None where the extension is not built or HCDBG_NATIVE=0.
+        self.native: NativeCalls | None = None
+        if native.available():
+            try:
+                self.native = NativeCalls(self.ram, cfg.ram_size)
+            except MemoryError:  # pragma: no cover
+                self.native = None
         for v in self.vcpus:
-            hook = hook_intr(v.uc, self._on_intr, v.index)
+            hook = self.native.hook(v.uc, self._on_intr, v.index) if self.native is not None else None
+            if hook is None:
+                hook = hook_intr(v.uc, self._on_intr, v.index)
             if hook is None:
                 v.uc.hook_add(UC_HOOK_INTR, self._on_intr, v.index)
             self._intr_hooks.append(hook)
@@ -397,7 +409,11 @@ class Machine(Traps):
         irq.before_slice()
         irq.arm_catch(vcpu)
         try:
-            vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
+            try:
+                vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
+            finally:
+                if self.native is not None:
+                    self.native.drain()  # the calls answered in C join the history now
         except UcError as exc:
             before, self._before_store[vcpu.index] = self._before_store[vcpu.index], None
             if exc.errno not in UNMAPPED:

@@ -17,6 +17,7 @@ from hcdbg.machine import board
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.stop import Stop, StopKind
 from hcdbg.machine.fastcalls import FastPath
+from hcdbg.machine.native import NativeCalls
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
 from hcdbg.smccc.call import Call
 
@@ -34,6 +35,7 @@ class Traps:
     config: MachineConfig
     on_call: Callable[[Vcpu, Call], bool]
     fast_calls: FastPath | None
+    native: NativeCalls | None
     _pending: list[_Pending]
     _fault: list[tuple[int, int, int] | None]
     _before_store: list[object | None]
@@ -52,6 +54,9 @@ class Traps:
         vcpu = self.vcpus[index]
         uc = vcpu.uc
         try:
+            native = self.native
+            if native is not None and native.header.records:
+                native.drain()  # calls the C hook answered come first (native.py)
             fast = self.fast_calls
             if fast is not None and fast(intno, index):
                 return

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from hcdbg.errors import HcdbgError, NotAtCall
 from hcdbg.handlers.registry import Firmware, FirmwareConfig
+from hcdbg.machine import native as machine_native
 from hcdbg.machine.fastcalls import Chooser, Known, LineWriter, fast_path
 from hcdbg.machine.loader import Image
 from hcdbg.machine.machine import Machine, MachineConfig
@@ -204,6 +205,9 @@ class Session:
         known = history.known(call, source, answer)
         if known is not None:
             fast[call.conduit == "smc"][call.regs[0]] = known
+            native = self.machine.native
+            if native is not None and native.live:  # the C hook's table too (native.py)
+                native.learn(call.conduit == "smc", call.regs[0], answer.regs, known[3])
 
     def _learn_entry(self, replay: Replay, call: Call, entry: Entry, answer: Answer,
                      source: AnsweredBy) -> None:
@@ -257,10 +261,14 @@ class Session:
         (built-in or denied) answer, when nothing else must see each call: no answer rules
         (they come first), no replay, nobody printing calls, and the whole history kept (a
         recording gets its line from the fast path too). The table starts empty each run, so a filter, profile or rule changed
-        at the prompt is obeyed from the first call on."""
+        at the prompt is obeyed from the first call on. A run that writes no lines, keeps the
+        whole history and replays nothing lets the native call path (machine/native.py)
+        answer from the same table first, into the same history buffers."""
         history, machine = self.history, self.machine
         batches = [v.call_regs.batch for v in machine.vcpus]
         self._replay_known = None
+        if machine.native is not None:
+            machine.native.disarm()  # armed again below if this run may use it
         if (not FAST_PATH or len(self.rules)
                 or (self.on_record is not None and self.on_raw_record is None)
                 or any(b is None for b in batches)):
@@ -282,6 +290,22 @@ class Session:
                  if isinstance(history, RecentCalls) else None)
         machine.fast_calls = fast_path(self._fast, *history.buffers(), batches,  # type: ignore[arg-type]
                                        *machine.ram_view(), line=line, bound=bound, choose=choose)
+        if machine.native is not None and line is None and bound is None and choose is None:
+            # The C hook answers the same table (filled by _learn) into the same buffers; a
+            # recording, trace or replay keeps the Python fast path, which writes lines.
+            machine.native.arm(*history.buffers())
+
+    def call_path(self) -> str:
+        """Which path answers the calls the trap answers itself (`info firmware`)."""
+        native = self.machine.native
+        if not FAST_PATH:
+            return "Calls answered: all the full way in Python (HCDBG_FAST_PATH=0)"
+        if native is None:
+            return ("Calls answered: Python fast path (native path off: "
+                    f"{machine_native.WHY_NOT or 'turned off'})")
+        return ("Calls answered: native path (compiled interrupt hook) for constant answers, "
+                f"{native.answered:,} so far; recording, trace, replay and answer rules use the "
+                "Python path (HCDBG_NATIVE=0: Python only)")
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
@@ -310,6 +334,8 @@ class Session:
         assert not self.history, "the history is chosen before the first call"
         self.history = RecentCalls(keep)
         self._fast = self.machine.fast_calls = None
+        if self.machine.native is not None:
+            self.machine.native.disarm()
 
     def _impossible(self, entry: Entry, call: Call) -> str | None:
         """Why this run cannot do to the machine what `entry`'s answer did (None: it can, or

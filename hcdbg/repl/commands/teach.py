@@ -53,6 +53,7 @@ p = Parser("info firmware", "What the built-in handlers answer.\nThe profile (kv
 def do_info_firmware(dbg: Debugger, args: argparse.Namespace) -> None:
     for text in dbg.session.firmware.describe_profile():
         dbg.message(text)
+    dbg.message(dbg.session.call_path())
 
 
 p = Parser("help", "Show the commands, or how to use COMMAND.")
