@@ -51,8 +51,6 @@ class Traps:
 
     def _on_intr(self, _uc: object, intno: int, index: int) -> None:
         """The UC_HOOK_INTR hook of vCPU `index` (`_uc`: its Uc or libunicorn's handle)."""
-        vcpu = self.vcpus[index]
-        uc = vcpu.uc
         try:
             native = self.native
             if native is not None and native.header.records:
@@ -60,6 +58,7 @@ class Traps:
             fast = self.fast_calls
             if fast is not None and fast(intno, index):
                 return
+            vcpu = self.vcpus[index]  # not before: the fast path needs neither
             if intno == exc_entry.INTNO_HVC or intno == exc_entry.INTNO_SMC:
                 regs, pc = vcpu.call_regs_pc()
                 pc -= 4
@@ -78,7 +77,7 @@ class Traps:
             self._exception(vcpu, intno, syn, cpu)
         except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start returns
             self._pending[index].error = exc
-            uc.emu_stop()
+            self.vcpus[index].uc.emu_stop()
 
     def _syndrome(self, vcpu: Vcpu, intno: int, pc: int) -> exc_entry.Syndrome | None:
         """ESR, ELR and FAR of a synchronous exception other than HVC/SMC.
