@@ -11,12 +11,10 @@ from hcdbg.cli.outcome import Exit, open_output, say
 from hcdbg.stop import Stop, StopKind
 from hcdbg.render.call_lines import call_text, conduit_text, record_line
 from hcdbg.session.runner import interrupt_requested, run_interruptible, sigint_noted
-from hcdbg.machine.callregs import CallRegs
 from hcdbg.session.appendfile import AppendFile
-from hcdbg.session.record import CallRecord, LineKey
+from hcdbg.session.record import CallRecord, LineKey, raw_record
 from hcdbg.session.session import Session
 from hcdbg.smccc import catalog
-from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_names
 
 
@@ -120,11 +118,9 @@ class TraceLines:
                 self.stream.write(text.decode())
                 self.stream.flush()
             return
-        source, answer = how[2], how[3]
-        regs, _pc = CallRegs.unpack(raw)
-        call = Call(regs[0] & 0xFFFF_FFFF, regs, how[0][0], imm, vcpu, pc)  # type: ignore[arg-type]
-        line = record_line(CallRecord(0, call, source, answer.regs, answer.why, answer.effect))
-        if catalog.lookup(call.fid) is not None and not arg_names(call.fid):
+        rec = raw_record(raw, vcpu, imm, pc, how)
+        line = record_line(rec)
+        if catalog.lookup(rec.fid) is not None and not arg_names(rec.fid):
             self._keep.append(how)
             self._lines[key] = line.encode() + b"\n"
         self.line(line)

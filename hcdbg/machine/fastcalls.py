@@ -23,8 +23,10 @@ from hcdbg.machine.callregs import BATCH_COUNT, read_batch, write_batch
 #: immediate and the vCPU (tail_word), and what a recording needs to write the call's line
 #: (session/record.py Recorder.write_raw).
 Known = tuple[Any, Any, Any, int, Any]
-#: (intno, vCPU index) -> whether the call was answered (False: go the full way)
-FastPath = Callable[[int, int], bool]
+#: (intno, vCPU index) -> True: the call was answered; False: not, and x0..x17 and PC are
+#: in the vCPU's CallRegs.batch buffer as read now (the full way need not read them again);
+#: None: not answered, nothing read.
+FastPath = Callable[[int, int], "bool | None"]
 #: (x0..x17 and PC as read, SMC?, vCPU, immediate) -> the answer to give, or None.
 Chooser = Callable[[Any, bool, int, int], "Known | None"]
 #: Writes a call answered here to a recording: (x0..x17 and PC as read, vCPU, immediate,
@@ -62,12 +64,12 @@ def fast_path(known: tuple[dict[int, Known], dict[int, Known]], regs: bytearray,
     append_regs, append_which, append_tail = regs.__iadd__, which.append, tails.append
     size = 152  # x0..x17 and PC
 
-    def answer(intno: int, index: int) -> bool:
+    def answer(intno: int, index: int) -> bool | None:
         if intno != hvc and intno != smc_no:
-            return False
+            return None
         handle, ids, pointers, raw = batches[index]
         if read_batch(handle, ids, pointers, count):
-            return False
+            return None
         smc = intno == smc_no
         if choose is None:
             hit = known[smc].get(raw[0])

@@ -16,6 +16,7 @@ from unicorn import unicorn_const as UCC
 from hcdbg.machine import board
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.stop import Stop, StopKind
+from hcdbg.machine.callregs import CallRegs
 from hcdbg.machine.fastcalls import FastPath
 from hcdbg.machine.native import NativeCalls
 from hcdbg.machine.vcpu import HCR_EL2_VALUE, Vcpu
@@ -56,11 +57,16 @@ class Traps:
             if native is not None and native.header.records:
                 native.drain()  # calls the C hook answered come first (native.py)
             fast = self.fast_calls
-            if fast is not None and fast(intno, index):
-                return
+            read = None
+            if fast is not None:
+                read = fast(intno, index)
+                if read:
+                    return
             vcpu = self.vcpus[index]  # not before: the fast path needs neither
             if intno == exc_entry.INTNO_HVC or intno == exc_entry.INTNO_SMC:
-                regs, pc = vcpu.call_regs_pc()
+                # The fast path's read stands (False): not a second read of 19 registers.
+                regs, pc = (vcpu.call_regs_pc() if read is None
+                            else CallRegs.unpack(vcpu.call_regs.batch[3]))  # type: ignore[index]
                 pc -= 4
                 call = Call(regs[0] & 0xFFFF_FFFF, regs, "hvc" if intno == exc_entry.INTNO_HVC else "smc",
                             self._immediate(vcpu, pc), index, pc)

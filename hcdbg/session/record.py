@@ -72,6 +72,16 @@ def line_key(call: Call, source: AnsweredBy, answer: Answer) -> LineKey:
              None if effect is None else effect.name), {}, source, answer)
 
 
+def raw_record(raw: Any, vcpu: int, imm: int, pc: int, how: LineKey) -> CallRecord:
+    """The record (numbered 0) of a call the trap answered itself (machine/fastcalls.py
+    LineWriter's arguments), for a writer that needs one (trace's lines of calls with
+    arguments)."""
+    regs = tuple(raw[:18])
+    call = Call(regs[0] & 0xFFFF_FFFF, regs, how[0][0], imm, vcpu, pc)  # type: ignore[arg-type]
+    source, answer = how[2], how[3]
+    return CallRecord(0, call, source, answer.regs, answer.why, answer.effect)
+
+
 @functools.lru_cache(maxsize=4096)
 def _template(vcpu: int, conduit: str, imm: int, fid: int, answer: tuple[tuple[int, int], ...],
               by: str, effect: str | None) -> tuple[bytes, int, int]:

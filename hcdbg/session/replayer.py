@@ -9,12 +9,15 @@ conduit, immediate and vCPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
-from hcdbg.session.callscript import Entry, Script, UartInput
+from hcdbg.session.callscript import Entries, Entry, Script, UartInput
 from hcdbg.smccc import catalog
 from hcdbg.smccc.call import Call
 from hcdbg.smccc.decode import arg_mask, arg_names
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,38 @@ class Replay:
         self._pos = pos
         if taken:
             self._taken = frozenset(i for i in taken if i > pos)
+
+    def fast_matcher(self, expected: dict[int, tuple[int, int | None, bool | None, int | None, T]]
+                     ) -> Callable[[Any, bool, int, int], T | None] | None:
+        """For the trap's fast path (machine/fastcalls.py): a function (x0..x17 and PC as read,
+        SMC?, vCPU, immediate) -> what `expected` holds for the script's next entry, consumed
+        as take() would, when `expected` has its template (by callscript.Entries'
+        template numbers: fid, vCPU, conduit as SMC?, imm, each None if not checked, then the
+        answer) and the call is what it expects; else None and nothing changes (the full
+        way decides). Never the last entry, with console input due, before the script
+        begins, or with any_vcpu_order. None if the script is not compact Entries."""
+        entries = self._entries
+        if self.any_vcpu_order or not isinstance(entries, Entries):
+            return None
+        which, last = entries.template_numbers(), len(entries) - 1
+
+        def match(raw: Any, smc: bool, vcpu: int, imm: int) -> T | None:
+            pos = self._pos
+            if pos >= last or self.skip:
+                return None
+            expect = expected.get(which[pos])
+            if expect is None:
+                return None
+            fid, on, conduit, at, answer = expect
+            if (raw[0] != fid or (on is not None and on != vcpu)
+                    or (conduit is not None and conduit != smc) or (at is not None and at != imm)):
+                return None
+            inputs = self._inputs
+            if inputs and inputs[0].after <= self.matched + 1:
+                return None
+            self._pos, self.matched = pos + 1, self.matched + 1
+            return answer
+        return match
 
     def due_input(self) -> bytes:
         """Console input the script types now: what comes after the calls made so far."""

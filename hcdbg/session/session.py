@@ -228,32 +228,11 @@ class Session:
                 call.fid, entry.vcpu, conduit, entry.imm, known)
 
     def _replay_chooser(self, replay: Replay) -> Chooser | None:
-        """What the trap answers by itself in a replay: the script's next entry, when it is
-        one _learn_entry saw and the call is what it expects; anything else (the last entry,
-        console input due, calls before the script begins, --any-vcpu-order) the full way."""
-        entries = replay.script.entries
-        if replay.any_vcpu_order or not isinstance(entries, Entries):
-            return None
-        which, last = entries.template_numbers(), len(entries) - 1
+        """What the trap answers by itself in a replay (Replay.fast_matcher): entries
+        _learn_entry saw, by template."""
         simple: dict[int, tuple[int, int | None, bool | None, int | None, Known]] = {}
-        self._replay_known = simple
-
-        def choose(raw: Any, smc: bool, vcpu: int, imm: int) -> Known | None:
-            pos = replay._pos
-            if pos >= last or replay.skip:
-                return None
-            expect = simple.get(which[pos])
-            if expect is None:
-                return None
-            fid, on, conduit, at, known = expect
-            if (raw[0] != fid or (on is not None and on != vcpu)
-                    or (conduit is not None and conduit != smc) or (at is not None and at != imm)):
-                return None
-            inputs = replay._inputs
-            if inputs and inputs[0].after <= replay.matched + 1:
-                return None
-            replay._pos, replay.matched = pos + 1, replay.matched + 1
-            return known
+        choose = replay.fast_matcher(simple)
+        self._replay_known = simple if choose is not None else None
         return choose
 
     def _arm_fast_calls(self) -> None:
