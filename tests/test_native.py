@@ -278,8 +278,12 @@ def _caller(smp: int, at: int) -> bytes:
     return b"".join(struct.pack("<I", w) for w in words)
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["in-place", "register-api"])
 @pytest.mark.parametrize("smp", [1, 4])
-def test_a_guest_calling_every_way_gets_the_same_history(native_switch, smp):
+def test_a_guest_calling_every_way_gets_the_same_history(native_switch, monkeypatch, smp, direct):
+    """The C hook reads and writes the registers in place (cpuregs.py) or, where that
+    is not proven, through libunicorn's batch API: either way as the Python path."""
+    monkeypatch.setattr(native, "DIRECT", direct)
     at = 0x4080_0000
 
     def make() -> Session:
@@ -300,6 +304,7 @@ def test_a_guest_calling_every_way_gets_the_same_history(native_switch, smp):
     assert fast.history.buffers() == slow.history.buffers()
     answered = fast.machine.native.answered
     assert 1000 < answered < len(fast.history)  # both paths answered calls
+    assert fast.machine.native.direct is direct
     seen = {(r.trap.vcpu, r.trap.conduit, r.trap.imm) for r in fast.history}
     assert {(v, "hvc", 5) for v in range(smp)} <= seen and (0, "smc", 1) in seen
 

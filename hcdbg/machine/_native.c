@@ -3,9 +3,10 @@
  *
  * The Python trap (fastcalls.py) answers a call it has seen answered by a constant
  * built-in or denied answer in about 2 us, 1 of which is ctypes entering Python. Here the
- * same table lookup runs in C: read x0..x17 and PC with uc_reg_read_batch, look x0 up in a
- * table of the answers the session learnt (native.py mirrors them here), check the call's
- * immediate in guest RAM, write the answer with uc_reg_write_batch and append a fixed-size
+ * same table lookup runs in C: read x0..x17 and PC (in place in Unicorn's CPU state where
+ * cpuregs.py found and proved them, else with uc_reg_read_batch), look x0 up in a table of
+ * the answers the session learnt (native.py mirrors them here), check the call's immediate
+ * in guest RAM, write the answer (in place, or with uc_reg_write_batch) and append a fixed-size
  * record that Python later drains into the call history (hc_drain). Anything else (another
  * exception, a call not in the table, a PC outside RAM, an SMC with an immediate, a full
  * record buffer, the path switched off) goes to the Python hook, called with the same
@@ -61,6 +62,7 @@ typedef struct {
     struct hc_native *m;
     hc_intr_fn python; /* the Python hook (a ctypes thunk) */
     uint64_t index;    /* the vCPU: the Python hook's user data */
+    uint64_t *xregs;   /* its x0..x31 and then PC in Unicorn's CPU state, or NULL (cpuregs.py) */
     uint64_t vals[HC_NREGS];
     void *ptrs[HC_NREGS];
     const struct hc_known_s *hit; /* the answer of this vCPU's last call, or NULL */
@@ -166,7 +168,15 @@ hc_vcpu *hc_vcpu_of(hc_native *m, uint64_t index, void *python)
     v->m = m, v->python = (hc_intr_fn)python, v->index = index;
     for (int i = 0; i < HC_NREGS; i++)
         v->ptrs[i] = &v->vals[i];
+    v->xregs = NULL;
     return v;
+}
+
+/* Read and write vCPU v's registers in place at `xregs` (its x0; x1..x31 follow, then the
+ * PC), as cpuregs.py found and proved them: no batch call into libunicorn. */
+void hc_vcpu_direct(hc_vcpu *v, void *xregs)
+{
+    v->xregs = xregs;
 }
 
 /* Forget every answer (a new run: the filter, profile or rules may have changed). */
@@ -221,7 +231,11 @@ void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
     hc_native *m = v->m;
     if ((intno != HC_INTNO_HVC && intno != HC_INTNO_SMC) || !m->enabled || m->records >= m->capacity)
         goto python;
-    if (m->read_batch(uc, m->ids, v->ptrs, HC_NREGS) != 0)
+    uint64_t *x = v->xregs;
+    if (x != NULL) {
+        memcpy(v->vals, x, 8 * (HC_NREGS - 1));
+        v->vals[HC_NREGS - 1] = x[32];
+    } else if (m->read_batch(uc, m->ids, v->ptrs, HC_NREGS) != 0)
         goto python;
     int smc = intno == HC_INTNO_SMC;
     const hc_known *k = v->hit;
@@ -244,16 +258,21 @@ void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
         goto python;
     /* Only the registers whose value changes (in a loop, x1..x3 of an answer are often
      * 0 already): a register written with the value it holds is the same machine. */
-    int wids[HC_MAX_ANSWER];
-    void *wptrs[HC_MAX_ANSWER];
-    int w = 0;
-    for (int i = 0; i < k->count; i++)
-        if (v->vals[k->at[i]] != k->vals[i]) {
-            wids[w] = k->ids[i];
-            wptrs[w++] = (void *)&k->vals[i];
-        }
-    if (w)
-        m->write_batch(uc, wids, wptrs, w);
+    if (x != NULL) {
+        for (int i = 0; i < k->count; i++)
+            x[k->at[i]] = k->vals[i];
+    } else {
+        int wids[HC_MAX_ANSWER];
+        void *wptrs[HC_MAX_ANSWER];
+        int w = 0;
+        for (int i = 0; i < k->count; i++)
+            if (v->vals[k->at[i]] != k->vals[i]) {
+                wids[w] = k->ids[i];
+                wptrs[w++] = (void *)&k->vals[i];
+            }
+        if (w)
+            m->write_batch(uc, wids, wptrs, w);
+    }
     uint64_t n = m->records;
     if (m->last == NULL || !hc_same(m->last, v->vals)) {
         uint8_t *to = m->out_regs + m->nblocks * HC_BLOCK;

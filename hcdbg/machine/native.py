@@ -23,7 +23,7 @@ from typing import Any, Callable
 from unicorn import UC_HOOK_INTR, Uc
 from unicorn import arm64_const as arm64
 
-from hcdbg.machine import board, callregs
+from hcdbg.machine import board, callregs, cpuregs
 from hcdbg.machine.registers import CALL_REGS
 
 #: Calls answered in C between two drains (160 bytes each).
@@ -57,7 +57,8 @@ def _load() -> tuple[Any, str]:
         p, u64, i = ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int
         for name, args, res in (("hc_new", (p, p, p, u64), p), ("hc_free", (p,), None),
                                 ("hc_set_ram", (p, p, u64, u64), None),
-                                ("hc_vcpu_of", (p, u64, p), p), ("hc_clear", (p,), None),
+                                ("hc_vcpu_of", (p, u64, p), p), ("hc_vcpu_direct", (p, p), None),
+                                ("hc_clear", (p,), None),
                                 ("hc_learn", (p, i, u64, i, p, p, u64), i),
                                 ("hc_drain", (p, ctypes.c_char_p, u64), u64)):
             fn = getattr(lib, name)
@@ -71,6 +72,9 @@ def _load() -> tuple[Any, str]:
 _LIB, WHY_NOT = _load()
 #: Whether machines made from now on use the native path (tests turn it off in-process).
 ENABLED = _LIB is not None
+#: Whether it reads and writes registers in place (cpuregs.py) where it can; else through
+#: the batch API (tests compare the two).
+DIRECT = True
 _IDS = (ctypes.c_int * 19)(*CALL_REGS, arm64.UC_ARM64_REG_PC)
 
 
@@ -107,6 +111,8 @@ class NativeCalls:
         self.header = _Header.from_address(address)
         _LIB.hc_set_ram(address, ctypes.addressof(ram), board.RAM_BASE, ram_size)
         self._target: tuple[bytearray, array, array] | None = None
+        #: Whether the hook reads and writes the registers in place (cpuregs.py).
+        self.direct = False
 
     def hook(self, uc: Uc, python: Callable[[int, int, int], None], index: int) -> object | None:
         """Register the C hook as vCPU `index`'s UC_HOOK_INTR hook, handing what it does not
@@ -124,6 +130,10 @@ class NativeCalls:
         # means every address (include/unicorn/unicorn.h).
         if callregs._hook_add(handle, ctypes.addressof(hh), UC_HOOK_INTR, _LIB.hook_address, vcpu, 1, 0):
             return None
+        xregs = cpuregs.address(uc) if DIRECT else None
+        if xregs is not None:
+            _LIB.hc_vcpu_direct(vcpu, xregs)
+        self.direct = xregs is not None
         self._owner.users += 1
         weakref.finalize(uc, self._owner.release).atexit = False
         return thunk

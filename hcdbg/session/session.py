@@ -282,9 +282,10 @@ class Session:
         if native is None:
             return ("Calls answered: Python fast path (native path off: "
                     f"{machine_native.WHY_NOT or 'turned off'})")
-        return ("Calls answered: native path (compiled interrupt hook) for constant answers, "
-                f"{native.answered:,} so far; recording, trace, replay and answer rules use the "
-                "Python path (HCDBG_NATIVE=0: Python only)")
+        regs = "in place" if native.direct else "through libunicorn's register API"
+        return ("Calls answered: native path (compiled interrupt hook, registers read and written "
+                f"{regs}) for constant answers, {native.answered:,} so far; recording, trace, "
+                "replay and answer rules use the Python path (HCDBG_NATIVE=0: Python only)")
 
     def _scripted(self, call: Call, entry: Entry) -> tuple[Answer, AnsweredBy]:
         """The answer a script entry gives `call`. No answer: the built-in's (or a denial).
