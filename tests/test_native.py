@@ -17,6 +17,7 @@ import weakref
 import pytest
 
 from conftest import ROOT, guest
+from test_real_guests import LINUX, needs_linux
 from hcdbg.handlers.registry import FirmwareConfig
 from hcdbg.machine import loader, native
 from hcdbg.machine.machine import MachineConfig
@@ -84,6 +85,27 @@ def test_every_bundled_guest_runs_the_same_with_native_on_and_off(native_switch,
         if on and name == "bench-calls":
             assert session.machine.native.answered > 2900  # the C hook did answer them
     assert results[0] == results[1]
+
+
+@needs_linux
+def test_linuxs_firmware_probe_runs_the_same_with_native_on_and_off(native_switch):
+    """Debian's kernel on 1 vCPU, its clock counting instructions (timeslice 0), up to
+    100M instructions (past psci_probe and time_init): the same stop, calls and console."""
+    results = []
+    for on in (True, False):
+        native_switch(on)
+        uart: list[bytes] = []
+        mem = 512 << 20
+        session = Session(loader.load(LINUX, ram_size=mem),
+                          MachineConfig(ram_size=mem, timeslice=0, bootargs="earlycon=pl011,0x9000000"),
+                          FirmwareConfig(profile="kvm", seed=1), uart_sink=uart.append)
+        assert (session.machine.native is not None) == on
+        stop = session.cont(max_insns=100_000_000)
+        results.append(((stop.kind, stop.pc), _seen(session), b"".join(uart)))
+    assert results[0] == results[1]
+    (kind, _pc), seen, console = results[0]
+    assert kind is StopKind.MAX_INSNS and len(seen) >= 10
+    assert b"psci: PSCIv1.1 detected in firmware." in console
 
 
 def test_more_calls_than_the_buffer_holds_keep_their_order(native_switch):
