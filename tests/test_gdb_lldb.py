@@ -1,6 +1,6 @@
 """LLDB (Debian's `lldb`, its gdb-remote client) against hcdbg's gdb stub: the same target
-description, threads, breakpoints and forwarded calls serve it too. Skips without lldb
-(scripts/test does not install it: gdb-multiarch is the stub's reference client)."""
+description, threads, breakpoints and forwarded calls serve it too. scripts/test installs
+lldb where it can (as root with apt-get); the test skips without it."""
 from __future__ import annotations
 
 import re
