@@ -315,6 +315,20 @@ def test_a_reply_to_cpu_on_says_the_target_stays_off() -> None:
     run(dbg, out, "c")
     assert "then powers the machine off" in run(dbg, out, "reply 0")
 
+
+def test_a_denied_cpu_on_says_the_target_stays_off_and_it_does() -> None:
+    dbg, out = make(*PSCI_TOUR)
+    run(dbg, out, "filter add PSCI_CPU_ON forward")
+    run(dbg, out, "c")
+    text = run(dbg, out, "deny")
+    assert "-1 NOT_SUPPORTED" in text
+    assert "vCPU 1 stays off: a denied call changes nothing ('handle' starts it)" in text
+    assert "stays off" not in run(dbg, out, "handle")
+    run(dbg, out, "deny")
+    run(dbg, out, "filter del PSCI_CPU_ON")
+    run(dbg, out, "c")  # the guest goes on to SYSTEM_OFF with vCPU 1 never started
+    assert "[vcpu1]" not in run(dbg, out, "calls")
+
 @pytest.mark.parametrize("restart", ["reset", "run"])
 def test_run_and_reset_number_the_calls_of_the_new_run_from_1(restart: str) -> None:
     dbg, out = make(*PSCI_TOUR, ask=lambda _q: True)

@@ -59,14 +59,14 @@ def do_reply(dbg: Debugger, args: argparse.Namespace) -> None:
     assert pending.answer is not None
     _show_answer(dbg, pending, pending.answer, "reply")
     if left_out is not None:  # else the guest may wait for what never happens (a CPU's start)
-        dbg.message(f"    {_not_done(left_out)}", "class:hint")
+        dbg.message(f"    {_not_done(left_out, 'a reply only writes registers')}", "class:hint")
 
 
-def _not_done(effect: Effect) -> str:
-    """What a reply leaves out of the built-in answer, which only `handle` gives."""
+def _not_done(effect: Effect, how: str) -> str:
+    """What a reply or a denial leaves out of the built-in answer, which only `handle` gives."""
     if isinstance(effect, CpuOn):
-        return f"vCPU {effect.target} stays off: a reply only writes registers ('handle' starts it)"
-    return f"a reply only writes registers: the built-in answer {effect.describe()}; 'handle' gives that"
+        return f"vCPU {effect.target} stays off: {how} ('handle' starts it)"
+    return f"{how}: the built-in answer {effect.describe()}; 'handle' gives that"
 
 
 p = Parser("handle", "Answer the call as the built-in handler would.\nThat is the 'built-in "
@@ -92,6 +92,9 @@ p = Parser("deny", "Answer the call NOT_SUPPORTED.\nx0 = -1 (and x1..x3 = 0 with
 def do_deny(dbg: Debugger, args: argparse.Namespace) -> None:
     pending = _pending(dbg)
     _show_answer(dbg, pending, dbg.session.deny(), "deny")
+    left_out = dbg.session.preview().effect
+    if left_out is not None:  # as for a reply: a denied CPU_ON starts nothing
+        dbg.message(f"    {_not_done(left_out, 'a denied call changes nothing')}", "class:hint")
 
 
 Test = Callable[[CallRecord], bool]
