@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -206,6 +207,23 @@ def test_trace_and_replay_are_the_same_with_hcdbg_native_0(tmp_path, name):
         outputs.append((trace.stdout, out.read_text(), replay.stdout, replay.stderr,
                         again.read_text().splitlines()[1:]))
     assert outputs[0] == outputs[1]
+
+
+def test_without_the_extension_the_repl_says_so_once_and_answers_in_python(tmp_path):
+    """An install with no C compiler: the package without its compiled modules."""
+    shutil.copytree(ROOT / "hcdbg", tmp_path / "hcdbg",
+                    ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HCDBG_NATIVE": "1"}
+    r = subprocess.run([sys.executable, "-m", "hcdbg", "--batch", "-ex", "c", "-ex", "info firmware",
+                        "-ex", "calls", str(guest("psci-tour"))], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    note = "note: no native call path (the extension was not built (no C compiler at install))"
+    assert r.stdout.count(note) == 1
+    assert "Calls answered: Python fast path (native path off: the extension was not built" in r.stdout
+    assert "guest powered off (PSCI_SYSTEM_OFF)" in r.stdout and "PSCI_CPU_ON" in r.stdout
+    for on in "10":  # built: no note, nor when the user turned it off
+        assert "no native call path" not in _cli("--batch", "-ex", "quit", "bench-calls", native_on=on).stdout
 
 
 def test_calls_back_and_info_firmware_in_the_repl():

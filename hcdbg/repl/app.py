@@ -45,6 +45,10 @@ def banner(dbg: Debugger, args: ReplOptions) -> list[str]:
         "The guest is loaded and stopped at its entry point. Type 'c' to run it, 'help' for "
         "the commands, 'explain NAME' to learn about a call.",
     ]
+    missing = s.missing_native()
+    if missing is not None:
+        lines.insert(-1, f"note: no native call path ({missing}): calls are answered in Python, "
+                         "slower, with the same results ('info firmware')")
     return lines
 
 

@@ -274,6 +274,14 @@ class Session:
             # recording, trace or replay keeps the Python fast path, which writes lines.
             machine.native.arm(*history.buffers())
 
+    def missing_native(self) -> str | None:
+        """Why the native call path is missing when the user did not turn it off (the
+        extension was not built or cannot load), or None: the REPL says it once."""
+        if self.machine.native is not None or not FAST_PATH or machine_native.ENABLED:
+            return None
+        why = machine_native.WHY_NOT
+        return why if why and not why.startswith("HCDBG_NATIVE") else None
+
     def call_path(self) -> str:
         """Which path answers the calls the trap answers itself (`info firmware`)."""
         native = self.machine.native
