@@ -256,12 +256,12 @@ void hc_intr(void *uc, uint32_t intno, hc_vcpu *v)
     uint64_t imm = (word >> 5) & 0xFFFF;
     if (smc && imm) /* KVM answers these otherwise (DEN0028 2.9) */
         goto python;
-    /* Only the registers whose value changes (in a loop, x1..x3 of an answer are often
-     * 0 already): a register written with the value it holds is the same machine. */
-    if (x != NULL) {
+    if (x != NULL) { /* a store each: cheaper than comparing first */
         for (int i = 0; i < k->count; i++)
             x[k->at[i]] = k->vals[i];
     } else {
+        /* Only the registers whose value changes (in a loop, x1..x3 of an answer are often
+         * 0 already): a register written with the value it holds is the same machine. */
         int wids[HC_MAX_ANSWER];
         void *wptrs[HC_MAX_ANSWER];
         int w = 0;
