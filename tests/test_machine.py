@@ -130,10 +130,10 @@ def _compute(smp: int, timeslice: float, count: int) -> tuple[str, int]:
     slices = 0
     real = m._slice
 
-    def counting(vcpu, n):  # noqa: ANN001 - wraps the scheduler's own method
+    def counting(vcpu, n, **how):  # noqa: ANN001 - wraps the scheduler's own method
         nonlocal slices
         slices += 1
-        return real(vcpu, n)
+        return real(vcpu, n, **how)
 
     m._slice = counting  # type: ignore[method-assign]
     assert session.cont().kind is StopKind.POWER_OFF

@@ -311,6 +311,32 @@ uint64_t hc_drain(hc_native *m, const uint8_t *last, uint64_t blocks)
     return n;
 }
 
+/* A slice counted by blocks (blocks.py): Unicorn's own count (emu_start's `count`) is a hook
+ * on every instruction; this is a UC_HOOK_BLOCK hook, called once per translated block as it
+ * starts. It takes the block's instructions (4 bytes each in A64) off the slice's budget and,
+ * once that is spent, asks Unicorn to stop: from this thread, at a block's start, so the stop
+ * lands at the next block's start (exactly, with exactstop.py's switch set). The slice runs
+ * its budget plus the rest of the block it ran out in. */
+typedef int (*hc_stop_fn)(void *uc);
+
+typedef struct {
+    int64_t left;   /* instructions the slice may still start */
+    uint64_t armed; /* 0: the hook does nothing */
+    hc_stop_fn stop; /* uc_emu_stop */
+} hc_budget;
+
+void hc_block(void *uc, uint64_t address, uint32_t size, hc_budget *b)
+{
+    (void)address;
+    if (!b->armed)
+        return;
+    b->left -= (int64_t)(size >> 2);
+    if (b->left <= 0) {
+        b->armed = 0;
+        b->stop(uc);
+    }
+}
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_native",
     "hcdbg's native call path (used through ctypes, see native.py).", -1, NULL,

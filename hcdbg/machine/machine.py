@@ -19,7 +19,7 @@ from unicorn import arm64_const as arm64
 
 from hcdbg.errors import HcdbgError, UsageError
 from hcdbg.machine import board
-from hcdbg.machine import exactstop
+from hcdbg.machine import blocks, exactstop
 from hcdbg.machine import exceptions as exc_entry
 from hcdbg.machine import native
 from hcdbg.machine.callregs import hook_intr
@@ -121,6 +121,8 @@ class Machine(Traps):
                 self.native = NativeCalls(self.ram, cfg.ram_size)
             except MemoryError:  # pragma: no cover
                 self.native = None
+        #: Per vCPU: slices counted by blocks (blocks.py), None where Unicorn must count.
+        self._blocks = [blocks.BlockBudget(v.uc) if blocks.available() else None for v in self.vcpus]
         for v in self.vcpus:
             hook = self.native.hook(v.uc, self._on_intr, v.index) if self.native is not None else None
             if hook is None:
@@ -346,8 +348,9 @@ class Machine(Traps):
             if self._running is not None:
                 self._running.uc.emu_stop()
 
-    def _slice(self, vcpu: Vcpu, count: int) -> Stop | None:
-        """Run one vCPU for up to `count` instructions (0: until something stops it)."""
+    def _slice(self, vcpu: Vcpu, count: int, by_blocks: bool = False) -> Stop | None:
+        """Run one vCPU for up to `count` instructions (0: until something stops it);
+        `by_blocks`: about `count`, counted a block at a time (blocks.py)."""
         index = vcpu.index
         breakpoints = self.breakpoints  # each PC read is a Unicorn call: none without them
         if breakpoints and self._stopped_at[index] is not None:
@@ -365,7 +368,7 @@ class Machine(Traps):
         self._stopped_at[index] = None
         if self._interrupt.is_set():
             return None
-        stop = self._emulate(vcpu, count)
+        stop = self._emulate(vcpu, count, by_blocks)
         if stop is None and breakpoints and vcpu.state is PowerState.ON:
             pc = vcpu.pc
             if pc in breakpoints:
@@ -380,8 +383,9 @@ class Machine(Traps):
         finally:
             self._set_exits([vcpu], self.breakpoints)
 
-    def _emulate(self, vcpu: Vcpu, count: int) -> Stop | None:
-        """One emu_start of `vcpu`: `count` instructions, or (0) until something stops it."""
+    def _emulate(self, vcpu: Vcpu, count: int, by_blocks: bool = False) -> Stop | None:
+        """One emu_start of `vcpu`: `count` instructions, or (0) until something stops it;
+        `by_blocks`: about `count`, counted by blocks where this vCPU can (blocks.py)."""
         p = self._pending[vcpu.index]
         if vcpu.misaligned.fresh:  # its first block, which the hook never sees (pcalign.py)
             vcpu.misaligned.fresh = False
@@ -390,7 +394,10 @@ class Machine(Traps):
                 self._pc_alignment(vcpu)
                 stop, p.stop = p.stop, None
                 return stop
-        counted = count > 0
+        budget = self._blocks[vcpu.index] if by_blocks and count > 0 else None
+        if budget is not None and not budget.arm(count):
+            budget = None
+        counted = count > 0 and budget is None  # by Unicorn, a hook on every instruction
         if counted != vcpu.counted:
             # Unicorn instruments translated blocks for instruction counting only while a
             # count is set; blocks cached by an uncounted run would never stop a counted
@@ -400,9 +407,11 @@ class Machine(Traps):
         self.coherence.before_slice(vcpu)
         # A counted slice's count is a code hook, which stops exactly only where Unicorn
         # checks after each instruction's hook; such code is never stopped from outside.
+        # A slice counted by blocks stops itself, at a block's start: exact with the switch
+        # set; no other thread stops it (`_time_slices_safe`), so it is not `_running`.
         exact = not counted and self.exact_async_stops
         vcpu.exact_stops.enable(exact)
-        if exact:
+        if exact and budget is None:
             with self._run_lock:
                 self._running = vcpu
         irq = self.irq
@@ -410,8 +419,10 @@ class Machine(Traps):
         irq.arm_catch(vcpu)
         try:
             try:
-                vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count)
+                vcpu.uc.emu_start(vcpu.pc, _UNTIL, 0, count if budget is None else 0)
             finally:
+                if budget is not None:
+                    budget.disarm()
                 if self.native is not None:
                     self.native.drain()  # the calls answered in C join the history now
         except UcError as exc:
@@ -422,7 +433,7 @@ class Machine(Traps):
                 vcpu.uc.context_restore(before)
             return self._abort(vcpu, exc)
         finally:
-            if exact:
+            if exact and budget is None:
                 with self._run_lock:
                     self._running = None
         if vcpu.misaligned.pc is not None:
@@ -483,6 +494,8 @@ class Machine(Traps):
             # see in time. Several take turns: by time (preempt.py) while that is safe (see
             # `_time_slices_safe`), else by counted slices, short enough that a slice which
             # ends early can be charged in full. A timer due sooner shortens a counted slice.
+            # Unicorn counts exactly, with a hook on every instruction; where no exact count
+            # is needed, a C hook counts by blocks instead (blocks.py), far cheaper.
             several = len(ready) > 1
             left, why = budget, "instruction limit reached"
             if self._limit is not None and (left is None or self._limit[0] - self.insns_charged < left):
@@ -514,7 +527,9 @@ class Machine(Traps):
                 finally:
                     self._preempt.disarm()
             else:
-                stop = self._slice(vcpu, count)
+                # No exact count needed (no budget, a clock that is not counted, no replay
+                # or recording, which set timeslice 0): count by blocks (blocks.py).
+                stop = self._slice(vcpu, count, by_blocks=left is None and self.timeslice > 0)
             if stop is not None:
                 return self._stopped(stop)
 
@@ -523,9 +538,10 @@ class Machine(Traps):
         can make such stops exact (exactstop.py), and only until the guest takes its first
         exception or turns its interrupt controller on: a stop from another thread that
         lands as an exception is being delivered can make Unicorn drop it (the vCPU goes on
-        past an SVC as if it were a NOP: tests/test_smp_exact.py shows it with a guest that
-        takes SVCs in a loop; seen first as slab corruption in a 4-vCPU Linux). Counted
-        slices are never stopped from outside."""
+        past an SVC as if it were a NOP; seen first as slab corruption in a 4-vCPU Linux).
+        Counted slices are never stopped from outside: Unicorn's count ends them, or
+        (blocks.py) a hook on their own thread at a block's start; tests/test_block_slices.py
+        has vCPUs take SVCs in a loop on those and counts every one delivered."""
         return self.exact_async_stops and not self.exceptions_delivered and not self.irq.enabled
 
     def _pick(self, ready: list[Vcpu]) -> Vcpu:

@@ -1,0 +1,98 @@
+"""Slices counted by blocks (machine/blocks.py): once several vCPUs take exceptions or use
+their GIC, a C block hook ends each slice at a block's start instead of Unicorn's count on
+every instruction. Every instruction must still run exactly once (smp-check), every
+exception must still be delivered (a hand-made guest whose vCPUs take SVCs in a loop), and
+the check can fail: without exactstop's switch the same slices run instructions twice.
+Real Unicorn, real guests."""
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from conftest import guest
+from hcdbg.machine import blocks, loader
+from hcdbg.machine.machine import MachineConfig
+from hcdbg.session.session import Session
+from hcdbg.stop import StopKind
+from test_native import _x
+from unicorn import arm64_const as arm64
+
+pytestmark = pytest.mark.skipif(not blocks.available(), reason="no block-counted slices here")
+
+PASS = "smp-check PASS"
+
+
+def _smp_check(count: int, smp: int = 4) -> tuple[Session, bytearray]:
+    """smp-check, as if it had taken an exception already: from its first slice the
+    machine may not stop a vCPU from another thread, so its slices are counted."""
+    out = bytearray()
+    image = loader.load(guest("smp-check"))
+    session = Session(image, MachineConfig(smp=smp), uart_sink=out.extend)
+    session.machine.write_memory(image.symbols.lookup("check_count"), struct.pack("<Q", count))
+    session.machine.exceptions_delivered = True
+    return session, out
+
+
+def _block_slices(session: Session) -> int:
+    return sum(b.slices for b in session.machine._blocks if b is not None)
+
+
+def test_smp_check_passes_on_slices_counted_by_blocks():
+    for run in range(5):
+        session, out = _smp_check(200_000)
+        assert session.cont().kind is StopKind.POWER_OFF
+        assert PASS in out.decode(), f"run {run}: {out.decode()}"
+        assert _block_slices(session) > 100
+
+
+def test_a_budget_or_a_counted_clock_keeps_unicorns_count():
+    for config, budget in ((MachineConfig(smp=4), 3_000_000), (MachineConfig(smp=4, timeslice=0), None)):
+        out = bytearray()
+        image = loader.load(guest("smp-check"))
+        session = Session(image, config, uart_sink=out.extend)
+        session.machine.write_memory(image.symbols.lookup("check_count"), struct.pack("<Q", 20_000))
+        session.machine.exceptions_delivered = True
+        session.cont(max_insns=budget)
+        assert _block_slices(session) == 0
+
+
+# --- every vCPU takes SVCs in a loop; the handler counts them -----------------------------
+_SVC, _HVC, _ERET = 0xD400_0001, 0xD400_0002, 0xD69F_03E0
+_SUBS_X5, _ADD_X6, _STR_X6_X7 = 0xF100_04A5, 0x9100_04C6, 0xF900_00E6
+
+
+def _b_ne(offset: int) -> int:
+    return 0x5400_0001 | ((offset >> 2) & 0x7FFFF) << 5
+
+
+def _svc_guest(at: int) -> bytes:
+    """loop: svc #0; subs x5, x5, #1; b.ne loop; str x6, [x7]; CPU_OFF. Vectors at at+0x800:
+    the current-EL synchronous entry counts in x6 and returns (ERET to after the SVC)."""
+    words = [_SVC, _SUBS_X5, _b_ne(-8), _STR_X6_X7, *_x(0, 0x8400_0002), _HVC, 0x1400_0000]
+    code = b"".join(struct.pack("<I", w) for w in words).ljust(0x800 + 0x200, b"\0")
+    return code + struct.pack("<2I", _ADD_X6, _ERET)
+
+
+@pytest.mark.parametrize("smp", [2, 4])
+def test_every_svc_is_delivered_on_slices_counted_by_blocks(smp):
+    at, loops = 0x4080_0000, 20_000
+    session = Session(loader.load(guest("bench-calls")), MachineConfig(smp=smp, quantum=997),
+                      uart_sink=lambda _d: None)
+    machine = session.machine
+    machine.write_memory(at, _svc_guest(at))
+    cells = at + 0x2000
+    for v in machine.vcpus:
+        if v.index:
+            machine.power_on_vcpu(0, v.index, at, 0)
+        uc = v.uc
+        uc.reg_write(arm64.UC_ARM64_REG_PC, at)
+        uc.reg_write(arm64.UC_ARM64_REG_VBAR_EL1, at + 0x800)
+        uc.reg_write(arm64.UC_ARM64_REG_X5, loops + v.index)
+        uc.reg_write(arm64.UC_ARM64_REG_X6, 0)
+        uc.reg_write(arm64.UC_ARM64_REG_X7, cells + 8 * v.index)
+    stop = session.cont()
+    assert stop.kind is StopKind.HALTED, stop.reason  # every vCPU called CPU_OFF
+    counted = struct.unpack(f"<{smp}Q", machine.read_memory(cells, 8 * smp))
+    assert counted == tuple(loops + i for i in range(smp))
+    assert _block_slices(session) > 100  # a slice ends ~every 1,000 instructions
