@@ -12,6 +12,7 @@ import pytest
 
 from conftest import guest
 from hcdbg.machine import blocks, loader
+from hcdbg.machine.engine import new_engine
 from hcdbg.machine.machine import MachineConfig
 from hcdbg.session.session import Session
 from hcdbg.stop import StopKind
@@ -23,12 +24,12 @@ pytestmark = pytest.mark.skipif(not blocks.available(), reason="no block-counted
 PASS = "smp-check PASS"
 
 
-def _smp_check(count: int, smp: int = 4) -> tuple[Session, bytearray]:
+def _smp_check(count: int, smp: int = 4, quantum: int = 20_000) -> tuple[Session, bytearray]:
     """smp-check, as if it had taken an exception already: from its first slice the
     machine may not stop a vCPU from another thread, so its slices are counted."""
     out = bytearray()
     image = loader.load(guest("smp-check"))
-    session = Session(image, MachineConfig(smp=smp), uart_sink=out.extend)
+    session = Session(image, MachineConfig(smp=smp, quantum=quantum), uart_sink=out.extend)
     session.machine.write_memory(image.symbols.lookup("check_count"), struct.pack("<Q", count))
     session.machine.exceptions_delivered = True
     return session, out
@@ -38,12 +39,35 @@ def _block_slices(session: Session) -> int:
     return sum(b.slices for b in session.machine._blocks if b is not None)
 
 
+@pytest.mark.parametrize("budget, blocks_run", [(1, 1), (6, 1), (7, 2), (12, 2), (13, 3)])
+def test_a_slice_runs_its_budget_plus_the_rest_of_its_last_block(budget, blocks_run):
+    """A loop of one 6-instruction block (five adds and a branch back): the slice stops at
+    the start of the first block that finds the budget spent, before any of it runs."""
+    uc = new_engine()
+    uc.mem_map(0x1000, 0x1000)
+    uc.mem_write(0x1000, struct.pack("<6I", *[0x9100_0421] * 5, 0x17FF_FFFB))  # add x1, x1, #1; b
+    budget_of = blocks.BlockBudget(uc)
+    assert budget_of.arm(budget)
+    uc.emu_start(0x1000, 0x2000)
+    budget_of.disarm()
+    assert uc.reg_read(arm64.UC_ARM64_REG_X1) == 5 * blocks_run
+    assert uc.reg_read(arm64.UC_ARM64_REG_PC) == 0x1000  # at the start of the block not run
+
+
 def test_smp_check_passes_on_slices_counted_by_blocks():
     for run in range(5):
         session, out = _smp_check(200_000)
         assert session.cont().kind is StopKind.POWER_OFF
         assert PASS in out.decode(), f"run {run}: {out.decode()}"
         assert _block_slices(session) > 100
+
+
+def test_slices_smaller_than_a_block_still_move_on():
+    """--quantum 7: most blocks are longer than a slice's budget; each slice runs its first
+    block whole, so the guest still ends, and passes."""
+    session, out = _smp_check(5_000, quantum=7)
+    assert session.cont().kind is StopKind.POWER_OFF
+    assert PASS in out.decode() and _block_slices(session) > 1000
 
 
 def test_a_budget_or_a_counted_clock_keeps_unicorns_count():

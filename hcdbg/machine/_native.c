@@ -313,15 +313,17 @@ uint64_t hc_drain(hc_native *m, const uint8_t *last, uint64_t blocks)
 
 /* A slice counted by blocks (blocks.py): Unicorn's own count (emu_start's `count`) is a hook
  * on every instruction; this is a UC_HOOK_BLOCK hook, called once per translated block as it
- * starts. It takes the block's instructions (4 bytes each in A64) off the slice's budget and,
- * once that is spent, asks Unicorn to stop: from this thread, at a block's start, so the stop
- * lands at the next block's start (exactly, with exactstop.py's switch set). The slice runs
- * its budget plus the rest of the block it ran out in. */
+ * starts, before Unicorn's check for a stop request at that block's start. A block starts
+ * while the slice's budget is not spent, and takes its instructions (4 bytes each in A64)
+ * off it; at the first block that finds the budget spent the hook asks Unicorn to stop,
+ * from this thread, and the stop lands right there: nothing of that block has run (tested
+ * in tests/test_block_slices.py). So a slice runs its budget plus the rest of the block
+ * it ran out in, and always its first block. */
 typedef int (*hc_stop_fn)(void *uc);
 
 typedef struct {
-    int64_t left;   /* instructions the slice may still start */
-    uint64_t armed; /* 0: the hook does nothing */
+    int64_t left;    /* instructions the slice may still start */
+    uint64_t armed;  /* 0: the hook does nothing (blocks.py clears it when the slice ends) */
     hc_stop_fn stop; /* uc_emu_stop */
 } hc_budget;
 
@@ -330,11 +332,11 @@ void hc_block(void *uc, uint64_t address, uint32_t size, hc_budget *b)
     (void)address;
     if (!b->armed)
         return;
-    b->left -= (int64_t)(size >> 2);
-    if (b->left <= 0) {
-        b->armed = 0;
+    if (b->left <= 0) { /* asked again at any later block, should one start */
         b->stop(uc);
+        return;
     }
+    b->left -= (int64_t)(size >> 2);
 }
 
 static struct PyModuleDef module = {

@@ -5,13 +5,14 @@ a stop from another thread could drop an exception being delivered), and Unicorn
 a slice's instructions with a hook on every instruction, about 8 times slower than running
 uncounted (scripts/bench `smp4`; in a 4-vCPU Linux boot `perf` puts 15% of the time in the
 count's helpers alone). `_native.c`'s `hc_block` is a UC_HOOK_BLOCK hook instead: each
-block, as it starts, takes its instructions off the slice's budget, and once that is spent
-the hook calls `uc_emu_stop` on its own thread. The stop lands at the next block's start,
-which is exact with exactstop.py's switch set (nothing of that block has run); no other
-thread stops the vCPU. A slice so counted runs its budget plus the rest of the block it ran
-out in (a block is at most a page of code), so only runs that need no exact count use it:
-not a budget (`--max-insns`), not a step, not a deterministic interleaving (recording,
-replay, `--deterministic`), which keep Unicorn's count.
+block, as it starts, takes its instructions off the slice's budget; a block that starts with
+the budget spent makes the hook call `uc_emu_stop` on its own thread, and Unicorn's check for
+a stop, right after the hook at that block's start, ends the slice before any of the block
+runs (tests/test_block_slices.py). No other thread stops the vCPU. A slice so counted runs
+its budget plus the rest of the block it ran out in (a block is at most a page of code), and
+always its first block, so only runs that need no exact count use it: not a budget
+(`--max-insns`), not a step, not a deterministic interleaving (recording, replay,
+`--deterministic`), which keep Unicorn's count.
 
 The hook is added to a vCPU's engine the first time it runs such a slice (hooks apply at
 translation: the engine drops its translated code then) and stays, doing nothing, while the

@@ -407,8 +407,8 @@ class Machine(Traps):
         self.coherence.before_slice(vcpu)
         # A counted slice's count is a code hook, which stops exactly only where Unicorn
         # checks after each instruction's hook; such code is never stopped from outside.
-        # A slice counted by blocks stops itself, at a block's start: exact with the switch
-        # set; no other thread stops it (`_time_slices_safe`), so it is not `_running`.
+        # A slice counted by blocks stops itself, at a block's start before the block runs;
+        # no other thread stops it (`_time_slices_safe`), so it is not `_running`.
         exact = not counted and self.exact_async_stops
         vcpu.exact_stops.enable(exact)
         if exact and budget is None:
