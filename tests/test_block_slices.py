@@ -24,12 +24,22 @@ pytestmark = pytest.mark.skipif(not blocks.available(), reason="no block-counted
 PASS = "smp-check PASS"
 
 
-def _smp_check(count: int, smp: int = 4, quantum: int = 20_000) -> tuple[Session, bytearray]:
+@pytest.fixture(autouse=True)
+def _slices(monkeypatch):
+    """slices(n): block-counted slices of n instructions (blocks.SLICE), so that short
+    guests take many."""
+    def set_(n: int) -> None:
+        monkeypatch.setattr(blocks, "SLICE", n)
+    set_(20_000)
+    return set_
+
+
+def _smp_check(count: int, smp: int = 4) -> tuple[Session, bytearray]:
     """smp-check, as if it had taken an exception already: from its first slice the
     machine may not stop a vCPU from another thread, so its slices are counted."""
     out = bytearray()
     image = loader.load(guest("smp-check"))
-    session = Session(image, MachineConfig(smp=smp, quantum=quantum), uart_sink=out.extend)
+    session = Session(image, MachineConfig(smp=smp), uart_sink=out.extend)
     session.machine.write_memory(image.symbols.lookup("check_count"), struct.pack("<Q", count))
     session.machine.exceptions_delivered = True
     return session, out
@@ -62,10 +72,23 @@ def test_smp_check_passes_on_slices_counted_by_blocks():
         assert _block_slices(session) > 100
 
 
-def test_slices_smaller_than_a_block_still_move_on():
-    """--quantum 7: most blocks are longer than a slice's budget; each slice runs its first
-    block whole, so the guest still ends, and passes."""
-    session, out = _smp_check(5_000, quantum=7)
+def test_a_slice_counted_by_blocks_is_blocks_slice_long_whatever_the_quantum(_slices):
+    """--quantum sets Unicorn-counted slices (deterministic runs); block-counted ones are
+    blocks.SLICE long: five times longer slices, about a fifth as many."""
+    taken = []
+    for n in (20_000, 100_000):
+        _slices(n)
+        session, out = _smp_check(200_000)
+        assert session.cont().kind is StopKind.POWER_OFF and PASS in out.decode()
+        taken.append(_block_slices(session))
+    assert taken[0] > 3 * taken[1] > 0
+
+
+def test_slices_smaller_than_a_block_still_move_on(_slices):
+    """7-instruction slices: most blocks are longer than a slice's budget; each slice runs
+    its first block whole, so the guest still ends, and passes."""
+    _slices(7)
+    session, out = _smp_check(5_000)
     assert session.cont().kind is StopKind.POWER_OFF
     assert PASS in out.decode() and _block_slices(session) > 1000
 
@@ -99,10 +122,10 @@ def _svc_guest(at: int) -> bytes:
 
 
 @pytest.mark.parametrize("smp", [2, 4])
-def test_every_svc_is_delivered_on_slices_counted_by_blocks(smp):
+def test_every_svc_is_delivered_on_slices_counted_by_blocks(smp, _slices):
+    _slices(997)
     at, loops = 0x4080_0000, 20_000
-    session = Session(loader.load(guest("bench-calls")), MachineConfig(smp=smp, quantum=997),
-                      uart_sink=lambda _d: None)
+    session = Session(loader.load(guest("bench-calls")), MachineConfig(smp=smp), uart_sink=lambda _d: None)
     machine = session.machine
     machine.write_memory(at, _svc_guest(at))
     cells = at + 0x2000

@@ -528,8 +528,10 @@ class Machine(Traps):
                     self._preempt.disarm()
             else:
                 # No exact count needed (no budget, a clock that is not counted, no replay
-                # or recording, which set timeslice 0): count by blocks (blocks.py).
-                stop = self._slice(vcpu, count, by_blocks=left is None and self.timeslice > 0)
+                # or recording, which set timeslice 0): count by blocks, longer (blocks.py).
+                by_blocks = bool(count) and left is None and self.timeslice > 0 \
+                    and self._blocks[vcpu.index] is not None
+                stop = self._slice(vcpu, blocks.SLICE if by_blocks else count, by_blocks=by_blocks)
             if stop is not None:
                 return self._stopped(stop)
 
