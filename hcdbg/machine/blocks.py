@@ -23,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import os
 import weakref
-from typing import Any
 
 from unicorn import UC_HOOK_BLOCK, Uc
 
@@ -36,7 +35,8 @@ class _Budget(ctypes.Structure):
     _fields_ = [("left", ctypes.c_int64), ("armed", ctypes.c_uint64), ("stop", ctypes.c_void_p)]
 
 
-def _library() -> tuple[Any, int | None]:
+def _library() -> tuple[int | None, int | None]:
+    """(hc_block's address, uc_emu_stop's), or Nones where there is no such path."""
     lib = native._LIB
     if lib is None or os.environ.get("HCDBG_BLOCK_SLICES", "1") == "0" or not exactstop.available():
         return None, None
@@ -45,10 +45,10 @@ def _library() -> tuple[Any, int | None]:
         stop = ctypes.cast(callregs._lib.uc_emu_stop, ctypes.c_void_p).value  # type: ignore[attr-defined]
     except AttributeError:  # an extension built before hc_block, or no library handle
         return None, None
-    return lib, stop if hook else None
+    return (hook, stop) if hook and stop else (None, None)
 
 
-_LIB, _STOP = _library()
+_HOOK, _STOP = _library()
 #: Instructions in a slice counted by blocks. Without an exact count to keep, longer slices
 #: cost less (the run loop's work between slices is in Python): a 4-vCPU Linux boot to
 #: power-off took 8.0-8.3 s with 50,000, 6.9-7.4 s with 100,000 and 6.1-7.9 s with 200,000-
@@ -58,7 +58,7 @@ SLICE = 100_000
 
 def available() -> bool:
     """Whether slices can be counted by blocks (the extension, and exact stops)."""
-    return _LIB is not None and _STOP is not None
+    return _HOOK is not None
 
 
 class BlockBudget:
@@ -71,14 +71,7 @@ class BlockBudget:
         self.slices = 0  # slices counted by blocks so far (statistics, tests)
 
     def _hook(self, uc: Uc) -> bool:
-        handle = getattr(getattr(uc, "_uch", None), "value", None)
-        if handle is None or _LIB is None:
-            return False
-        hh = ctypes.c_size_t()
-        # uc_hook_add(uc, &hh, UC_HOOK_BLOCK, callback, user_data, begin, end): every address.
-        if callregs._hook_add(handle, ctypes.addressof(hh), UC_HOOK_BLOCK,
-                              ctypes.cast(_LIB.hc_block, ctypes.c_void_p).value,
-                              ctypes.addressof(self._budget), 1, 0):
+        if not callregs.add_c_hook(uc, UC_HOOK_BLOCK, _HOOK, ctypes.addressof(self._budget)):
             return False
         uc.ctl_flush_tb()  # type: ignore[attr-defined]  # blocks translated before lack the hook
         self.hooked = True
@@ -97,8 +90,3 @@ class BlockBudget:
 
     def disarm(self) -> None:
         self._budget.armed = 0
-
-    @property
-    def spent(self) -> bool:
-        """Whether the last slice ran out of its budget (the hook stopped it)."""
-        return self._budget.left <= 0

@@ -49,6 +49,26 @@ try:  # pragma: no cover - depends on the installed binding's layout
 except (ImportError, AttributeError, OSError):  # pragma: no cover
     _read_batch = _write_batch = _hook_add = _context_save = None
 
+def handle(uc: Uc) -> int | None:
+    """`uc`'s `uc_engine *` (the binding's instance handle), or None where the binding
+    keeps it elsewhere."""
+    return getattr(getattr(uc, "_uch", None), "value", None)
+
+
+def add_c_hook(uc: Uc, kind: int, callback: int | None, user_data: int | None) -> bool:
+    """Register the C function at `callback` as `uc`'s hook of `kind` (UC_HOOK_INTR,
+    UC_HOOK_BLOCK, UC_HOOK_EDGE_GENERATED: no extra argument) for every address, called
+    with `user_data`. False if it could not be (no library handle, or libunicorn refused).
+    Whatever `callback` and `user_data` point to must live as long as `uc`."""
+    h = handle(uc)
+    if _hook_add is None or h is None or not callback:
+        return False
+    hh = ctypes.c_size_t()
+    # uc_hook_add(uc, &hh, kind, callback, user_data, begin, end): begin > end means every
+    # address (include/unicorn/unicorn.h).
+    return _hook_add(h, ctypes.addressof(hh), kind, callback, user_data, 1, 0) == 0
+
+
 #: void (*)(uc_engine *uc, uint32_t intno, void *user_data): libunicorn's UC_HOOK_INTR
 #: callback; user_data carries a number (a void * as wide as size_t).
 _INTR_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_size_t)
@@ -70,8 +90,7 @@ class CallRegs:
         self._ptrs = (ctypes.c_void_p * _N)(*(ctypes.addressof(self._vals) + 8 * i for i in range(_N)))
         self._ids_at = ctypes.addressof(self._ids)
         self._ptrs_at = ctypes.addressof(self._ptrs)
-        handle = getattr(getattr(uc, "_uch", None), "value", None)
-        self._handle: int | None = handle if _read_batch is not None else None
+        self._handle: int | None = handle(uc) if _read_batch is not None else None
         # Writes use their own buffer, so the values of the last answer written stay there.
         self._wvals = (ctypes.c_uint64 * _N)()
         self._wptrs = (ctypes.c_void_p * _N)(*(ctypes.addressof(self._wvals) + 8 * i for i in range(_N)))
@@ -178,13 +197,13 @@ if _read_batch is not None:  # pragma: no branch
 def context_refresher(uc: Uc, context: object) -> Callable[[], None]:
     """A function that saves `uc`'s CPU state again into `context` (a UcContext of `uc`):
     one plain C call (Uc.context_update takes about 2 us more)."""
-    handle = getattr(getattr(uc, "_uch", None), "value", None)
+    h = handle(uc)
     address = getattr(getattr(context, "context", None), "value", None)
-    if _context_save is None or handle is None or address is None:
+    if _context_save is None or h is None or address is None:
         return lambda: uc.context_update(context)  # type: ignore[arg-type]
 
     def refresh() -> None:
-        if _context_save(handle, address) != 0:
+        if _context_save(h, address) != 0:
             uc.context_update(context)  # type: ignore[arg-type]  # raises the UcError
     return refresh
 
@@ -194,13 +213,8 @@ def hook_intr(uc: Uc, callback: Callable[[int, int, int], None], number: int) ->
     with libunicorn itself. Returns the ctypes callback object, which must be kept alive as
     long as `uc`, or None if this binding has no such path (then use uc.hook_add, which
     calls back with (uc, intno, number))."""
-    handle = getattr(getattr(uc, "_uch", None), "value", None)
-    if _hook_add is None or handle is None:
-        return None
     thunk = _INTR_CALLBACK(callback)
-    hh = ctypes.c_size_t()
-    if _hook_add(handle, ctypes.addressof(hh), UC_HOOK_INTR, ctypes.cast(thunk, ctypes.c_void_p),
-                 number, 1, 0) != 0:
+    if not add_c_hook(uc, UC_HOOK_INTR, ctypes.cast(thunk, ctypes.c_void_p).value, number):
         return None
     return thunk
 
@@ -236,8 +250,7 @@ class RegBatch:
         self._plain = struct.Struct(f"<{len(plain)}Q")
         self._cp_vals = [at + 24 for at in slots[len(plain):]]
         self._values = struct.Struct(f"<{len(plain)}Q" + "24xQ" * len(cp))
-        handle = getattr(getattr(uc, "_uch", None), "value", None)
-        self._handle: int | None = handle if _read_batch is not None else None
+        self._handle: int | None = handle(uc) if _read_batch is not None else None
 
     def read(self) -> tuple[int, ...]:
         """The registers' values, in order."""

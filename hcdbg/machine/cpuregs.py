@@ -26,7 +26,7 @@ from functools import cache
 from unicorn import Uc, UcError
 from unicorn import arm64_const as arm64
 
-from hcdbg.machine import irqline
+from hcdbg.machine import callregs, irqline
 from hcdbg.machine.engine import new_engine
 from hcdbg.machine.registers import CALL_REGS
 
@@ -39,7 +39,7 @@ _NOP = 0xD503201F
 def _cpu(uc: Uc) -> int | None:
     """The address of `uc`'s CPUState (the engine must have been used once), or None."""
     at = irqline.offset()
-    handle = irqline._handle(uc)
+    handle = callregs.handle(uc)
     if at is None or handle is None:
         return None
     return ctypes.c_void_p.from_address(handle + at).value or None

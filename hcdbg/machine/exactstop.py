@@ -31,14 +31,11 @@ from functools import cache
 from unicorn import UC_HOOK_MEM_READ, Uc, UcError
 from unicorn import arm64_const as arm64
 
+from hcdbg.machine import callregs
 from hcdbg.machine.engine import new_engine
 
 _SCAN = 4096  # bytes of uc_struct searched; the field sits near offset 2000 in 2.1.x
 _CONTEXT_CPU = 1  # UC_CTL_CONTEXT_CPU: uc_struct.context_content's default
-
-
-def _handle(uc: Uc) -> int | None:
-    return getattr(getattr(uc, "_uch", None), "value", None)
 
 
 def _context_size(handle: int) -> int | None:
@@ -85,7 +82,7 @@ def _probe(offset: int | None) -> tuple[bool | None, list[int]]:
         uc.mem_map(0x1000, 0x1000)  # the engine initialises itself on first use
         uc.mem_write(0x1000, code)
         uc.reg_write(arm64.UC_ARM64_REG_X2, 0x1800)
-        handle = _handle(uc)
+        handle = callregs.handle(uc)
         found = _candidates(handle) if handle is not None else []
         if offset is not None:
             if handle is None or offset not in found:
@@ -119,7 +116,7 @@ class ExactStops:
     may stop, `enable(False)` before code that a code hook must stop exactly (counting)."""
 
     def __init__(self, uc: Uc) -> None:
-        off, handle = offset(), _handle(uc)
+        off, handle = offset(), callregs.handle(uc)
         self._flag = (ctypes.c_bool.from_address(handle + off)
                       if off is not None and handle is not None else None)
 

@@ -32,7 +32,7 @@ from functools import cache
 from unicorn import Uc, UcError
 from unicorn import arm64_const as arm64
 
-from hcdbg.machine import registers
+from hcdbg.machine import callregs, registers
 from hcdbg.machine.engine import new_engine
 
 CPU_INTERRUPT_HARD = 0x0002  # QEMU include/exec/cpu-all.h: the IRQ line
@@ -40,10 +40,6 @@ _REQUEST_OFFSET = 28  # CPUState.interrupt_request
 _CFLAGS_OFFSET = 24  # CPUState.cflags_next_tb, -1 when nothing is asked of the next block
 _SCAN = 4096  # bytes of uc_struct searched (the pointer sits near offset 440 in 2.1.4)
 _NOP = 0xD503201F
-
-
-def _handle(uc: Uc) -> int | None:
-    return getattr(getattr(uc, "_uch", None), "value", None)
 
 
 def _mapped() -> list[tuple[int, int]]:
@@ -77,7 +73,7 @@ def _candidates(handle: int) -> list[int]:
 
 
 def _request(uc: Uc, offset: int) -> ctypes.c_uint32 | None:
-    handle = _handle(uc)
+    handle = callregs.handle(uc)
     if handle is None:
         return None
     cpu = ctypes.c_void_p.from_address(handle + offset).value
@@ -97,7 +93,7 @@ def _probe(offset: int) -> bool:
         uc.reg_write(arm64.UC_ARM64_REG_CP_REG, registers.HCR_EL2 + (1 << 31,))
         uc.reg_write(arm64.UC_ARM64_REG_VBAR_EL1, 0x2000)
         uc.reg_write(arm64.UC_ARM64_REG_PSTATE, 0x345)  # EL1h; D, A, F masked; I clear
-        if offset not in _candidates(_handle(uc) or 0):
+        if offset not in _candidates(callregs.handle(uc) or 0):
             return False
         request = _request(uc, offset)
         if request is None:
@@ -116,7 +112,7 @@ def offset() -> int | None:
     try:
         uc = new_engine()
         uc.mem_map(0x1000, 0x1000)
-        found = _candidates(_handle(uc) or 0)
+        found = _candidates(callregs.handle(uc) or 0)
     except UcError:
         return None
     if len(found) != 1 or not _probe(found[0]):

@@ -118,17 +118,9 @@ class NativeCalls:
         """Register the C hook as vCPU `index`'s UC_HOOK_INTR hook, handing what it does not
         answer to `python(handle, intno, index)`. Returns the ctypes objects to keep alive
         as long as `uc` (None: not registered; register the Python hook instead)."""
-        handle = getattr(getattr(uc, "_uch", None), "value", None)
-        if handle is None:
-            return None
         thunk = callregs._INTR_CALLBACK(python)
         vcpu = _LIB.hc_vcpu_of(self._address, index, ctypes.cast(thunk, ctypes.c_void_p))
-        if not vcpu:
-            return None
-        hh = ctypes.c_size_t()
-        # uc_hook_add(uc, &hh, UC_HOOK_INTR, callback, user_data, begin, end): begin > end
-        # means every address (include/unicorn/unicorn.h).
-        if callregs._hook_add(handle, ctypes.addressof(hh), UC_HOOK_INTR, _LIB.hook_address, vcpu, 1, 0):
+        if not vcpu or not callregs.add_c_hook(uc, UC_HOOK_INTR, _LIB.hook_address, vcpu):
             return None
         xregs = cpuregs.address(uc) if DIRECT else None
         if xregs is not None:

@@ -40,14 +40,11 @@ class MisalignedPc:
         self.fresh = True
         self._uc = uc
         self._keep: list[object] = []  # what libunicorn points to
-        handle = getattr(getattr(uc, "_uch", None), "value", None)
-        if _FILTER is not None and handle is not None and callregs._hook_add is not None:
+        if _FILTER is not None:
             cb = _CALLBACK(lambda _uc, pc, _ud: self._seen(pc))
             flt = _Edge(ctypes.cast(cb, ctypes.c_void_p).value, None)
-            hh = ctypes.c_size_t()
-            if callregs._hook_add(handle, ctypes.addressof(hh), UC_HOOK_EDGE_GENERATED, _FILTER,
-                                  ctypes.addressof(flt), 1, 0) == 0:
-                self._keep = [cb, flt, hh]
+            if callregs.add_c_hook(uc, UC_HOOK_EDGE_GENERATED, _FILTER, ctypes.addressof(flt)):
+                self._keep = [cb, flt]
                 return
         uc.hook_add(UC_HOOK_EDGE_GENERATED,
                     lambda _uc, cur, _prev, _ud: self._seen(cur.pc) if cur.pc & 3 else None)

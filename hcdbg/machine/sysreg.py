@@ -17,7 +17,7 @@ from typing import Any, Callable
 from unicorn import UC_HOOK_INSN, Uc
 from unicorn import arm64_const as arm64
 
-from hcdbg.machine import registers
+from hcdbg.machine import callregs, registers
 from hcdbg.machine.timer import ENCODINGS, Reg, Timers
 
 #: The bits of CNTKCTL_EL1 that let EL0 use a register (DDI 0487 D11.2.? CNTKCTL_EL1):
@@ -88,7 +88,7 @@ def add_filtered_hook(uc: Uc, insn: int, native_filter: int, fn: Callback, count
     """Register `native_filter` (a function of _sysreg.c) as `uc`'s UC_HOOK_INSN hook for
     `insn`, calling `fn(xreg, cp_reg)` for what it lets through. Returns the ctypes objects
     libunicorn now points to: keep them alive as long as `uc`."""
-    handle = getattr(getattr(uc, "_uch", None), "value", None)
+    handle = callregs.handle(uc)
     if handle is None or _hook_add is None:
         raise RuntimeError("this Unicorn binding has no handle for native hooks")
     cb = _CALLBACK(lambda _uc, reg, cp, _ud: fn(reg, cp.contents))
@@ -111,7 +111,7 @@ class TimerTrap:
         self._timers = timers
         self._counter = counter
         self._keep: list[object] = []  # ctypes objects libunicorn holds pointers to
-        handle = getattr(getattr(uc, "_uch", None), "value", None)
+        handle = callregs.handle(uc)
         if native() and handle is not None and _FILTER is not None:
             for insn, fn in ((arm64.UC_ARM64_INS_MRS, self._read), (arm64.UC_ARM64_INS_MSR, self._write)):
                 self._keep += add_filtered_hook(uc, insn, _FILTER, fn, counter)
